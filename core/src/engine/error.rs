@@ -1,0 +1,30 @@
+//! Why the engine refused a command. A refused command changed nothing.
+
+/// A refused command; the message names the problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The named thing does not exist (HTTP 404).
+    #[error("{what} `{id}` not found")]
+    NotFound {
+        /// "agent", "channel", "conversation".
+        what: &'static str,
+        /// The id asked for.
+        id: String,
+    },
+    /// The input is invalid (HTTP 400); the message names the field.
+    #[error("{0}")]
+    Invalid(String),
+    /// The transition is not allowed now (HTTP 409).
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl EngineError {
+    pub(crate) fn not_found(what: &'static str, id: &str) -> Self {
+        Self::NotFound { what, id: id.to_owned() }
+    }
+}
+
+/// `Result` with [`EngineError`].
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;

@@ -1,0 +1,146 @@
+//! The routing engine: a deterministic state machine. `apply(command, now)` and
+//! `advance_to(now)` return the events they caused; nothing here reads a clock or does I/O.
+//!
+//! Indexes: agents, channels and conversations live in dense vectors addressed by small keys;
+//! each channel's policy keeps its own index of eligible agents, so a routing decision costs
+//! O(log n) in the queue size; one ordered set holds every pending deadline.
+
+mod availability;
+mod command;
+mod conversations;
+mod deadlines;
+mod error;
+mod event;
+mod plugins;
+mod reads;
+mod routing;
+mod settings;
+mod state;
+
+use std::collections::{BTreeSet, HashMap};
+
+pub use command::Command;
+pub use error::{EngineError, Result};
+pub use event::Event;
+pub use plugins::Plugins;
+pub use reads::{ChannelAvailability, SourceVerdict};
+
+use crate::model::GroupDirectory;
+use crate::time::Timestamp;
+use deadlines::Deadlines;
+use state::{AgentSlot, ChannelSlot, ConversationSlot};
+
+/// The result of an accepted command.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Applied {
+    /// Everything that happened, in order.
+    pub events: Vec<Event>,
+    /// Whether the command created its subject (agent, channel, conversation) rather than
+    /// replacing or finding it.
+    pub created: bool,
+}
+
+/// The routing engine (see the module docs).
+pub struct Engine {
+    now: Timestamp,
+    plugins: Plugins,
+    groups: GroupDirectory,
+    agents: Vec<AgentSlot>,
+    agent_keys: HashMap<crate::AgentId, crate::AgentKey>,
+    channels: Vec<ChannelSlot>,
+    channel_keys: HashMap<crate::ChannelId, usize>,
+    conversations: Vec<ConversationSlot>,
+    conversation_keys: HashMap<crate::ConversationId, usize>,
+    deadlines: Deadlines,
+    next_arrival: u64,
+    /// Channels that may be able to route now.
+    dirty: BTreeSet<usize>,
+    /// Events of the operation in progress.
+    events: Vec<Event>,
+    /// Scratch buffer for policy choices.
+    chosen: Vec<crate::AgentKey>,
+}
+
+impl Engine {
+    /// An empty engine at instant `now` with these plugins.
+    pub fn new(plugins: Plugins, now: Timestamp) -> Self {
+        Self {
+            now,
+            plugins,
+            groups: GroupDirectory::new(),
+            agents: Vec::new(),
+            agent_keys: HashMap::new(),
+            channels: Vec::new(),
+            channel_keys: HashMap::new(),
+            conversations: Vec::new(),
+            conversation_keys: HashMap::new(),
+            deadlines: Deadlines::default(),
+            next_arrival: 0,
+            dirty: BTreeSet::new(),
+            events: Vec::new(),
+            chosen: Vec::new(),
+        }
+    }
+
+    /// The engine's current instant (the latest it was given).
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// The earliest pending deadline (offer expiry, a verdict changing by itself), if any:
+    /// the caller wakes the engine with `advance_to` then.
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        self.deadlines.first()
+    }
+
+    /// Moves time forward to `now`, processing every deadline due up to it, each at its own
+    /// instant (SPEC R18). An earlier `now` is ignored: time never goes back.
+    pub fn advance_to(&mut self, now: Timestamp) -> Vec<Event> {
+        while let Some((at, deadline)) = self.deadlines.pop_due(now) {
+            self.now = self.now.max(at);
+            self.on_deadline(deadline);
+            self.route_dirty();
+        }
+        self.now = self.now.max(now);
+        std::mem::take(&mut self.events)
+    }
+
+    /// Advances to `now`, then applies `command`. On error nothing changed except the
+    /// deadlines processed up to `now`, whose events are then dropped from the return value
+    /// but are still in effect; callers that care call `advance_to` first.
+    pub fn apply(&mut self, command: Command, now: Timestamp) -> Result<Applied> {
+        let mut events = self.advance_to(now);
+        let created = match self.dispatch(command) {
+            Ok(created) => created,
+            Err(e) => {
+                self.events.clear();
+                return Err(e);
+            }
+        };
+        self.route_dirty();
+        events.append(&mut self.events);
+        Ok(Applied { events, created })
+    }
+
+    fn dispatch(&mut self, command: Command) -> Result<bool> {
+        match command {
+            Command::PutAgent { id, profile } => self.put_agent(id, profile),
+            Command::PutGroup { id, settings } => self.put_group(id, settings),
+            Command::PutChannel { id, settings } => self.put_channel(id, settings),
+            Command::Signals { signals } => self.signals(signals).map(|()| false),
+            Command::OpenConversation { channel, id, customer, with_message } => {
+                self.open_conversation(channel, id, customer, with_message)
+            }
+            Command::Message { conversation, from, agent } => {
+                self.message(&conversation, from, agent).map(|()| false)
+            }
+            Command::Accept { conversation, agent } => self.accept(&conversation, &agent).map(|()| false),
+            Command::Decline { conversation, agent } => self.decline(&conversation, &agent).map(|()| false),
+            Command::Transfer { conversation, to } => self.transfer(&conversation, to).map(|()| false),
+            Command::Close { conversation } => self.close(&conversation).map(|()| false),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,72 @@
+//! The plugin instances one engine uses: every source (built once) and every policy builder.
+
+use std::collections::BTreeMap;
+
+use crate::registry::{PluginError, PolicyBuilder, Registry};
+use crate::source::AvailabilitySource;
+
+/// The sources (built once per engine, sorted by name) and policy builders an engine uses.
+#[derive(Default)]
+pub struct Plugins {
+    pub(crate) sources: Vec<(String, Box<dyn AvailabilitySource>)>,
+    pub(crate) policies: BTreeMap<String, PolicyBuilder>,
+}
+
+impl Plugins {
+    /// Nothing registered.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every plugin of `registry`; each source is built with `settings(name)`
+    /// (`Value::Null` = its defaults).
+    pub fn from_registry(
+        registry: &Registry,
+        settings: impl Fn(&str) -> serde_json::Value,
+    ) -> Result<Self, PluginError> {
+        let mut plugins = Self::new();
+        for source in registry.sources() {
+            plugins.add_source(source.name, (source.build)(&settings(source.name))?);
+        }
+        for policy in registry.policies() {
+            plugins.add_policy(policy.name, policy.build);
+        }
+        Ok(plugins)
+    }
+
+    /// Adds (or replaces) a source instance under `name`.
+    pub fn add_source(&mut self, name: &str, source: Box<dyn AvailabilitySource>) -> &mut Self {
+        self.sources.retain(|(n, _)| n != name);
+        self.sources.push((name.to_owned(), source));
+        self.sources.sort_by(|a, b| a.0.cmp(&b.0));
+        self
+    }
+
+    /// Adds (or replaces) a policy builder under `name`.
+    pub fn add_policy(&mut self, name: &str, build: PolicyBuilder) -> &mut Self {
+        self.policies.insert(name.to_owned(), build);
+        self
+    }
+
+    /// Adds the six built-in policies of `openline-core`.
+    pub fn with_builtin_policies(mut self) -> Result<Self, PluginError> {
+        for policy in Registry::collect()?.policies() {
+            self.add_policy(policy.name, policy.build);
+        }
+        Ok(self)
+    }
+
+    /// Source names, sorted.
+    pub fn source_names(&self) -> Vec<&str> {
+        self.sources.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    /// Policy names, sorted.
+    pub fn policy_names(&self) -> Vec<&str> {
+        self.policies.keys().map(String::as_str).collect()
+    }
+
+    pub(crate) fn source_index(&self, name: &str) -> Option<usize> {
+        self.sources.iter().position(|(n, _)| n == name)
+    }
+}

@@ -1,0 +1,142 @@
+//! Read access to the engine's state, including the availability explanation (SPEC R17).
+
+use serde::Serialize;
+
+use super::Engine;
+use crate::model::{AgentId, AgentProfile, ChannelId, ChannelSettings, Conversation, GroupSettings, ReasonCode};
+use crate::verdict::Verdict;
+
+/// One source's verdict, as shown in an explanation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceVerdict {
+    /// The source's name.
+    pub source: String,
+    /// Its verdict.
+    #[serde(flatten)]
+    pub verdict: Verdict,
+}
+
+/// Why an agent is or is not available for one channel (SPEC R17).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChannelAvailability {
+    /// The channel.
+    pub channel: ChannelId,
+    /// The channel's R1 switch.
+    pub check_availability: bool,
+    /// The combined answer of the channel's sources.
+    pub available: bool,
+    /// Why unavailable, as R14 would record it.
+    pub reason: Option<ReasonCode>,
+    /// Every source's verdict, in the channel's source order.
+    pub verdicts: Vec<SourceVerdict>,
+}
+
+impl Engine {
+    /// An agent's profile, if the agent exists.
+    pub fn agent_profile(&self, id: &str) -> Option<&AgentProfile> {
+        self.agent_key(id).and_then(|key| self.agent(key).profile.as_ref())
+    }
+
+    /// Every existing agent, in creation order.
+    pub fn agents(&self) -> impl Iterator<Item = (&AgentId, &AgentProfile)> {
+        self.agents.iter().filter_map(|slot| slot.profile.as_ref().map(|p| (&slot.id, p)))
+    }
+
+    /// Whether some source currently blocks the agent with the code `dismissed`.
+    pub fn is_dismissed(&self, id: &str) -> bool {
+        self.agent_key(id).is_some_and(|key| {
+            self.agent(key).verdicts.iter().any(|v| v.code == Some(ReasonCode::Dismissed))
+        })
+    }
+
+    /// A group's settings.
+    pub fn group(&self, id: &str) -> Option<&GroupSettings> {
+        self.groups.get(id)
+    }
+
+    /// A channel's settings.
+    pub fn channel(&self, id: &str) -> Option<&ChannelSettings> {
+        self.channel_keys.get(id).map(|key| &self.channels[*key].settings)
+    }
+
+    /// Every channel, in creation order.
+    pub fn channels(&self) -> impl Iterator<Item = (&ChannelId, &ChannelSettings)> {
+        self.channels.iter().map(|slot| (&slot.id, &slot.settings))
+    }
+
+    /// A conversation, open or closed.
+    pub fn conversation(&self, id: &str) -> Option<&Conversation> {
+        self.conversation_keys.get(id).map(|key| &self.conversations[*key].public)
+    }
+
+    /// Number of conversations ever opened.
+    pub fn conversation_count(&self) -> usize {
+        self.conversations.len()
+    }
+
+    /// Every conversation, in arrival order.
+    pub fn conversations(&self) -> impl Iterator<Item = &Conversation> {
+        self.conversations.iter().map(|slot| &slot.public)
+    }
+
+    /// A channel's waiting conversations in queue order (SPEC R10); `None` if no such channel.
+    pub fn queue(&self, channel: &str) -> Option<impl Iterator<Item = &Conversation>> {
+        let key = *self.channel_keys.get(channel)?;
+        Some(self.channels[key].waiting.values().map(|c| &self.conversations[*c].public))
+    }
+
+    /// Conversations offered to or held by an agent; `None` if no such agent.
+    pub fn agent_conversations(&self, agent: &str) -> Option<Vec<&Conversation>> {
+        let key = self.agent_key(agent)?;
+        self.agent(key).profile.as_ref()?;
+        let mut open: Vec<usize> = self.agent(key).open.clone();
+        open.sort_unstable();
+        Some(open.into_iter().map(|c| &self.conversations[c].public).collect())
+    }
+
+    /// Why the agent is or is not available, for every channel whose queue holds it
+    /// (SPEC R17); `None` if no such agent.
+    pub fn explain(&self, agent: &str) -> Option<Vec<ChannelAvailability>> {
+        let key = self.agent_key(agent)?;
+        let slot = self.agent(key);
+        slot.profile.as_ref()?;
+        let mut channels = slot.memberships.clone();
+        channels.sort_unstable();
+        Some(
+            channels
+                .into_iter()
+                .filter_map(|channel| {
+                    let ch = &self.channels[channel];
+                    let member = ch.members.get(&key)?;
+                    let verdicts = ch
+                        .sources
+                        .iter()
+                        .filter_map(|s| {
+                            Some(SourceVerdict {
+                                source: self.plugins.sources[*s].0.clone(),
+                                verdict: slot.verdicts.get(*s)?.clone(),
+                            })
+                        })
+                        .collect();
+                    Some(ChannelAvailability {
+                        channel: ch.id.clone(),
+                        check_availability: ch.settings.check_availability,
+                        available: member.available,
+                        reason: member.code.clone(),
+                        verdicts,
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    /// Names of the sources and policies this engine was built with, sorted.
+    pub fn plugin_names(&self) -> (Vec<&str>, Vec<&str>) {
+        (self.plugins.source_names(), self.plugins.policy_names())
+    }
+
+    /// Number of pending deadlines (offer expiries and verdict changes).
+    pub fn pending_deadlines(&self) -> usize {
+        self.deadlines.len()
+    }
+}

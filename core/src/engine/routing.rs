@@ -1,0 +1,77 @@
+//! Event-driven routing (SPEC R10–R13): whenever a channel may have both a waiting
+//! conversation and an eligible agent, its policy offers the oldest waiting conversation.
+
+use super::Engine;
+use super::deadlines::Deadline;
+use crate::Event;
+use crate::model::{ConversationState, HistoryEvent};
+use crate::policy::AgentKey;
+use crate::time::after;
+
+impl Engine {
+    /// Routes every channel marked as possibly routable, until none is.
+    pub(super) fn route_dirty(&mut self) {
+        while let Some(channel) = self.dirty.pop_first() {
+            self.route(channel);
+        }
+    }
+
+    /// Offers waiting conversations of `channel`, oldest first, while agents are eligible.
+    fn route(&mut self, channel: usize) {
+        let mut chosen = std::mem::take(&mut self.chosen);
+        loop {
+            chosen.clear();
+            let ch = &mut self.channels[channel];
+            let Some((_, &conversation)) = ch.waiting.first_key_value() else { break };
+            if ch.eligible_count == 0 {
+                break;
+            }
+            let skipped = &self.conversations[conversation].skipped;
+            ch.policy.choose(&|agent| skipped.contains(&agent), &mut chosen);
+            if chosen.is_empty() {
+                // SPEC R12: every eligible agent was skipped: a new round starts.
+                self.conversations[conversation].skipped.clear();
+                ch.policy.choose(&|_| false, &mut chosen);
+                if chosen.is_empty() {
+                    break;
+                }
+            }
+            self.offer(conversation, &chosen);
+        }
+        self.chosen = chosen;
+    }
+
+    /// Offers `conversation` to `agents`, starting its offer timeout.
+    pub(super) fn offer(&mut self, conversation: usize, agents: &[AgentKey]) {
+        let now = self.now;
+        let slot = &mut self.conversations[conversation];
+        let ch = &mut self.channels[slot.channel];
+        ch.waiting.remove(&slot.arrival);
+        slot.public.state = ConversationState::Offered;
+        for &agent in agents {
+            let agent_slot = &mut self.agents[agent.0 as usize];
+            agent_slot.open.push(conversation);
+            agent_slot.last_offer_at = Some(now);
+            slot.offered.push(agent);
+            slot.public.offered_to.push(agent_slot.id.clone());
+            slot.public.history.push(crate::HistoryEntry {
+                at: now,
+                event: HistoryEvent::Offered,
+                agent: Some(agent_slot.id.clone()),
+                reason: None,
+            });
+            self.events.push(Event::Offered {
+                at: now,
+                conversation: slot.public.id.clone(),
+                channel: ch.id.clone(),
+                agent: agent_slot.id.clone(),
+            });
+        }
+        let deadline = Some(after(now, ch.settings.offer_timeout));
+        self.deadlines.reschedule(Deadline::OfferExpiry(conversation), slot.offer_deadline, deadline);
+        slot.offer_deadline = deadline;
+        for &agent in agents {
+            self.refresh_agent(agent);
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Directory and settings commands: agents, groups, channels (SPEC R1, R10) and signals.
+
+use std::collections::{HashMap, HashSet};
+
+use super::state::{ChannelSlot, Member};
+use super::{Engine, EngineError, Result};
+use crate::model::{AgentId, AgentProfile, ChannelId, ChannelSettings, GroupSettings, ReasonCode};
+use crate::policy::AgentKey;
+use crate::source::{AgentContext, Signal};
+
+impl Engine {
+    pub(super) fn put_agent(&mut self, id: AgentId, profile: AgentProfile) -> Result<bool> {
+        if id.trim().is_empty() {
+            return Err(EngineError::Invalid("agent id must not be empty".into()));
+        }
+        if profile.name.trim().is_empty() {
+            return Err(EngineError::Invalid("`name` must not be empty".into()));
+        }
+        let key = self.agent_key_or_insert(&id);
+        let slot = &mut self.agents[key.0 as usize];
+        let created = slot.profile.is_none();
+        slot.profile = Some(profile);
+        self.evaluate(key, None);
+        if created {
+            for channel in self.agents[key.0 as usize].memberships.clone() {
+                self.refresh_availability(channel, key);
+            }
+        }
+        Ok(created)
+    }
+
+    pub(super) fn put_group(&mut self, id: String, settings: GroupSettings) -> Result<bool> {
+        if id.trim().is_empty() {
+            return Err(EngineError::Invalid("group id must not be empty".into()));
+        }
+        if settings.session_lifetime_minutes == Some(0) {
+            return Err(EngineError::Invalid("`session_lifetime_minutes` must be at least 1 (or null)".into()));
+        }
+        let created = self.groups.insert(id.clone(), settings).is_none();
+        let members: Vec<AgentKey> = (0..self.agents.len())
+            .map(|i| AgentKey(i as u32))
+            .filter(|key| self.agent(*key).profile.as_ref().is_some_and(|p| p.groups.contains(&id)))
+            .collect();
+        for agent in members {
+            self.evaluate(agent, None);
+        }
+        Ok(created)
+    }
+
+    /// Validates a channel's settings against the plugins, naming the field at fault.
+    fn validate_channel(&self, settings: &ChannelSettings) -> Result<Vec<usize>> {
+        if settings.name.trim().is_empty() {
+            return Err(EngineError::Invalid("`name` must not be empty".into()));
+        }
+        if settings.offer_timeout.as_secs() == 0 {
+            return Err(EngineError::Invalid("`offer_timeout_seconds` must be at least 1".into()));
+        }
+        if !self.plugins.policies.contains_key(&settings.policy) {
+            return Err(EngineError::Invalid(format!(
+                "`policy`: unknown policy `{}`; registered: {}",
+                settings.policy,
+                self.plugins.policy_names().join(", ")
+            )));
+        }
+        let mut sources = Vec::with_capacity(settings.sources.len());
+        for name in &settings.sources {
+            let index = self.plugins.source_index(name).ok_or_else(|| {
+                EngineError::Invalid(format!(
+                    "`sources`: unknown source `{name}`; registered: {}",
+                    self.plugins.source_names().join(", ")
+                ))
+            })?;
+            if sources.contains(&index) {
+                return Err(EngineError::Invalid(format!("`sources`: `{name}` is listed twice")));
+            }
+            sources.push(index);
+        }
+        let mut seen = HashSet::new();
+        for agent in &settings.queue {
+            if agent.trim().is_empty() {
+                return Err(EngineError::Invalid("`queue`: agent ids must not be empty".into()));
+            }
+            if !seen.insert(agent) {
+                return Err(EngineError::Invalid(format!("`queue`: agent `{agent}` is listed twice")));
+            }
+        }
+        Ok(sources)
+    }
+
+    pub(super) fn put_channel(&mut self, id: ChannelId, settings: ChannelSettings) -> Result<bool> {
+        if id.trim().is_empty() {
+            return Err(EngineError::Invalid("channel id must not be empty".into()));
+        }
+        let sources = self.validate_channel(&settings)?;
+        let existing = self.channel_keys.get(&id).copied();
+        let new_policy = match existing {
+            Some(key) if self.channels[key].settings.policy == settings.policy => None,
+            _ => {
+                let build = self.plugins.policies[&settings.policy];
+                Some(build(&serde_json::Value::Null).map_err(|e| EngineError::Invalid(format!("`policy`: {e}")))?)
+            }
+        };
+        let queue: Vec<AgentKey> = settings.queue.iter().map(|a| self.agent_key_or_insert(a)).collect();
+        let (channel, replacement) = match (existing, new_policy) {
+            (Some(key), replacement) => (key, replacement),
+            (None, None) => return Err(EngineError::Invalid("`policy`: could not be built".into())),
+            (None, Some(policy)) => {
+                let key = self.channels.len();
+                self.channels.push(ChannelSlot {
+                    id: id.clone(),
+                    settings: settings.clone(),
+                    sources: sources.clone(),
+                    policy,
+                    members: HashMap::new(),
+                    eligible_count: 0,
+                    waiting: Default::default(),
+                });
+                self.channel_keys.insert(id, key);
+                (key, None)
+            }
+        };
+        // From here on nothing can fail.
+        let ch = &mut self.channels[channel];
+        if let Some(policy) = replacement {
+            ch.policy = policy;
+            for member in ch.members.values_mut() {
+                member.eligible = false;
+            }
+            ch.eligible_count = 0;
+        }
+        ch.settings = settings;
+        ch.sources = sources;
+        let removed: Vec<AgentKey> = ch.members.keys().copied().filter(|a| !queue.contains(a)).collect();
+        for agent in &removed {
+            if let Some(member) = ch.members.remove(agent)
+                && member.eligible
+            {
+                ch.policy.remove(*agent);
+                ch.eligible_count -= 1;
+            }
+        }
+        for (position, agent) in queue.iter().enumerate() {
+            let position = u32::try_from(position).unwrap_or(u32::MAX);
+            let member = ch.members.entry(*agent).or_insert(Member { position, available: false, code: None, eligible: false });
+            member.position = position;
+        }
+        for agent in &removed {
+            self.agents[agent.0 as usize].memberships.retain(|c| *c != channel);
+            self.take_away(channel, *agent, ReasonCode::RemovedFromQueue);
+        }
+        for agent in queue {
+            let memberships = &mut self.agents[agent.0 as usize].memberships;
+            if !memberships.contains(&channel) {
+                memberships.push(channel);
+            }
+            self.refresh_availability(channel, agent);
+        }
+        self.dirty.insert(channel);
+        Ok(existing.is_none())
+    }
+
+    pub(super) fn signals(&mut self, signals: Vec<Signal>) -> Result<()> {
+        let mut targets = Vec::with_capacity(signals.len());
+        for (index, signal) in signals.iter().enumerate() {
+            let at = |message: String| EngineError::Invalid(if signals.len() > 1 { format!("signal [{index}]: {message}") } else { message });
+            let agent = self.existing_agent(&signal.agent)?;
+            let source = self.plugins.source_index(&signal.source).ok_or_else(|| {
+                at(format!(
+                    "`source`: unknown source `{}`; registered: {}",
+                    signal.source,
+                    self.plugins.source_names().join(", ")
+                ))
+            })?;
+            if signal.at > self.now {
+                return Err(at(format!("`at` ({}) is in the future (now is {})", signal.at.to_rfc3339(), self.now.to_rfc3339())));
+            }
+            let slot = self.agent(agent);
+            let profile = slot.profile.as_ref().map(|p| p.groups.as_slice()).unwrap_or_default();
+            let context = AgentContext { id: &slot.id, groups: profile, group_settings: &self.groups };
+            self.plugins.sources[source].1.check(&context, signal).map_err(|e| at(e.message))?;
+            targets.push((agent, source));
+        }
+        for (signal, (agent, source)) in signals.iter().zip(targets) {
+            let slot = &self.agents[agent.0 as usize];
+            let groups = slot.profile.as_ref().map(|p| p.groups.as_slice()).unwrap_or_default();
+            let context = AgentContext { id: &slot.id, groups, group_settings: &self.groups };
+            // Checked above; a source that still refuses leaves its state unchanged.
+            let _ = self.plugins.sources[source].1.ingest(&context, signal);
+            self.evaluate(agent, Some(source));
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_deadline(&mut self, deadline: super::deadlines::Deadline) {
+        match deadline {
+            super::deadlines::Deadline::OfferExpiry(conversation) => self.expire_offer(conversation),
+            super::deadlines::Deadline::Verdict(agent, source) => {
+                // The deadline was popped: forget it so `evaluate` does not try to remove it.
+                if let Some(verdict) = self.agents[agent.0 as usize].verdicts.get_mut(source) {
+                    verdict.until = None;
+                }
+                self.evaluate(agent, Some(source));
+            }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! The engine's internal records, addressed by dense keys.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::model::{AgentId, AgentProfile, ChannelId, ChannelSettings, Conversation, ReasonCode};
+use crate::policy::{AgentKey, AgentStats, RoutingPolicy};
+use crate::time::Timestamp;
+use crate::verdict::Verdict;
+
+/// An agent, or a name some queue mentions before the agent exists (`profile: None`).
+pub(crate) struct AgentSlot {
+    pub id: AgentId,
+    pub profile: Option<AgentProfile>,
+    /// Channels whose queue holds the agent.
+    pub memberships: Vec<usize>,
+    /// The current verdict of every source, by source index (empty until the agent exists).
+    pub verdicts: Vec<Verdict>,
+    pub last_reply_at: Option<Timestamp>,
+    pub last_offer_at: Option<Timestamp>,
+    /// Conversations offered to or held by the agent.
+    pub open: Vec<usize>,
+}
+
+impl AgentSlot {
+    pub fn new(id: AgentId) -> Self {
+        Self {
+            id,
+            profile: None,
+            memberships: Vec::new(),
+            verdicts: Vec::new(),
+            last_reply_at: None,
+            last_offer_at: None,
+            open: Vec::new(),
+        }
+    }
+
+    pub fn stats(&self, queue_position: u32) -> AgentStats {
+        AgentStats {
+            queue_position,
+            last_reply_at: self.last_reply_at,
+            last_offer_at: self.last_offer_at,
+            open_conversations: u32::try_from(self.open.len()).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// An agent's place in one channel's queue.
+pub(crate) struct Member {
+    pub position: u32,
+    /// Combined availability for this channel's sources (SPEC R3).
+    pub available: bool,
+    /// Why unavailable.
+    pub code: Option<ReasonCode>,
+    /// Currently in the policy's index.
+    pub eligible: bool,
+}
+
+pub(crate) struct ChannelSlot {
+    pub id: ChannelId,
+    pub settings: ChannelSettings,
+    /// Indices of the sources this channel combines.
+    pub sources: Vec<usize>,
+    pub policy: Box<dyn RoutingPolicy>,
+    pub members: HashMap<AgentKey, Member>,
+    pub eligible_count: usize,
+    /// Waiting conversations by arrival number (SPEC R10).
+    pub waiting: BTreeMap<u64, usize>,
+}
+
+pub(crate) struct ConversationSlot {
+    pub public: Conversation,
+    pub channel: usize,
+    /// Arrival number: the conversation's place in its queue, kept when it returns.
+    pub arrival: u64,
+    pub offered: Vec<AgentKey>,
+    pub holder: Option<AgentKey>,
+    /// Agents skipped in this distribution round (SPEC R12).
+    pub skipped: Vec<AgentKey>,
+    pub offer_deadline: Option<Timestamp>,
+}

@@ -1,0 +1,85 @@
+//! `round_robin`: rotation through the queue, starting after the last agent who got one.
+
+use crate::policy::{AgentKey, AgentStats, OrderedPool, RoutingPolicy};
+use crate::registry::PolicyDescriptor;
+
+/// Rotates through eligible agents in queue order, remembering who got the last offer.
+#[derive(Default)]
+pub struct RoundRobin {
+    pool: OrderedPool<u32>,
+    last_position: Option<u32>,
+}
+
+impl RoutingPolicy for RoundRobin {
+    fn upsert(&mut self, agent: AgentKey, stats: AgentStats) {
+        self.pool.upsert(agent, stats.queue_position);
+    }
+
+    fn remove(&mut self, agent: AgentKey) {
+        self.pool.remove(agent);
+    }
+
+    fn choose(&mut self, skipped: &dyn Fn(AgentKey) -> bool, out: &mut Vec<AgentKey>) {
+        let next = match self.last_position {
+            Some(last) => self.pool.first_after(last, skipped),
+            None => self.pool.first(skipped).map(|(_, agent)| agent),
+        };
+        if let Some(agent) = next {
+            self.last_position = self.pool_position(agent);
+            out.push(agent);
+        }
+    }
+}
+
+impl RoundRobin {
+    fn pool_position(&self, agent: AgentKey) -> Option<u32> {
+        self.pool.key(agent)
+    }
+}
+
+inventory::submit! {
+    PolicyDescriptor {
+        name: "round_robin",
+        summary: "rotation through the queue, starting after the last agent who got one",
+        build: |_| Ok(Box::new(RoundRobin::default())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats(position: u32) -> AgentStats {
+        AgentStats { queue_position: position, last_reply_at: None, last_offer_at: None, open_conversations: 0 }
+    }
+
+    #[test]
+    fn r11_round_robin_rotates_and_wraps() {
+        let mut p = RoundRobin::default();
+        for i in 0..3 {
+            p.upsert(AgentKey(10 + i), stats(i));
+        }
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            let mut out = Vec::new();
+            p.choose(&|_| false, &mut out);
+            got.extend(out.into_iter().map(|a| a.0));
+        }
+        assert_eq!(got, [10, 11, 12, 10]);
+    }
+
+    #[test]
+    fn r11_round_robin_continues_after_last_even_when_it_left() {
+        let mut p = RoundRobin::default();
+        for i in 0..3 {
+            p.upsert(AgentKey(i), stats(i));
+        }
+        let mut out = Vec::new();
+        p.choose(&|_| false, &mut out); // 0
+        p.choose(&|_| false, &mut out); // 1
+        p.remove(AgentKey(1));
+        out.clear();
+        p.choose(&|_| false, &mut out);
+        assert_eq!(out, [AgentKey(2)]);
+    }
+}
