@@ -51,7 +51,10 @@ pub struct OrderedPool<K: Ord + Copy> {
 impl<K: Ord + Copy> OrderedPool<K> {
     /// An empty pool.
     pub fn new() -> Self {
-        Self { keys: HashMap::new(), order: BTreeSet::new() }
+        Self {
+            keys: HashMap::new(),
+            order: BTreeSet::new(),
+        }
     }
 
     /// Inserts `agent` with `key`, replacing its previous key.
@@ -103,7 +106,11 @@ impl OrderedPool<u32> {
     /// around to the smallest key when there is none (a rotation).
     pub fn first_after(&self, after: u32, skipped: &dyn Fn(AgentKey) -> bool) -> Option<AgentKey> {
         use std::ops::Bound::{Excluded, Unbounded};
-        let tail = self.order.range((Excluded((after, AgentKey(u32::MAX))), Unbounded));
-        tail.chain(self.order.iter()).map(|(_, a)| *a).find(|a| !skipped(*a))
+        let tail = self
+            .order
+            .range((Excluded((after, AgentKey(u32::MAX))), Unbounded));
+        tail.chain(self.order.iter())
+            .map(|(_, a)| *a)
+            .find(|a| !skipped(*a))
     }
 }

@@ -72,7 +72,10 @@ pub enum PluginError {
 impl PluginError {
     /// A settings error for `plugin`.
     pub fn settings(plugin: impl Into<String>, message: impl std::fmt::Display) -> Self {
-        Self::Settings { plugin: plugin.into(), message: message.to_string() }
+        Self::Settings {
+            plugin: plugin.into(),
+            message: message.to_string(),
+        }
     }
 }
 
@@ -99,8 +102,8 @@ impl Registry {
     /// Everything registered with `inventory` in this binary. Fails on a duplicate name.
     pub fn collect() -> Result<Self, PluginError> {
         Self::from_descriptors(
-            inventory::iter::<SourceDescriptor>.into_iter(),
-            inventory::iter::<PolicyDescriptor>.into_iter(),
+            inventory::iter::<SourceDescriptor>,
+            inventory::iter::<PolicyDescriptor>,
         )
     }
 
@@ -109,15 +112,24 @@ impl Registry {
         sources: impl IntoIterator<Item = &'static SourceDescriptor>,
         policies: impl IntoIterator<Item = &'static PolicyDescriptor>,
     ) -> Result<Self, PluginError> {
-        let mut registry = Self { sources: BTreeMap::new(), policies: BTreeMap::new() };
+        let mut registry = Self {
+            sources: BTreeMap::new(),
+            policies: BTreeMap::new(),
+        };
         for source in sources {
             if registry.sources.insert(source.name, source).is_some() {
-                return Err(PluginError::Duplicate { kind: "source", name: source.name });
+                return Err(PluginError::Duplicate {
+                    kind: "source",
+                    name: source.name,
+                });
             }
         }
         for policy in policies {
             if registry.policies.insert(policy.name, policy).is_some() {
-                return Err(PluginError::Duplicate { kind: "policy", name: policy.name });
+                return Err(PluginError::Duplicate {
+                    kind: "policy",
+                    name: policy.name,
+                });
             }
         }
         Ok(registry)
@@ -135,20 +147,26 @@ impl Registry {
 
     /// The source called `name`, or an error listing the registered ones.
     pub fn source(&self, name: &str) -> Result<&'static SourceDescriptor, PluginError> {
-        self.sources.get(name).copied().ok_or_else(|| PluginError::Unknown {
-            kind: "source",
-            requested: name.to_owned(),
-            available: self.source_names(),
-        })
+        self.sources
+            .get(name)
+            .copied()
+            .ok_or_else(|| PluginError::Unknown {
+                kind: "source",
+                requested: name.to_owned(),
+                available: self.source_names(),
+            })
     }
 
     /// The policy called `name`, or an error listing the registered ones.
     pub fn policy(&self, name: &str) -> Result<&'static PolicyDescriptor, PluginError> {
-        self.policies.get(name).copied().ok_or_else(|| PluginError::Unknown {
-            kind: "policy",
-            requested: name.to_owned(),
-            available: self.policy_names(),
-        })
+        self.policies
+            .get(name)
+            .copied()
+            .ok_or_else(|| PluginError::Unknown {
+                kind: "policy",
+                requested: name.to_owned(),
+                available: self.policy_names(),
+            })
     }
 
     /// Every registered source descriptor, sorted by name.
@@ -170,14 +188,32 @@ mod tests {
         Err(PluginError::settings("fixture", "not buildable"))
     }
 
-    static A: PolicyDescriptor = PolicyDescriptor { name: "a", summary: "", build: no_policy };
-    static A_AGAIN: PolicyDescriptor = PolicyDescriptor { name: "a", summary: "", build: no_policy };
-    static B: PolicyDescriptor = PolicyDescriptor { name: "b", summary: "", build: no_policy };
+    static A: PolicyDescriptor = PolicyDescriptor {
+        name: "a",
+        summary: "",
+        build: no_policy,
+    };
+    static A_AGAIN: PolicyDescriptor = PolicyDescriptor {
+        name: "a",
+        summary: "",
+        build: no_policy,
+    };
+    static B: PolicyDescriptor = PolicyDescriptor {
+        name: "b",
+        summary: "",
+        build: no_policy,
+    };
 
     #[test]
     fn duplicate_names_are_rejected() {
         let err = Registry::from_descriptors([], [&A, &A_AGAIN]).unwrap_err();
-        assert_eq!(err, PluginError::Duplicate { kind: "policy", name: "a" });
+        assert_eq!(
+            err,
+            PluginError::Duplicate {
+                kind: "policy",
+                name: "a"
+            }
+        );
     }
 
     #[test]
@@ -192,7 +228,14 @@ mod tests {
         let registry = Registry::collect().unwrap();
         assert_eq!(
             registry.policy_names(),
-            ["all_at_once", "evenly", "least_busy", "longest_idle", "round_robin", "strict_order"]
+            [
+                "all_at_once",
+                "evenly",
+                "least_busy",
+                "longest_idle",
+                "round_robin",
+                "strict_order"
+            ]
         );
     }
 }

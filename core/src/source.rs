@@ -68,7 +68,9 @@ pub struct SignalError {
 impl SignalError {
     /// An error with this message.
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into() }
+        Self {
+            message: message.into(),
+        }
     }
 
     /// The standard error for an event the source does not know, listing the valid ones.

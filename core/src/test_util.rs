@@ -20,7 +20,9 @@ pub struct FixtureSource {
 pub const FIXTURE_EVENTS: &[&str] = &["block", "grant", "online", "offline", "abstain"];
 
 impl FixtureSource {
-    fn parse(signal: &Signal) -> Result<(VerdictKind, Option<Timestamp>, Option<ReasonCode>), SignalError> {
+    fn parse(
+        signal: &Signal,
+    ) -> Result<(VerdictKind, Option<Timestamp>, Option<ReasonCode>), SignalError> {
         signal.only_fields(&["until", "code"])?;
         let kind = match signal.event.as_str() {
             "block" => VerdictKind::Block,
@@ -28,9 +30,19 @@ impl FixtureSource {
             "online" => VerdictKind::Online,
             "offline" => VerdictKind::Offline,
             "abstain" => VerdictKind::Abstain,
-            other => return Err(SignalError::unknown_event(&signal.source, other, FIXTURE_EVENTS)),
+            other => {
+                return Err(SignalError::unknown_event(
+                    &signal.source,
+                    other,
+                    FIXTURE_EVENTS,
+                ));
+            }
         };
-        let until = if signal.fields.contains_key("until") { Some(signal.time_field("until")?) } else { None };
+        let until = if signal.fields.contains_key("until") {
+            Some(signal.time_field("until")?)
+        } else {
+            None
+        };
         let code = if signal.fields.contains_key("code") {
             Some(ReasonCode::parse(signal.str_field("code")?))
         } else {
@@ -72,12 +84,26 @@ impl AvailabilitySource for FixtureSource {
 }
 
 /// A context for an agent with these groups and no group settings.
-pub fn context<'a>(id: &'a str, groups: &'a [String], directory: &'a GroupDirectory) -> AgentContext<'a> {
-    AgentContext { id, groups, group_settings: directory }
+pub fn context<'a>(
+    id: &'a str,
+    groups: &'a [String],
+    directory: &'a GroupDirectory,
+) -> AgentContext<'a> {
+    AgentContext {
+        id,
+        groups,
+        group_settings: directory,
+    }
 }
 
 /// A signal at `at` with JSON `fields` (an object, or `null` for none).
-pub fn signal(agent: &str, source: &str, event: &str, at: Timestamp, fields: serde_json::Value) -> Signal {
+pub fn signal(
+    agent: &str,
+    source: &str,
+    event: &str,
+    at: Timestamp,
+    fields: serde_json::Value,
+) -> Signal {
     Signal {
         agent: agent.into(),
         source: source.to_owned(),
@@ -105,35 +131,70 @@ pub fn assert_source_conformance(source: &mut dyn AvailabilitySource, now: Times
     let directory = GroupDirectory::new();
     let agent = context("conformance-agent", &[], &directory);
     let before = source.verdict(&agent, now);
-    let bogus = signal("conformance-agent", "conformance", "no-such-event", now, serde_json::Value::Null);
+    let bogus = signal(
+        "conformance-agent",
+        "conformance",
+        "no-such-event",
+        now,
+        serde_json::Value::Null,
+    );
     let refused = source.check(&agent, &bogus);
     assert!(refused.is_err(), "check must refuse an unknown event");
     let message = refused.err().map(|e| e.message).unwrap_or_default();
     for event in source.events() {
-        assert!(message.contains(event), "the error `{message}` should list valid event `{event}`");
+        assert!(
+            message.contains(event),
+            "the error `{message}` should list valid event `{event}`"
+        );
     }
-    assert!(source.ingest(&agent, &bogus).is_err(), "ingest must refuse an unknown event");
-    assert_eq!(source.verdict(&agent, now), before, "a refused signal must change nothing");
+    assert!(
+        source.ingest(&agent, &bogus).is_err(),
+        "ingest must refuse an unknown event"
+    );
+    assert_eq!(
+        source.verdict(&agent, now),
+        before,
+        "a refused signal must change nothing"
+    );
     let mut names: Vec<&str> = source.events().to_vec();
-    assert!(names.iter().all(|n| !n.is_empty()), "event names must not be empty");
+    assert!(
+        names.iter().all(|n| !n.is_empty()),
+        "event names must not be empty"
+    );
     names.sort_unstable();
     names.dedup();
-    assert_eq!(names.len(), source.events().len(), "event names must be unique");
+    assert_eq!(
+        names.len(),
+        source.events().len(),
+        "event names must be unique"
+    );
     assert_verdict_sane(source, &agent, now);
 }
 
 /// Asserts the verdict at `now` is pure and its `until`, if any, lies after `now`.
-pub fn assert_verdict_sane(source: &dyn AvailabilitySource, agent: &AgentContext<'_>, now: Timestamp) {
+pub fn assert_verdict_sane(
+    source: &dyn AvailabilitySource,
+    agent: &AgentContext<'_>,
+    now: Timestamp,
+) {
     let verdict = source.verdict(agent, now);
     assert_eq!(source.verdict(agent, now), verdict, "verdicts must be pure");
-    assert!(!verdict.reason.is_empty(), "every verdict carries a human reason");
+    assert!(
+        !verdict.reason.is_empty(),
+        "every verdict carries a human reason"
+    );
     if let Some(until) = verdict.until {
         assert!(until > now, "until ({until}) must be after now ({now})");
     }
 }
 
 /// Asserts the verdict kind at `at`, with a readable failure.
-pub fn assert_kind_at(source: &dyn AvailabilitySource, agent: &AgentContext<'_>, at: Timestamp, kind: VerdictKind) {
+pub fn assert_kind_at(
+    source: &dyn AvailabilitySource,
+    agent: &AgentContext<'_>,
+    at: Timestamp,
+    kind: VerdictKind,
+) {
     let verdict = source.verdict(agent, at);
     assert_eq!(verdict.kind, kind, "at {at}: got {verdict:?}");
 }

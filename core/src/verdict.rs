@@ -51,12 +51,20 @@ pub struct Verdict {
 impl Verdict {
     /// A verdict of `kind` with a reason, no change instant and no code.
     pub fn new(kind: VerdictKind, reason: impl Into<String>) -> Self {
-        Self { kind, reason: reason.into(), until: None, code: None }
+        Self {
+            kind,
+            reason: reason.into(),
+            until: None,
+            code: None,
+        }
     }
 
     /// A `block` verdict with the reason code it takes conversations away with.
     pub fn block(code: ReasonCode, reason: impl Into<String>) -> Self {
-        Self { code: Some(code), ..Self::new(VerdictKind::Block, reason) }
+        Self {
+            code: Some(code),
+            ..Self::new(VerdictKind::Block, reason)
+        }
     }
 
     /// A `grant` verdict.
@@ -110,10 +118,14 @@ pub fn combine<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) -> Availabil
             available: false,
             code: Some(v.code.clone().unwrap_or(ReasonCode::Offline)),
         },
-        Some(v) if matches!(v.kind, VerdictKind::Grant | VerdictKind::Online) => {
-            Availability { available: true, code: None }
-        }
-        _ => Availability { available: false, code: Some(ReasonCode::Offline) },
+        Some(v) if matches!(v.kind, VerdictKind::Grant | VerdictKind::Online) => Availability {
+            available: true,
+            code: None,
+        },
+        _ => Availability {
+            available: false,
+            code: Some(ReasonCode::Offline),
+        },
     }
 }
 
@@ -127,13 +139,27 @@ mod tests {
 
     #[test]
     fn r3_block_beats_grant_and_online() {
-        let got = combine(&[v(VerdictKind::Online), Verdict::block(ReasonCode::OnLeave, "leave"), v(VerdictKind::Grant)]);
-        assert_eq!(got, Availability { available: false, code: Some(ReasonCode::OnLeave) });
+        let got = combine(&[
+            v(VerdictKind::Online),
+            Verdict::block(ReasonCode::OnLeave, "leave"),
+            v(VerdictKind::Grant),
+        ]);
+        assert_eq!(
+            got,
+            Availability {
+                available: false,
+                code: Some(ReasonCode::OnLeave)
+            }
+        );
     }
 
     #[test]
     fn r3_grant_makes_available_whatever_apps_say() {
-        let got = combine(&[v(VerdictKind::Offline), v(VerdictKind::Grant), v(VerdictKind::Abstain)]);
+        let got = combine(&[
+            v(VerdictKind::Offline),
+            v(VerdictKind::Grant),
+            v(VerdictKind::Abstain),
+        ]);
         assert!(got.available);
     }
 
@@ -145,7 +171,13 @@ mod tests {
     #[test]
     fn r3_no_positive_signal_means_offline() {
         let got = combine(&[v(VerdictKind::Offline), v(VerdictKind::Abstain)]);
-        assert_eq!(got, Availability { available: false, code: Some(ReasonCode::Offline) });
+        assert_eq!(
+            got,
+            Availability {
+                available: false,
+                code: Some(ReasonCode::Offline)
+            }
+        );
         assert_eq!(combine(&[]).code, Some(ReasonCode::Offline));
     }
 

@@ -5,11 +5,11 @@
 use super::Engine;
 use super::deadlines::Deadline;
 use super::state::AgentSlot;
+use crate::Event;
 use crate::model::{AgentId, Author, ConversationState, HistoryEvent, ReasonCode};
 use crate::policy::AgentKey;
 use crate::source::AgentContext;
 use crate::verdict::combine;
-use crate::Event;
 
 impl Engine {
     /// The key of `id`, if any queue or the directory knows it.
@@ -45,7 +45,11 @@ impl Engine {
         let now = self.now;
         let slot = &mut self.agents[agent.0 as usize];
         let Some(profile) = &slot.profile else { return };
-        let context = AgentContext { id: &slot.id, groups: &profile.groups, group_settings: &self.groups };
+        let context = AgentContext {
+            id: &slot.id,
+            groups: &profile.groups,
+            group_settings: &self.groups,
+        };
         let mut changed = false;
         for (index, (_, source)) in self.plugins.sources.iter().enumerate() {
             if only.is_some_and(|o| o != index) {
@@ -56,7 +60,8 @@ impl Engine {
                 verdict.until = None; // a source bug must not make the engine spin
             }
             let old_until = slot.verdicts.get(index).and_then(|v| v.until);
-            self.deadlines.reschedule(Deadline::Verdict(agent, index), old_until, verdict.until);
+            self.deadlines
+                .reschedule(Deadline::Verdict(agent, index), old_until, verdict.until);
             match slot.verdicts.get_mut(index) {
                 Some(old) => {
                     changed |= old.kind != verdict.kind || old.code != verdict.code;
@@ -80,11 +85,16 @@ impl Engine {
     pub(super) fn refresh_availability(&mut self, channel: usize, agent: AgentKey) {
         let slot = &self.agents[agent.0 as usize];
         let ch = &mut self.channels[channel];
-        let Some(member) = ch.members.get_mut(&agent) else { return };
+        let Some(member) = ch.members.get_mut(&agent) else {
+            return;
+        };
         let combined = if slot.profile.is_some() {
             combine(ch.sources.iter().filter_map(|s| slot.verdicts.get(*s)))
         } else {
-            crate::Availability { available: false, code: Some(ReasonCode::Offline) }
+            crate::Availability {
+                available: false,
+                code: Some(ReasonCode::Offline),
+            }
         };
         let flipped = member.available != combined.available;
         member.available = combined.available;
@@ -109,8 +119,13 @@ impl Engine {
     pub(super) fn refresh_eligibility(&mut self, channel: usize, agent: AgentKey) {
         let slot = &self.agents[agent.0 as usize];
         let ch = &mut self.channels[channel];
-        let Some(member) = ch.members.get_mut(&agent) else { return };
-        let has_capacity = ch.settings.max_chats.is_none_or(|max| slot.open.len() < max as usize);
+        let Some(member) = ch.members.get_mut(&agent) else {
+            return;
+        };
+        let has_capacity = ch
+            .settings
+            .max_chats
+            .is_none_or(|max| slot.open.len() < max as usize);
         let eligible = slot.profile.is_some()
             && (!ch.settings.check_availability || member.available)
             && has_capacity;
@@ -162,9 +177,16 @@ impl Engine {
             }
             match slot.public.state {
                 ConversationState::Offered => {
-                    self.withdraw_offer(conversation, agent, HistoryEvent::OfferWithdrawn, Some(reason.clone()));
+                    self.withdraw_offer(
+                        conversation,
+                        agent,
+                        HistoryEvent::OfferWithdrawn,
+                        Some(reason.clone()),
+                    );
                 }
-                ConversationState::Accepted if slot.public.last_message_from != Some(Author::Agent) => {
+                ConversationState::Accepted
+                    if slot.public.last_message_from != Some(Author::Agent) =>
+                {
                     self.requeue(conversation, reason.clone());
                 }
                 _ => {}

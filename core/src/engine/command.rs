@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{AgentId, AgentProfile, Author, ChannelId, ChannelSettings, ConversationId, GroupSettings};
+use crate::model::{
+    AgentId, AgentProfile, Author, ChannelId, ChannelSettings, ConversationId, GroupSettings,
+};
 use crate::source::Signal;
 
 /// One request to the engine.

@@ -5,32 +5,54 @@ use super::deadlines::Deadline;
 use super::{Engine, EngineError, Result};
 use crate::Event;
 use crate::model::{
-    AgentId, Author, ChannelId, Conversation, ConversationId, ConversationState, HistoryEntry, HistoryEvent,
-    ReasonCode,
+    AgentId, Author, ChannelId, Conversation, ConversationId, ConversationState, HistoryEntry,
+    HistoryEvent, ReasonCode,
 };
 use crate::policy::AgentKey;
 
 impl Engine {
     fn conversation_key(&self, id: &str) -> Result<usize> {
-        self.conversation_keys.get(id).copied().ok_or_else(|| EngineError::not_found("conversation", id))
+        self.conversation_keys
+            .get(id)
+            .copied()
+            .ok_or_else(|| EngineError::not_found("conversation", id))
     }
 
     fn open_conversation_key(&self, id: &str) -> Result<usize> {
         let key = self.conversation_key(id)?;
         if self.conversations[key].public.state == ConversationState::Closed {
-            return Err(EngineError::Conflict(format!("conversation `{id}` is closed")));
+            return Err(EngineError::Conflict(format!(
+                "conversation `{id}` is closed"
+            )));
         }
         Ok(key)
     }
 
-    fn record(&mut self, conversation: usize, event: HistoryEvent, agent: Option<AgentKey>, reason: Option<ReasonCode>) {
+    fn record(
+        &mut self,
+        conversation: usize,
+        event: HistoryEvent,
+        agent: Option<AgentKey>,
+        reason: Option<ReasonCode>,
+    ) {
         let agent = agent.map(|a| self.agent(a).id.clone());
-        self.conversations[conversation].public.history.push(HistoryEntry { at: self.now, event, agent, reason });
+        self.conversations[conversation]
+            .public
+            .history
+            .push(HistoryEntry {
+                at: self.now,
+                event,
+                agent,
+                reason,
+            });
     }
 
     fn ids(&self, conversation: usize) -> (ConversationId, ChannelId) {
         let slot = &self.conversations[conversation];
-        (slot.public.id.clone(), self.channels[slot.channel].id.clone())
+        (
+            slot.public.id.clone(),
+            self.channels[slot.channel].id.clone(),
+        )
     }
 
     pub(super) fn open_conversation(
@@ -40,8 +62,10 @@ impl Engine {
         customer: String,
         with_message: bool,
     ) -> Result<bool> {
-        let channel_key =
-            *self.channel_keys.get(&channel).ok_or_else(|| EngineError::not_found("channel", &channel))?;
+        let channel_key = *self
+            .channel_keys
+            .get(&channel)
+            .ok_or_else(|| EngineError::not_found("channel", &channel))?;
         if let Some(&existing) = self.conversation_keys.get(&id) {
             let existing = &self.conversations[existing];
             if existing.channel != channel_key || existing.public.customer != customer {
@@ -81,7 +105,11 @@ impl Engine {
         });
         self.conversation_keys.insert(id.clone(), key);
         self.record(key, HistoryEvent::Queued, None, None);
-        self.events.push(Event::Queued { at: self.now, conversation: id, channel: channel.clone() });
+        self.events.push(Event::Queued {
+            at: self.now,
+            conversation: id,
+            channel: channel.clone(),
+        });
         self.channels[channel_key].waiting.insert(arrival, key);
         self.dirty.insert(channel_key);
         Ok(true)
@@ -90,9 +118,9 @@ impl Engine {
     pub(super) fn message(&mut self, id: &str, from: Author, agent: Option<AgentId>) -> Result<()> {
         let key = self.open_conversation_key(id)?;
         match (from, agent) {
-            (Author::Customer, Some(_)) => {
-                Err(EngineError::Invalid("`agent` is only allowed when `from` is \"agent\"".into()))
-            }
+            (Author::Customer, Some(_)) => Err(EngineError::Invalid(
+                "`agent` is only allowed when `from` is \"agent\"".into(),
+            )),
             (Author::Customer, None) => {
                 self.conversations[key].public.last_message_from = Some(Author::Customer);
                 let slot = &self.conversations[key];
@@ -104,7 +132,9 @@ impl Engine {
                 }
                 Ok(())
             }
-            (Author::Agent, None) => Err(EngineError::Invalid("`agent` is required when `from` is \"agent\"".into())),
+            (Author::Agent, None) => Err(EngineError::Invalid(
+                "`agent` is required when `from` is \"agent\"".into(),
+            )),
             (Author::Agent, Some(agent_id)) => {
                 let agent = self.existing_agent(&agent_id)?;
                 if self.conversations[key].holder != Some(agent) {
@@ -133,7 +163,12 @@ impl Engine {
 
     pub(super) fn accept(&mut self, conversation: &str, agent_id: &str) -> Result<()> {
         let (key, agent) = self.offered_agent(conversation, agent_id)?;
-        let others: Vec<AgentKey> = self.conversations[key].offered.iter().copied().filter(|a| *a != agent).collect();
+        let others: Vec<AgentKey> = self.conversations[key]
+            .offered
+            .iter()
+            .copied()
+            .filter(|a| *a != agent)
+            .collect();
         for other in others {
             self.withdraw_offer(key, other, HistoryEvent::OfferWithdrawn, None);
         }
@@ -147,14 +182,24 @@ impl Engine {
         self.cancel_offer_deadline(key);
         self.record(key, HistoryEvent::Accepted, Some(agent), None);
         let (conversation, channel) = self.ids(key);
-        self.events.push(Event::Accepted { at: self.now, conversation, channel, agent: self.agent(agent).id.clone() });
+        self.events.push(Event::Accepted {
+            at: self.now,
+            conversation,
+            channel,
+            agent: self.agent(agent).id.clone(),
+        });
         Ok(())
     }
 
     pub(super) fn decline(&mut self, conversation: &str, agent_id: &str) -> Result<()> {
         let (key, agent) = self.offered_agent(conversation, agent_id)?;
         self.conversations[key].skipped.push(agent);
-        self.withdraw_offer(key, agent, HistoryEvent::Declined, Some(ReasonCode::Declined));
+        self.withdraw_offer(
+            key,
+            agent,
+            HistoryEvent::Declined,
+            Some(ReasonCode::Declined),
+        );
         Ok(())
     }
 
@@ -162,9 +207,16 @@ impl Engine {
     pub(super) fn expire_offer(&mut self, key: usize) {
         self.conversations[key].offer_deadline = None;
         let offered = self.conversations[key].offered.clone();
-        self.conversations[key].skipped.extend(offered.iter().copied());
+        self.conversations[key]
+            .skipped
+            .extend(offered.iter().copied());
         for agent in offered {
-            self.withdraw_offer(key, agent, HistoryEvent::OfferExpired, Some(ReasonCode::OfferExpired));
+            self.withdraw_offer(
+                key,
+                agent,
+                HistoryEvent::OfferExpired,
+                Some(ReasonCode::OfferExpired),
+            );
         }
     }
 
@@ -176,7 +228,12 @@ impl Engine {
         };
         let offered = self.conversations[key].offered.clone();
         for agent in offered {
-            self.withdraw_offer(key, agent, HistoryEvent::OfferWithdrawn, Some(ReasonCode::Transferred));
+            self.withdraw_offer(
+                key,
+                agent,
+                HistoryEvent::OfferWithdrawn,
+                Some(ReasonCode::Transferred),
+            );
         }
         self.take_from_holder(key, HistoryEvent::Transferred, ReasonCode::Transferred);
         if let Some(target) = target {
@@ -190,7 +247,10 @@ impl Engine {
         let agent = self.existing_agent(agent_id)?;
         let slot = &self.conversations[key];
         if slot.holder == Some(agent) || slot.offered == [agent] {
-            return Err(EngineError::Conflict(format!("conversation `{}` is already with `{agent_id}`", slot.public.id)));
+            return Err(EngineError::Conflict(format!(
+                "conversation `{}` is already with `{agent_id}`",
+                slot.public.id
+            )));
         }
         if let Err(reason) = self.can_hold(slot.channel, agent) {
             return Err(EngineError::Conflict(format!(
@@ -200,8 +260,14 @@ impl Engine {
         }
         let ch = &self.channels[slot.channel];
         let open = self.agent(agent).open.len();
-        if ch.settings.max_chats.is_some_and(|max| open >= max as usize) {
-            return Err(EngineError::Conflict(format!("agent `{agent_id}` is at the channel's max_chats")));
+        if ch
+            .settings
+            .max_chats
+            .is_some_and(|max| open >= max as usize)
+        {
+            return Err(EngineError::Conflict(format!(
+                "agent `{agent_id}` is at the channel's max_chats"
+            )));
         }
         Ok(agent)
     }
@@ -209,16 +275,17 @@ impl Engine {
     pub(super) fn close(&mut self, conversation: &str) -> Result<()> {
         let key = self.open_conversation_key(conversation)?;
         let slot = &mut self.conversations[key];
-        let channel = slot.channel;
-        self.channels[channel].waiting.remove(&slot.arrival);
-        let mut released = std::mem::take(&mut slot.offered);
-        released.extend(slot.holder.take());
-        slot.public.offered_to.clear();
+        self.channels[slot.channel].waiting.remove(&slot.arrival);
         slot.public.state = ConversationState::Closed;
+        let holder = slot.holder.take();
         let holder_id = slot.public.agent.clone();
         self.cancel_offer_deadline(key);
-        for agent in released {
-            self.release(key, agent);
+        // Offerees are told their offer is gone; the state is already closed, so nothing requeues.
+        for agent in self.conversations[key].offered.clone() {
+            self.withdraw_offer(key, agent, HistoryEvent::OfferWithdrawn, None);
+        }
+        if let Some(holder) = holder {
+            self.release(key, holder);
         }
         self.conversations[key].public.history.push(HistoryEntry {
             at: self.now,
@@ -227,21 +294,40 @@ impl Engine {
             reason: None,
         });
         let (conversation, channel) = self.ids(key);
-        self.events.push(Event::Closed { at: self.now, conversation, channel, agent: holder_id });
+        self.events.push(Event::Closed {
+            at: self.now,
+            conversation,
+            channel,
+            agent: holder_id,
+        });
         Ok(())
     }
 
     /// Takes the offer to `agent` back; the conversation returns to its place in the queue
     /// when nobody else has it on offer.
-    pub(super) fn withdraw_offer(&mut self, key: usize, agent: AgentKey, event: HistoryEvent, reason: Option<ReasonCode>) {
+    pub(super) fn withdraw_offer(
+        &mut self,
+        key: usize,
+        agent: AgentKey,
+        event: HistoryEvent,
+        reason: Option<ReasonCode>,
+    ) {
         let slot = &mut self.conversations[key];
-        let Some(index) = slot.offered.iter().position(|a| *a == agent) else { return };
+        let Some(index) = slot.offered.iter().position(|a| *a == agent) else {
+            return;
+        };
         slot.offered.remove(index);
         slot.public.offered_to.remove(index);
         let now_empty = slot.offered.is_empty();
         self.record(key, event, Some(agent), reason.clone());
         let (conversation, channel) = self.ids(key);
-        self.events.push(Event::OfferWithdrawn { at: self.now, conversation, channel, agent: self.agent(agent).id.clone(), reason });
+        self.events.push(Event::OfferWithdrawn {
+            at: self.now,
+            conversation,
+            channel,
+            agent: self.agent(agent).id.clone(),
+            reason,
+        });
         self.release(key, agent);
         if now_empty && self.conversations[key].public.state == ConversationState::Offered {
             self.back_to_queue(key);
@@ -255,10 +341,18 @@ impl Engine {
 
     /// Takes the conversation from its holder, if any, recording `event`, and queues it.
     fn take_from_holder(&mut self, key: usize, event: HistoryEvent, reason: ReasonCode) {
-        let Some(holder) = self.conversations[key].holder.take() else { return };
+        let Some(holder) = self.conversations[key].holder.take() else {
+            return;
+        };
         self.record(key, event, Some(holder), Some(reason.clone()));
         let (conversation, channel) = self.ids(key);
-        self.events.push(Event::Requeued { at: self.now, conversation, channel, agent: self.agent(holder).id.clone(), reason });
+        self.events.push(Event::Requeued {
+            at: self.now,
+            conversation,
+            channel,
+            agent: self.agent(holder).id.clone(),
+            reason,
+        });
         self.conversations[key].skipped.clear();
         self.release(key, holder);
         self.back_to_queue(key);
@@ -270,7 +364,9 @@ impl Engine {
         let slot = &mut self.conversations[key];
         slot.public.state = ConversationState::Queued;
         slot.public.agent = None;
-        self.channels[slot.channel].waiting.insert(slot.arrival, key);
+        self.channels[slot.channel]
+            .waiting
+            .insert(slot.arrival, key);
         self.dirty.insert(slot.channel);
     }
 
@@ -288,6 +384,7 @@ impl Engine {
 
     fn cancel_offer_deadline(&mut self, key: usize) {
         let old = self.conversations[key].offer_deadline.take();
-        self.deadlines.reschedule(Deadline::OfferExpiry(key), old, None);
+        self.deadlines
+            .reschedule(Deadline::OfferExpiry(key), old, None);
     }
 }

@@ -25,7 +25,12 @@ impl Deadlines {
     }
 
     /// Replaces the instant of `deadline` (`old` → `new`; `None` = absent).
-    pub(crate) fn reschedule(&mut self, deadline: Deadline, old: Option<Timestamp>, new: Option<Timestamp>) {
+    pub(crate) fn reschedule(
+        &mut self,
+        deadline: Deadline,
+        old: Option<Timestamp>,
+        new: Option<Timestamp>,
+    ) {
         if old == new {
             return;
         }

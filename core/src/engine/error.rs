@@ -22,7 +22,10 @@ pub enum EngineError {
 
 impl EngineError {
     pub(crate) fn not_found(what: &'static str, id: &str) -> Self {
-        Self::NotFound { what, id: id.to_owned() }
+        Self::NotFound {
+            what,
+            id: id.to_owned(),
+        }
     }
 }
 

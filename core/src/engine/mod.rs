@@ -128,15 +128,28 @@ impl Engine {
             Command::PutGroup { id, settings } => self.put_group(id, settings),
             Command::PutChannel { id, settings } => self.put_channel(id, settings),
             Command::Signals { signals } => self.signals(signals).map(|()| false),
-            Command::OpenConversation { channel, id, customer, with_message } => {
-                self.open_conversation(channel, id, customer, with_message)
+            Command::OpenConversation {
+                channel,
+                id,
+                customer,
+                with_message,
+            } => self.open_conversation(channel, id, customer, with_message),
+            Command::Message {
+                conversation,
+                from,
+                agent,
+            } => self.message(&conversation, from, agent).map(|()| false),
+            Command::Accept {
+                conversation,
+                agent,
+            } => self.accept(&conversation, &agent).map(|()| false),
+            Command::Decline {
+                conversation,
+                agent,
+            } => self.decline(&conversation, &agent).map(|()| false),
+            Command::Transfer { conversation, to } => {
+                self.transfer(&conversation, to).map(|()| false)
             }
-            Command::Message { conversation, from, agent } => {
-                self.message(&conversation, from, agent).map(|()| false)
-            }
-            Command::Accept { conversation, agent } => self.accept(&conversation, &agent).map(|()| false),
-            Command::Decline { conversation, agent } => self.decline(&conversation, &agent).map(|()| false),
-            Command::Transfer { conversation, to } => self.transfer(&conversation, to).map(|()| false),
             Command::Close { conversation } => self.close(&conversation).map(|()| false),
         }
     }
@@ -144,3 +157,6 @@ impl Engine {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod model_test;

@@ -3,7 +3,9 @@
 use serde::Serialize;
 
 use super::Engine;
-use crate::model::{AgentId, AgentProfile, ChannelId, ChannelSettings, Conversation, GroupSettings, ReasonCode};
+use crate::model::{
+    AgentId, AgentProfile, ChannelId, ChannelSettings, Conversation, GroupSettings, ReasonCode,
+};
 use crate::verdict::Verdict;
 
 /// One source's verdict, as shown in an explanation.
@@ -34,18 +36,24 @@ pub struct ChannelAvailability {
 impl Engine {
     /// An agent's profile, if the agent exists.
     pub fn agent_profile(&self, id: &str) -> Option<&AgentProfile> {
-        self.agent_key(id).and_then(|key| self.agent(key).profile.as_ref())
+        self.agent_key(id)
+            .and_then(|key| self.agent(key).profile.as_ref())
     }
 
     /// Every existing agent, in creation order.
     pub fn agents(&self) -> impl Iterator<Item = (&AgentId, &AgentProfile)> {
-        self.agents.iter().filter_map(|slot| slot.profile.as_ref().map(|p| (&slot.id, p)))
+        self.agents
+            .iter()
+            .filter_map(|slot| slot.profile.as_ref().map(|p| (&slot.id, p)))
     }
 
     /// Whether some source currently blocks the agent with the code `dismissed`.
     pub fn is_dismissed(&self, id: &str) -> bool {
         self.agent_key(id).is_some_and(|key| {
-            self.agent(key).verdicts.iter().any(|v| v.code == Some(ReasonCode::Dismissed))
+            self.agent(key)
+                .verdicts
+                .iter()
+                .any(|v| v.code == Some(ReasonCode::Dismissed))
         })
     }
 
@@ -56,7 +64,9 @@ impl Engine {
 
     /// A channel's settings.
     pub fn channel(&self, id: &str) -> Option<&ChannelSettings> {
-        self.channel_keys.get(id).map(|key| &self.channels[*key].settings)
+        self.channel_keys
+            .get(id)
+            .map(|key| &self.channels[*key].settings)
     }
 
     /// Every channel, in creation order.
@@ -66,7 +76,9 @@ impl Engine {
 
     /// A conversation, open or closed.
     pub fn conversation(&self, id: &str) -> Option<&Conversation> {
-        self.conversation_keys.get(id).map(|key| &self.conversations[*key].public)
+        self.conversation_keys
+            .get(id)
+            .map(|key| &self.conversations[*key].public)
     }
 
     /// Number of conversations ever opened.
@@ -82,7 +94,12 @@ impl Engine {
     /// A channel's waiting conversations in queue order (SPEC R10); `None` if no such channel.
     pub fn queue(&self, channel: &str) -> Option<impl Iterator<Item = &Conversation>> {
         let key = *self.channel_keys.get(channel)?;
-        Some(self.channels[key].waiting.values().map(|c| &self.conversations[*c].public))
+        Some(
+            self.channels[key]
+                .waiting
+                .values()
+                .map(|c| &self.conversations[*c].public),
+        )
     }
 
     /// Conversations offered to or held by an agent; `None` if no such agent.
@@ -91,7 +108,11 @@ impl Engine {
         self.agent(key).profile.as_ref()?;
         let mut open: Vec<usize> = self.agent(key).open.clone();
         open.sort_unstable();
-        Some(open.into_iter().map(|c| &self.conversations[c].public).collect())
+        Some(
+            open.into_iter()
+                .map(|c| &self.conversations[c].public)
+                .collect(),
+        )
     }
 
     /// Why the agent is or is not available, for every channel whose queue holds it

@@ -22,12 +22,15 @@ impl Engine {
         loop {
             chosen.clear();
             let ch = &mut self.channels[channel];
-            let Some((_, &conversation)) = ch.waiting.first_key_value() else { break };
+            let Some((_, &conversation)) = ch.waiting.first_key_value() else {
+                break;
+            };
             if ch.eligible_count == 0 {
                 break;
             }
             let skipped = &self.conversations[conversation].skipped;
-            ch.policy.choose(&|agent| skipped.contains(&agent), &mut chosen);
+            ch.policy
+                .choose(&|agent| skipped.contains(&agent), &mut chosen);
             if chosen.is_empty() {
                 // SPEC R12: every eligible agent was skipped: a new round starts.
                 self.conversations[conversation].skipped.clear();
@@ -68,7 +71,11 @@ impl Engine {
             });
         }
         let deadline = Some(after(now, ch.settings.offer_timeout));
-        self.deadlines.reschedule(Deadline::OfferExpiry(conversation), slot.offer_deadline, deadline);
+        self.deadlines.reschedule(
+            Deadline::OfferExpiry(conversation),
+            slot.offer_deadline,
+            deadline,
+        );
         slot.offer_deadline = deadline;
         for &agent in agents {
             self.refresh_agent(agent);

@@ -34,12 +34,19 @@ impl Engine {
             return Err(EngineError::Invalid("group id must not be empty".into()));
         }
         if settings.session_lifetime_minutes == Some(0) {
-            return Err(EngineError::Invalid("`session_lifetime_minutes` must be at least 1 (or null)".into()));
+            return Err(EngineError::Invalid(
+                "`session_lifetime_minutes` must be at least 1 (or null)".into(),
+            ));
         }
         let created = self.groups.insert(id.clone(), settings).is_none();
         let members: Vec<AgentKey> = (0..self.agents.len())
             .map(|i| AgentKey(i as u32))
-            .filter(|key| self.agent(*key).profile.as_ref().is_some_and(|p| p.groups.contains(&id)))
+            .filter(|key| {
+                self.agent(*key)
+                    .profile
+                    .as_ref()
+                    .is_some_and(|p| p.groups.contains(&id))
+            })
             .collect();
         for agent in members {
             self.evaluate(agent, None);
@@ -53,7 +60,9 @@ impl Engine {
             return Err(EngineError::Invalid("`name` must not be empty".into()));
         }
         if settings.offer_timeout.as_secs() == 0 {
-            return Err(EngineError::Invalid("`offer_timeout_seconds` must be at least 1".into()));
+            return Err(EngineError::Invalid(
+                "`offer_timeout_seconds` must be at least 1".into(),
+            ));
         }
         if !self.plugins.policies.contains_key(&settings.policy) {
             return Err(EngineError::Invalid(format!(
@@ -71,17 +80,23 @@ impl Engine {
                 ))
             })?;
             if sources.contains(&index) {
-                return Err(EngineError::Invalid(format!("`sources`: `{name}` is listed twice")));
+                return Err(EngineError::Invalid(format!(
+                    "`sources`: `{name}` is listed twice"
+                )));
             }
             sources.push(index);
         }
         let mut seen = HashSet::new();
         for agent in &settings.queue {
             if agent.trim().is_empty() {
-                return Err(EngineError::Invalid("`queue`: agent ids must not be empty".into()));
+                return Err(EngineError::Invalid(
+                    "`queue`: agent ids must not be empty".into(),
+                ));
             }
             if !seen.insert(agent) {
-                return Err(EngineError::Invalid(format!("`queue`: agent `{agent}` is listed twice")));
+                return Err(EngineError::Invalid(format!(
+                    "`queue`: agent `{agent}` is listed twice"
+                )));
             }
         }
         Ok(sources)
@@ -97,13 +112,22 @@ impl Engine {
             Some(key) if self.channels[key].settings.policy == settings.policy => None,
             _ => {
                 let build = self.plugins.policies[&settings.policy];
-                Some(build(&serde_json::Value::Null).map_err(|e| EngineError::Invalid(format!("`policy`: {e}")))?)
+                Some(
+                    build(&serde_json::Value::Null)
+                        .map_err(|e| EngineError::Invalid(format!("`policy`: {e}")))?,
+                )
             }
         };
-        let queue: Vec<AgentKey> = settings.queue.iter().map(|a| self.agent_key_or_insert(a)).collect();
+        let queue: Vec<AgentKey> = settings
+            .queue
+            .iter()
+            .map(|a| self.agent_key_or_insert(a))
+            .collect();
         let (channel, replacement) = match (existing, new_policy) {
             (Some(key), replacement) => (key, replacement),
-            (None, None) => return Err(EngineError::Invalid("`policy`: could not be built".into())),
+            (None, None) => {
+                return Err(EngineError::Invalid("`policy`: could not be built".into()));
+            }
             (None, Some(policy)) => {
                 let key = self.channels.len();
                 self.channels.push(ChannelSlot {
@@ -130,7 +154,16 @@ impl Engine {
         }
         ch.settings = settings;
         ch.sources = sources;
-        let removed: Vec<AgentKey> = ch.members.keys().copied().filter(|a| !queue.contains(a)).collect();
+        // In old queue order, so that the same commands always give the same history.
+        let kept: HashSet<AgentKey> = queue.iter().copied().collect();
+        let mut removed: Vec<(u32, AgentKey)> = ch
+            .members
+            .iter()
+            .filter(|(a, _)| !kept.contains(a))
+            .map(|(a, m)| (m.position, *a))
+            .collect();
+        removed.sort_unstable();
+        let removed: Vec<AgentKey> = removed.into_iter().map(|(_, a)| a).collect();
         for agent in &removed {
             if let Some(member) = ch.members.remove(agent)
                 && member.eligible
@@ -141,11 +174,18 @@ impl Engine {
         }
         for (position, agent) in queue.iter().enumerate() {
             let position = u32::try_from(position).unwrap_or(u32::MAX);
-            let member = ch.members.entry(*agent).or_insert(Member { position, available: false, code: None, eligible: false });
+            let member = ch.members.entry(*agent).or_insert(Member {
+                position,
+                available: false,
+                code: None,
+                eligible: false,
+            });
             member.position = position;
         }
         for agent in &removed {
-            self.agents[agent.0 as usize].memberships.retain(|c| *c != channel);
+            self.agents[agent.0 as usize]
+                .memberships
+                .retain(|c| *c != channel);
             self.take_away(channel, *agent, ReasonCode::RemovedFromQueue);
         }
         for agent in queue {
@@ -162,7 +202,13 @@ impl Engine {
     pub(super) fn signals(&mut self, signals: Vec<Signal>) -> Result<()> {
         let mut targets = Vec::with_capacity(signals.len());
         for (index, signal) in signals.iter().enumerate() {
-            let at = |message: String| EngineError::Invalid(if signals.len() > 1 { format!("signal [{index}]: {message}") } else { message });
+            let at = |message: String| {
+                EngineError::Invalid(if signals.len() > 1 {
+                    format!("signal [{index}]: {message}")
+                } else {
+                    message
+                })
+            };
             let agent = self.existing_agent(&signal.agent)?;
             let source = self.plugins.source_index(&signal.source).ok_or_else(|| {
                 at(format!(
@@ -172,18 +218,41 @@ impl Engine {
                 ))
             })?;
             if signal.at > self.now {
-                return Err(at(format!("`at` ({}) is in the future (now is {})", signal.at.to_rfc3339(), self.now.to_rfc3339())));
+                return Err(at(format!(
+                    "`at` ({}) is in the future (now is {})",
+                    signal.at.to_rfc3339(),
+                    self.now.to_rfc3339()
+                )));
             }
             let slot = self.agent(agent);
-            let profile = slot.profile.as_ref().map(|p| p.groups.as_slice()).unwrap_or_default();
-            let context = AgentContext { id: &slot.id, groups: profile, group_settings: &self.groups };
-            self.plugins.sources[source].1.check(&context, signal).map_err(|e| at(e.message))?;
+            let profile = slot
+                .profile
+                .as_ref()
+                .map(|p| p.groups.as_slice())
+                .unwrap_or_default();
+            let context = AgentContext {
+                id: &slot.id,
+                groups: profile,
+                group_settings: &self.groups,
+            };
+            self.plugins.sources[source]
+                .1
+                .check(&context, signal)
+                .map_err(|e| at(e.message))?;
             targets.push((agent, source));
         }
         for (signal, (agent, source)) in signals.iter().zip(targets) {
             let slot = &self.agents[agent.0 as usize];
-            let groups = slot.profile.as_ref().map(|p| p.groups.as_slice()).unwrap_or_default();
-            let context = AgentContext { id: &slot.id, groups, group_settings: &self.groups };
+            let groups = slot
+                .profile
+                .as_ref()
+                .map(|p| p.groups.as_slice())
+                .unwrap_or_default();
+            let context = AgentContext {
+                id: &slot.id,
+                groups,
+                group_settings: &self.groups,
+            };
             // Checked above; a source that still refuses leaves its state unchanged.
             let _ = self.plugins.sources[source].1.ingest(&context, signal);
             self.evaluate(agent, Some(source));
@@ -193,7 +262,9 @@ impl Engine {
 
     pub(super) fn on_deadline(&mut self, deadline: super::deadlines::Deadline) {
         match deadline {
-            super::deadlines::Deadline::OfferExpiry(conversation) => self.expire_offer(conversation),
+            super::deadlines::Deadline::OfferExpiry(conversation) => {
+                self.expire_offer(conversation)
+            }
             super::deadlines::Deadline::Verdict(agent, source) => {
                 // The deadline was popped: forget it so `evaluate` does not try to remove it.
                 if let Some(verdict) = self.agents[agent.0 as usize].verdicts.get_mut(source) {

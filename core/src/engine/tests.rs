@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use super::*;
-use crate::model::{AgentProfile, Author, ChannelSettings, ConversationState, HistoryEvent, ReasonCode};
+use crate::model::{
+    AgentProfile, Author, ChannelSettings, ConversationState, HistoryEvent, ReasonCode,
+};
 use crate::test_util::{FixtureSource, signal, t};
 
 /// A small world: sources `app` and `hr` are fixtures; built-in policies.
@@ -18,7 +20,10 @@ impl World {
         let mut plugins = Plugins::new().with_builtin_policies().unwrap();
         plugins.add_source("app", Box::new(FixtureSource::default()));
         plugins.add_source("hr", Box::new(FixtureSource::default()));
-        Self { engine: Engine::new(plugins, t(0)), now: 0 }
+        Self {
+            engine: Engine::new(plugins, t(0)),
+            now: 0,
+        }
     }
 
     fn run(&mut self, command: Command) -> Result<Applied> {
@@ -36,8 +41,15 @@ impl World {
 
     fn agents(&mut self, ids: &[&str]) {
         for id in ids {
-            let profile = AgentProfile { name: id.to_uppercase(), groups: vec![], timezone: None };
-            self.ok(Command::PutAgent { id: (*id).into(), profile });
+            let profile = AgentProfile {
+                name: id.to_uppercase(),
+                groups: vec![],
+                timezone: None,
+            };
+            self.ok(Command::PutAgent {
+                id: (*id).into(),
+                profile,
+            });
         }
     }
 
@@ -58,7 +70,10 @@ impl World {
     }
 
     fn put_channel(&mut self, id: &str, settings: ChannelSettings) {
-        self.ok(Command::PutChannel { id: id.into(), settings });
+        self.ok(Command::PutChannel {
+            id: id.into(),
+            settings,
+        });
     }
 
     fn patch(&mut self, id: &str, change: impl FnOnce(&mut ChannelSettings)) {
@@ -86,11 +101,18 @@ impl World {
     }
 
     fn accept(&mut self, id: &str, agent: &str) {
-        self.ok(Command::Accept { conversation: id.into(), agent: agent.into() });
+        self.ok(Command::Accept {
+            conversation: id.into(),
+            agent: agent.into(),
+        });
     }
 
     fn message(&mut self, id: &str, from: Author, agent: Option<&str>) {
-        self.ok(Command::Message { conversation: id.into(), from, agent: agent.map(Into::into) });
+        self.ok(Command::Message {
+            conversation: id.into(),
+            from,
+            agent: agent.map(Into::into),
+        });
     }
 
     fn conv(&self, id: &str) -> &crate::Conversation {
@@ -98,7 +120,11 @@ impl World {
     }
 
     fn offered_to(&self, id: &str) -> Vec<String> {
-        self.conv(id).offered_to.iter().map(|a| a.to_string()).collect()
+        self.conv(id)
+            .offered_to
+            .iter()
+            .map(|a| a.to_string())
+            .collect()
     }
 
     fn state(&self, id: &str) -> ConversationState {
@@ -110,7 +136,11 @@ impl World {
     }
 
     fn queue(&self, channel: &str) -> Vec<String> {
-        self.engine.queue(channel).unwrap().map(|c| c.id.to_string()).collect()
+        self.engine
+            .queue(channel)
+            .unwrap()
+            .map(|c| c.id.to_string())
+            .collect()
     }
 }
 
@@ -132,7 +162,11 @@ fn r1_check_off_makes_every_queue_agent_eligible_and_toggles_at_once() {
     w.open("web", "c1");
     assert_eq!(w.state("c1"), ConversationState::Queued);
     w.patch("web", |s| s.check_availability = false);
-    assert_eq!(w.offered_to("c1"), ["x"], "R1 off: offline agent eligible, routed at once (R13)");
+    assert_eq!(
+        w.offered_to("c1"),
+        ["x"],
+        "R1 off: offline agent eligible, routed at once (R13)"
+    );
 }
 
 #[test]
@@ -159,7 +193,10 @@ fn r9_availability_is_per_channel_by_its_sources() {
     w.put_channel("mail", hr_only);
     w.online("x");
     let explained = w.engine.explain("x").unwrap();
-    let by_channel: Vec<(String, bool)> = explained.iter().map(|c| (c.channel.to_string(), c.available)).collect();
+    let by_channel: Vec<(String, bool)> = explained
+        .iter()
+        .map(|c| (c.channel.to_string(), c.available))
+        .collect();
     assert_eq!(by_channel, [("web".into(), true), ("mail".into(), false)]);
 }
 
@@ -193,9 +230,19 @@ fn r10_capacity_counts_offers_and_accepts_across_channels() {
     w.open("mail", "c2");
     assert_eq!(w.offered_to("c2"), ["x"]);
     w.open("web", "c3");
-    assert_eq!(w.state("c3"), ConversationState::Queued, "2 open across channels = max_chats");
-    w.ok(Command::Close { conversation: "c1".into() });
-    assert_eq!(w.offered_to("c3"), ["x"], "freed capacity routes at once (R13)");
+    assert_eq!(
+        w.state("c3"),
+        ConversationState::Queued,
+        "2 open across channels = max_chats"
+    );
+    w.ok(Command::Close {
+        conversation: "c1".into(),
+    });
+    assert_eq!(
+        w.offered_to("c3"),
+        ["x"],
+        "freed capacity routes at once (R13)"
+    );
 }
 
 #[test]
@@ -221,10 +268,18 @@ fn r11_all_at_once_first_accept_wins_others_withdrawn() {
     w.accept("c1", "y");
     assert_eq!(w.conv("c1").agent.as_deref(), Some("y"));
     assert!(w.conv("c1").offered_to.is_empty());
-    let withdrawn = w.conv("c1").history.iter().filter(|h| h.event == HistoryEvent::OfferWithdrawn).count();
+    let withdrawn = w
+        .conv("c1")
+        .history
+        .iter()
+        .filter(|h| h.event == HistoryEvent::OfferWithdrawn)
+        .count();
     assert_eq!(withdrawn, 2);
     assert!(matches!(
-        w.run(Command::Accept { conversation: "c1".into(), agent: "x".into() }),
+        w.run(Command::Accept {
+            conversation: "c1".into(),
+            agent: "x".into()
+        }),
         Err(EngineError::Conflict(_))
     ));
 }
@@ -242,7 +297,9 @@ fn r11_round_robin_rotates_after_the_last_agent_who_got_one() {
         let id = format!("c{i}");
         w.open("web", &id);
         got.push(w.offered_to(&id)[0].clone());
-        w.ok(Command::Close { conversation: id.as_str().into() });
+        w.ok(Command::Close {
+            conversation: id.as_str().into(),
+        });
     }
     assert_eq!(got, ["x", "y", "z", "x"]);
 }
@@ -257,7 +314,9 @@ fn r11_evenly_prefers_the_agent_whose_last_reply_is_oldest() {
     w.open("web", "c1");
     w.accept("c1", "x");
     w.message("c1", Author::Agent, Some("x"));
-    w.ok(Command::Close { conversation: "c1".into() });
+    w.ok(Command::Close {
+        conversation: "c1".into(),
+    });
     w.advance(10);
     w.open("web", "c2");
     assert_eq!(w.offered_to("c2"), ["y"], "y never replied, x did");
@@ -276,8 +335,16 @@ fn r12_offer_expires_exactly_at_the_timeout_and_moves_on() {
     assert_eq!(w.offered_to("c1"), ["x"]);
     w.advance(1);
     assert_eq!(w.offered_to("c1"), ["y"]);
-    let expired = w.conv("c1").history.iter().find(|h| h.event == HistoryEvent::OfferExpired).unwrap();
-    assert_eq!((expired.at, expired.reason.clone()), (t(120), Some(ReasonCode::OfferExpired)));
+    let expired = w
+        .conv("c1")
+        .history
+        .iter()
+        .find(|h| h.event == HistoryEvent::OfferExpired)
+        .unwrap();
+    assert_eq!(
+        (expired.at, expired.reason.clone()),
+        (t(120), Some(ReasonCode::OfferExpired))
+    );
 }
 
 #[test]
@@ -288,10 +355,20 @@ fn r12_decline_moves_on_and_a_new_round_starts_when_all_skipped() {
     w.online("x");
     w.online("y");
     w.open("web", "c1");
-    w.ok(Command::Decline { conversation: "c1".into(), agent: "x".into() });
+    w.ok(Command::Decline {
+        conversation: "c1".into(),
+        agent: "x".into(),
+    });
     assert_eq!(w.offered_to("c1"), ["y"]);
-    w.ok(Command::Decline { conversation: "c1".into(), agent: "y".into() });
-    assert_eq!(w.offered_to("c1"), ["x"], "everyone skipped: skip list cleared, new round");
+    w.ok(Command::Decline {
+        conversation: "c1".into(),
+        agent: "y".into(),
+    });
+    assert_eq!(
+        w.offered_to("c1"),
+        ["x"],
+        "everyone skipped: skip list cleared, new round"
+    );
 }
 
 #[test]
@@ -302,8 +379,14 @@ fn r12_accepting_a_conversation_not_offered_to_you_is_a_conflict() {
     w.online("x");
     w.open("web", "c1");
     let before = w.conv("c1").clone();
-    let refused = w.run(Command::Accept { conversation: "c1".into(), agent: "y".into() });
-    assert!(matches!(refused, Err(EngineError::Conflict(_))), "{refused:?}");
+    let refused = w.run(Command::Accept {
+        conversation: "c1".into(),
+        agent: "y".into(),
+    });
+    assert!(
+        matches!(refused, Err(EngineError::Conflict(_))),
+        "{refused:?}"
+    );
     assert_eq!(w.conv("c1"), &before, "a refused command changes nothing");
 }
 
@@ -314,7 +397,10 @@ fn r13_an_agent_becoming_available_gets_the_waiting_conversation_at_once() {
     w.channel("web", &["x"], "strict_order");
     w.open("web", "c1");
     let events = w.say("x", "app", "online");
-    assert!(events.iter().any(|e| matches!(e, Event::Offered { .. })), "{events:?}");
+    assert!(
+        events.iter().any(|e| matches!(e, Event::Offered { .. })),
+        "{events:?}"
+    );
 }
 
 #[test]
@@ -322,15 +408,27 @@ fn r13_a_verdict_changing_by_itself_wakes_the_engine_exactly_then() {
     let mut w = World::new();
     w.agents(&["x"]);
     w.channel("web", &["x"], "strict_order");
-    let online_until = signal("x", "app", "online", t(0), serde_json::json!({"until": t(300).to_rfc3339()}));
-    w.ok(Command::Signals { signals: vec![online_until] });
+    let online_until = signal(
+        "x",
+        "app",
+        "online",
+        t(0),
+        serde_json::json!({"until": t(300).to_rfc3339()}),
+    );
+    w.ok(Command::Signals {
+        signals: vec![online_until],
+    });
     w.open("web", "c1");
     w.accept("c1", "x");
     assert_eq!(w.engine.next_deadline(), Some(t(300)));
     w.advance(299);
     assert_eq!(w.state("c1"), ConversationState::Accepted);
     w.advance(1);
-    assert_eq!(w.state("c1"), ConversationState::Queued, "R14c at exactly +300 s");
+    assert_eq!(
+        w.state("c1"),
+        ConversationState::Queued,
+        "R14c at exactly +300 s"
+    );
     assert_eq!(w.conv("c1").history.last().unwrap().at, t(300));
 }
 
@@ -344,7 +442,12 @@ fn r14a_unaccepted_offer_returns_to_queue_and_goes_to_an_available_agent() {
     w.online("y");
     w.say("x", "app", "offline");
     assert_eq!(w.offered_to("c1"), ["y"]);
-    let withdrawn = w.conv("c1").history.iter().find(|h| h.event == HistoryEvent::OfferWithdrawn).unwrap();
+    let withdrawn = w
+        .conv("c1")
+        .history
+        .iter()
+        .find(|h| h.event == HistoryEvent::OfferWithdrawn)
+        .unwrap();
     assert_eq!(withdrawn.reason, Some(ReasonCode::Offline));
 }
 
@@ -359,9 +462,17 @@ fn r14b_r15_agent_spoke_last_stays_until_the_customers_next_message() {
     w.message("c1", Author::Agent, Some("x"));
     w.online("y");
     w.say("x", "app", "offline");
-    assert_eq!(w.conv("c1").agent.as_deref(), Some("x"), "R14b: stays with the agent");
+    assert_eq!(
+        w.conv("c1").agent.as_deref(),
+        Some("x"),
+        "R14b: stays with the agent"
+    );
     w.message("c1", Author::Customer, None);
-    assert_eq!(w.offered_to("c1"), ["y"], "R15: back to the queue at the customer's message");
+    assert_eq!(
+        w.offered_to("c1"),
+        ["y"],
+        "R15: back to the queue at the customer's message"
+    );
     assert_eq!(w.conv("c1").agent, None);
 }
 
@@ -373,8 +484,16 @@ fn r14c_customer_spoke_last_returns_with_the_blocking_reason() {
     w.online("x");
     w.open("web", "c1");
     w.accept("c1", "x");
-    let block = signal("x", "hr", "block", t(0), serde_json::json!({"code": "on_leave"}));
-    w.ok(Command::Signals { signals: vec![block] });
+    let block = signal(
+        "x",
+        "hr",
+        "block",
+        t(0),
+        serde_json::json!({"code": "on_leave"}),
+    );
+    w.ok(Command::Signals {
+        signals: vec![block],
+    });
     assert_eq!(w.state("c1"), ConversationState::Queued);
     assert_eq!(w.last_reason("c1"), Some(ReasonCode::OnLeave));
 }
@@ -389,7 +508,12 @@ fn r14_removed_from_queue_takes_offers_back() {
     w.open("web", "c1");
     w.patch("web", |s| s.queue = vec!["y".into()]);
     assert_eq!(w.offered_to("c1"), ["y"]);
-    let withdrawn = w.conv("c1").history.iter().find(|h| h.event == HistoryEvent::OfferWithdrawn).unwrap();
+    let withdrawn = w
+        .conv("c1")
+        .history
+        .iter()
+        .find(|h| h.event == HistoryEvent::OfferWithdrawn)
+        .unwrap();
     assert_eq!(withdrawn.reason, Some(ReasonCode::RemovedFromQueue));
 }
 
@@ -416,15 +540,29 @@ fn r17_history_records_every_step_with_reasons() {
     w.online("x");
     w.online("y");
     w.open("web", "c1");
-    w.ok(Command::Decline { conversation: "c1".into(), agent: "x".into() });
+    w.ok(Command::Decline {
+        conversation: "c1".into(),
+        agent: "x".into(),
+    });
     w.accept("c1", "y");
-    w.ok(Command::Transfer { conversation: "c1".into(), to: None });
-    w.ok(Command::Close { conversation: "c1".into() });
+    w.ok(Command::Transfer {
+        conversation: "c1".into(),
+        to: None,
+    });
+    w.ok(Command::Close {
+        conversation: "c1".into(),
+    });
     let steps: Vec<(HistoryEvent, Option<String>, Option<String>)> = w
         .conv("c1")
         .history
         .iter()
-        .map(|h| (h.event, h.agent.as_deref().map(String::from), h.reason.as_ref().map(|r| r.to_string())))
+        .map(|h| {
+            (
+                h.event,
+                h.agent.as_deref().map(String::from),
+                h.reason.as_ref().map(|r| r.to_string()),
+            )
+        })
         .collect();
     let s = |x: &str| Some(x.to_string());
     assert_eq!(
@@ -437,6 +575,7 @@ fn r17_history_records_every_step_with_reasons() {
             (HistoryEvent::Accepted, s("y"), None),
             (HistoryEvent::Transferred, s("y"), s("transferred")),
             (HistoryEvent::Offered, s("x"), None),
+            (HistoryEvent::OfferWithdrawn, s("x"), None),
             (HistoryEvent::Closed, None, None),
         ]
     );
@@ -451,7 +590,10 @@ fn transfer_to_a_named_agent_offers_it_to_them() {
     w.online("y");
     w.open("web", "c1");
     w.accept("c1", "x");
-    w.ok(Command::Transfer { conversation: "c1".into(), to: Some("y".into()) });
+    w.ok(Command::Transfer {
+        conversation: "c1".into(),
+        to: Some("y".into()),
+    });
     assert_eq!(w.offered_to("c1"), ["y"]);
     assert_eq!(w.conv("c1").agent, None);
 }
@@ -467,10 +609,23 @@ fn closing_twice_is_a_conflict_and_reopening_an_id_is_idempotent() {
         customer: "cust".into(),
         with_message: true,
     });
-    assert_eq!(again.unwrap(), Applied { events: vec![], created: false });
+    assert_eq!(
+        again.unwrap(),
+        Applied {
+            events: vec![],
+            created: false
+        }
+    );
     assert_eq!(w.engine.conversation_count(), 1);
-    w.ok(Command::Close { conversation: "c1".into() });
-    assert!(matches!(w.run(Command::Close { conversation: "c1".into() }), Err(EngineError::Conflict(_))));
+    w.ok(Command::Close {
+        conversation: "c1".into(),
+    });
+    assert!(matches!(
+        w.run(Command::Close {
+            conversation: "c1".into()
+        }),
+        Err(EngineError::Conflict(_))
+    ));
 }
 
 #[test]
@@ -480,9 +635,14 @@ fn r20_a_batch_with_one_bad_signal_changes_nothing() {
     w.channel("web", &["x"], "strict_order");
     let good = signal("x", "app", "online", t(0), serde_json::Value::Null);
     let bad = signal("x", "app", "dance", t(0), serde_json::Value::Null);
-    let refused = w.run(Command::Signals { signals: vec![good, bad] });
+    let refused = w.run(Command::Signals {
+        signals: vec![good, bad],
+    });
     match refused {
-        Err(EngineError::Invalid(message)) => assert!(message.contains("signal [1]") && message.contains("dance"), "{message}"),
+        Err(EngineError::Invalid(message)) => assert!(
+            message.contains("signal [1]") && message.contains("dance"),
+            "{message}"
+        ),
         other => panic!("expected invalid, got {other:?}"),
     }
     assert!(!w.engine.explain("x").unwrap()[0].available);
@@ -492,15 +652,38 @@ fn r20_a_batch_with_one_bad_signal_changes_nothing() {
 fn r20_unknown_plugins_and_duplicates_are_refused_naming_the_field() {
     let mut w = World::new();
     let mut bad = World::settings(&["x"], "fastest");
-    let err = w.run(Command::PutChannel { id: "web".into(), settings: bad.clone() }).unwrap_err();
-    assert!(err.to_string().contains("unknown policy `fastest`; registered: all_at_once"), "{err}");
+    let err = w
+        .run(Command::PutChannel {
+            id: "web".into(),
+            settings: bad.clone(),
+        })
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("unknown policy `fastest`; registered: all_at_once"),
+        "{err}"
+    );
     bad.policy = "evenly".into();
     bad.sources.push("fax".into());
-    let err = w.run(Command::PutChannel { id: "web".into(), settings: bad.clone() }).unwrap_err();
-    assert!(err.to_string().contains("unknown source `fax`; registered: app, hr"), "{err}");
+    let err = w
+        .run(Command::PutChannel {
+            id: "web".into(),
+            settings: bad.clone(),
+        })
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("unknown source `fax`; registered: app, hr"),
+        "{err}"
+    );
     bad.sources.pop();
     bad.queue.push("x".into());
-    let err = w.run(Command::PutChannel { id: "web".into(), settings: bad }).unwrap_err();
+    let err = w
+        .run(Command::PutChannel {
+            id: "web".into(),
+            settings: bad,
+        })
+        .unwrap_err();
     assert!(err.to_string().contains("listed twice"), "{err}");
     assert!(w.engine.channel("web").is_none());
 }
@@ -509,17 +692,35 @@ fn r20_unknown_plugins_and_duplicates_are_refused_naming_the_field() {
 fn r20_signals_for_unknown_agents_or_from_the_future_are_refused() {
     let mut w = World::new();
     let ghost = signal("ghost", "app", "online", t(0), serde_json::Value::Null);
-    assert!(matches!(w.run(Command::Signals { signals: vec![ghost] }), Err(EngineError::NotFound { .. })));
+    assert!(matches!(
+        w.run(Command::Signals {
+            signals: vec![ghost]
+        }),
+        Err(EngineError::NotFound { .. })
+    ));
     w.agents(&["x"]);
     let future = signal("x", "app", "online", t(5), serde_json::Value::Null);
-    assert!(matches!(w.run(Command::Signals { signals: vec![future] }), Err(EngineError::Invalid(_))));
+    assert!(matches!(
+        w.run(Command::Signals {
+            signals: vec![future]
+        }),
+        Err(EngineError::Invalid(_))
+    ));
 }
 
 #[test]
 fn dismissed_is_derived_from_a_dismissed_block() {
     let mut w = World::new();
     w.agents(&["x"]);
-    let dismissed = signal("x", "hr", "block", t(0), serde_json::json!({"code": "dismissed"}));
-    w.ok(Command::Signals { signals: vec![dismissed] });
+    let dismissed = signal(
+        "x",
+        "hr",
+        "block",
+        t(0),
+        serde_json::json!({"code": "dismissed"}),
+    );
+    w.ok(Command::Signals {
+        signals: vec![dismissed],
+    });
     assert!(w.engine.is_dismissed("x"));
 }

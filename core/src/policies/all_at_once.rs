@@ -39,7 +39,12 @@ mod tests {
     fn r11_all_at_once_offers_every_eligible_agent_in_queue_order() {
         let mut p = AllAtOnce::default();
         for (agent, position) in [(5, 1), (6, 0), (7, 2)] {
-            let stats = AgentStats { queue_position: position, last_reply_at: None, last_offer_at: None, open_conversations: 0 };
+            let stats = AgentStats {
+                queue_position: position,
+                last_reply_at: None,
+                last_offer_at: None,
+                open_conversations: 0,
+            };
             p.upsert(AgentKey(agent), stats);
         }
         let mut out = Vec::new();

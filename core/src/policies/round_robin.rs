@@ -50,7 +50,12 @@ mod tests {
     use super::*;
 
     fn stats(position: u32) -> AgentStats {
-        AgentStats { queue_position: position, last_reply_at: None, last_offer_at: None, open_conversations: 0 }
+        AgentStats {
+            queue_position: position,
+            last_reply_at: None,
+            last_offer_at: None,
+            open_conversations: 0,
+        }
     }
 
     #[test]

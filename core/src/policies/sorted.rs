@@ -14,7 +14,10 @@ pub struct SortedPolicy<K: Ord + Copy> {
 impl<K: Ord + Copy + Send + Sync> SortedPolicy<K> {
     /// A policy ranking eligible agents with `rank` (smallest first).
     pub fn new(rank: fn(&AgentStats) -> K) -> Self {
-        Self { rank, pool: OrderedPool::new() }
+        Self {
+            rank,
+            pool: OrderedPool::new(),
+        }
     }
 }
 
@@ -55,9 +58,7 @@ pub fn longest_idle() -> SortedPolicy<(Option<Timestamp>, u32)> {
     SortedPolicy::new(|s| (s.last_offer_at, s.queue_position))
 }
 
-fn boxed<P: RoutingPolicy + 'static>(
-    policy: P,
-) -> Result<Box<dyn RoutingPolicy>, PluginError> {
+fn boxed<P: RoutingPolicy + 'static>(policy: P) -> Result<Box<dyn RoutingPolicy>, PluginError> {
     Ok(Box::new(policy))
 }
 
@@ -96,7 +97,12 @@ mod tests {
     use crate::time::parse_rfc3339;
 
     fn stats(position: u32) -> AgentStats {
-        AgentStats { queue_position: position, last_reply_at: None, last_offer_at: None, open_conversations: 0 }
+        AgentStats {
+            queue_position: position,
+            last_reply_at: None,
+            last_offer_at: None,
+            open_conversations: 0,
+        }
     }
 
     fn pick(policy: &mut dyn RoutingPolicy, skipped: &[u32]) -> Vec<u32> {
@@ -109,12 +115,28 @@ mod tests {
     fn r11_evenly_prefers_never_replied_then_longest_ago_then_queue_order() {
         let mut p = evenly();
         let t = |s| Some(parse_rfc3339(s).unwrap());
-        p.upsert(AgentKey(1), AgentStats { last_reply_at: t("2026-01-01T10:00:00Z"), ..stats(0) });
-        p.upsert(AgentKey(2), AgentStats { last_reply_at: t("2026-01-01T09:00:00Z"), ..stats(1) });
+        p.upsert(
+            AgentKey(1),
+            AgentStats {
+                last_reply_at: t("2026-01-01T10:00:00Z"),
+                ..stats(0)
+            },
+        );
+        p.upsert(
+            AgentKey(2),
+            AgentStats {
+                last_reply_at: t("2026-01-01T09:00:00Z"),
+                ..stats(1)
+            },
+        );
         assert_eq!(pick(&mut p, &[]), [2]);
         p.upsert(AgentKey(3), stats(2));
         p.upsert(AgentKey(4), stats(3));
-        assert_eq!(pick(&mut p, &[]), [3], "never replied first, ties by queue order");
+        assert_eq!(
+            pick(&mut p, &[]),
+            [3],
+            "never replied first, ties by queue order"
+        );
         assert_eq!(pick(&mut p, &[3]), [4]);
     }
 
@@ -132,10 +154,28 @@ mod tests {
     #[test]
     fn r11_least_busy_takes_fewest_open_conversations() {
         let mut p = least_busy();
-        p.upsert(AgentKey(1), AgentStats { open_conversations: 2, ..stats(0) });
-        p.upsert(AgentKey(2), AgentStats { open_conversations: 1, ..stats(1) });
+        p.upsert(
+            AgentKey(1),
+            AgentStats {
+                open_conversations: 2,
+                ..stats(0)
+            },
+        );
+        p.upsert(
+            AgentKey(2),
+            AgentStats {
+                open_conversations: 1,
+                ..stats(1)
+            },
+        );
         assert_eq!(pick(&mut p, &[]), [2]);
-        p.upsert(AgentKey(2), AgentStats { open_conversations: 3, ..stats(1) });
+        p.upsert(
+            AgentKey(2),
+            AgentStats {
+                open_conversations: 3,
+                ..stats(1)
+            },
+        );
         assert_eq!(pick(&mut p, &[]), [1], "a stats update re-ranks the agent");
     }
 
@@ -143,8 +183,20 @@ mod tests {
     fn r11_longest_idle_takes_oldest_last_offer() {
         let mut p = longest_idle();
         let t = |s| Some(parse_rfc3339(s).unwrap());
-        p.upsert(AgentKey(1), AgentStats { last_offer_at: t("2026-01-01T10:00:00Z"), ..stats(0) });
-        p.upsert(AgentKey(2), AgentStats { last_offer_at: t("2026-01-01T08:00:00Z"), ..stats(1) });
+        p.upsert(
+            AgentKey(1),
+            AgentStats {
+                last_offer_at: t("2026-01-01T10:00:00Z"),
+                ..stats(0)
+            },
+        );
+        p.upsert(
+            AgentKey(2),
+            AgentStats {
+                last_offer_at: t("2026-01-01T08:00:00Z"),
+                ..stats(1)
+            },
+        );
         assert_eq!(pick(&mut p, &[]), [2]);
     }
 }
