@@ -33,7 +33,9 @@ fn route_new_conversation(c: &mut Criterion) {
                     };
                     let routed = engine.apply(open, now).unwrap();
                     black_box(&routed);
-                    engine.apply(Command::Close { conversation: id }, now).unwrap();
+                    engine
+                        .apply(Command::Close { conversation: id }, now)
+                        .unwrap();
                 });
             });
         }
@@ -56,7 +58,11 @@ fn reevaluate_after_signal(c: &mut Criterion) {
                 let now = at_millis(n);
                 for event in ["offline", "online"] {
                     let s = signal(&agent, "app", event, now, serde_json::Value::Null);
-                    black_box(engine.apply(Command::Signals { signals: vec![s] }, now).unwrap());
+                    black_box(
+                        engine
+                            .apply(Command::Signals { signals: vec![s] }, now)
+                            .unwrap(),
+                    );
                 }
             });
         });

@@ -17,7 +17,9 @@ pub fn at_millis(millis: i64) -> Timestamp {
 /// An engine with `agents` agents, all online (fixture source `app`, with `hr` abstaining),
 /// in the queue of one channel with the availability check on, `policy` and `max_chats` 1.
 pub fn engine_with_agents(agents: usize, policy: &str) -> Result<Engine, String> {
-    let mut plugins = Plugins::new().with_builtin_policies().map_err(|e| e.to_string())?;
+    let mut plugins = Plugins::new()
+        .with_builtin_policies()
+        .map_err(|e| e.to_string())?;
     plugins.add_source("app", Box::new(FixtureSource::default()));
     plugins.add_source("hr", Box::new(FixtureSource::default()));
     let mut engine = Engine::new(plugins, t(0));
@@ -31,13 +33,37 @@ pub fn engine_with_agents(agents: usize, policy: &str) -> Result<Engine, String>
         max_chats: Some(1),
         offer_timeout: Duration::from_secs(120),
     };
-    let apply = |engine: &mut Engine, command| engine.apply(command, t(0)).map(|_| ()).map_err(|e| e.to_string());
-    apply(&mut engine, Command::PutChannel { id: CHANNEL.into(), settings })?;
+    let apply = |engine: &mut Engine, command| {
+        engine
+            .apply(command, t(0))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    apply(
+        &mut engine,
+        Command::PutChannel {
+            id: CHANNEL.into(),
+            settings,
+        },
+    )?;
     for id in &ids {
-        let profile = AgentProfile { name: id.clone(), groups: vec![], timezone: None };
-        apply(&mut engine, Command::PutAgent { id: id.as_str().into(), profile })?;
+        let profile = AgentProfile {
+            name: id.clone(),
+            groups: vec![],
+            timezone: None,
+        };
+        apply(
+            &mut engine,
+            Command::PutAgent {
+                id: id.as_str().into(),
+                profile,
+            },
+        )?;
     }
-    let signals = ids.iter().map(|id| signal(id, "app", "online", t(0), serde_json::Value::Null)).collect();
+    let signals = ids
+        .iter()
+        .map(|id| signal(id, "app", "online", t(0), serde_json::Value::Null))
+        .collect();
     apply(&mut engine, Command::Signals { signals })?;
     Ok(engine)
 }

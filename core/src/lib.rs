@@ -9,9 +9,11 @@
 //! around it (HTTP, store, timers).
 
 pub mod engine;
+pub mod keymap;
 pub mod model;
 pub mod policies;
 pub mod policy;
+pub mod presence;
 pub mod registry;
 pub mod source;
 pub mod time;

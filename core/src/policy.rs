@@ -2,7 +2,9 @@
 //! (SPEC R11). A policy is built per channel and keeps its own index of the channel's
 //! eligible agents, so a decision never rescans the whole queue.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use crate::keymap::KeyMap;
 
 use crate::time::Timestamp;
 
@@ -44,7 +46,7 @@ pub trait RoutingPolicy: Send + Sync {
 /// built-in policies. `first` returns the smallest key not skipped.
 #[derive(Debug, Default)]
 pub struct OrderedPool<K: Ord + Copy> {
-    keys: HashMap<AgentKey, K>,
+    keys: KeyMap<AgentKey, K>,
     order: BTreeSet<(K, AgentKey)>,
 }
 
@@ -52,7 +54,7 @@ impl<K: Ord + Copy> OrderedPool<K> {
     /// An empty pool.
     pub fn new() -> Self {
         Self {
-            keys: HashMap::new(),
+            keys: KeyMap::default(),
             order: BTreeSet::new(),
         }
     }

@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+/// A signed span of time, for arithmetic on [`Timestamp`]s.
+pub use chrono::TimeDelta;
+
 /// An instant in UTC. Every engine operation receives the instant it happens at.
 pub type Timestamp = chrono::DateTime<chrono::Utc>;
 

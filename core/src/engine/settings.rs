@@ -1,6 +1,6 @@
 //! Directory and settings commands: agents, groups, channels (SPEC R1, R10) and signals.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use super::state::{ChannelSlot, Member};
 use super::{Engine, EngineError, Result};
@@ -135,7 +135,7 @@ impl Engine {
                     settings: settings.clone(),
                     sources: sources.clone(),
                     policy,
-                    members: HashMap::new(),
+                    members: Default::default(),
                     eligible_count: 0,
                     waiting: Default::default(),
                 });

@@ -1,6 +1,8 @@
 //! The engine's internal records, addressed by dense keys.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use crate::keymap::KeyMap;
 
 use crate::model::{AgentId, AgentProfile, ChannelId, ChannelSettings, Conversation, ReasonCode};
 use crate::policy::{AgentKey, AgentStats, RoutingPolicy};
@@ -61,7 +63,7 @@ pub(crate) struct ChannelSlot {
     /// Indices of the sources this channel combines.
     pub sources: Vec<usize>,
     pub policy: Box<dyn RoutingPolicy>,
-    pub members: HashMap<AgentKey, Member>,
+    pub members: KeyMap<AgentKey, Member>,
     pub eligible_count: usize,
     /// Waiting conversations by arrival number (SPEC R10).
     pub waiting: BTreeMap<u64, usize>,
