@@ -106,6 +106,26 @@ pub trait AvailabilitySource: Send + Sync {
     /// Checks that `signal` would be accepted in the current state, changing nothing.
     fn check(&self, agent: &AgentContext<'_>, signal: &Signal) -> Result<(), SignalError>;
 
+    /// Checks several signals for one agent, in order, as if each earlier one had been
+    /// applied; on refusal, the position of the refused signal. The engine calls it for every
+    /// batch, so a batch is accepted only if all of it can be applied (SPEC R20), and then
+    /// `ingest` must accept each of them.
+    ///
+    /// The default checks each signal on its own against the current state, which is right
+    /// for sources where a signal's validity does not depend on earlier ones. Sources with
+    /// state transitions override it (e.g. by applying the sequence to a scratch copy of the
+    /// agent's record).
+    fn check_sequence(
+        &self,
+        agent: &AgentContext<'_>,
+        signals: &[&Signal],
+    ) -> Result<(), (usize, SignalError)> {
+        for (index, signal) in signals.iter().enumerate() {
+            self.check(agent, signal).map_err(|e| (index, e))?;
+        }
+        Ok(())
+    }
+
     /// Applies `signal`. Must change nothing when it returns an error. A signal older than
     /// the last one seen for the same agent and client must not move the state backwards.
     fn ingest(&mut self, agent: &AgentContext<'_>, signal: &Signal) -> Result<(), SignalError>;

@@ -1,6 +1,6 @@
 //! Directory and settings commands: agents, groups, channels (SPEC R1, R10) and signals.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use super::state::{ChannelSlot, Member};
 use super::{Engine, EngineError, Result};
@@ -200,46 +200,57 @@ impl Engine {
     }
 
     pub(super) fn signals(&mut self, signals: Vec<Signal>) -> Result<()> {
+        let label = |index: usize, message: String| {
+            EngineError::Invalid(if signals.len() > 1 {
+                format!("signal [{index}]: {message}")
+            } else {
+                message
+            })
+        };
+        // Resolve every signal, then check each (agent, source) sequence in batch order, so a
+        // batch is accepted only when all of it can be applied (SPEC R20).
         let mut targets = Vec::with_capacity(signals.len());
+        let mut sequences: BTreeMap<(AgentKey, usize), Vec<usize>> = BTreeMap::new();
         for (index, signal) in signals.iter().enumerate() {
-            let at = |message: String| {
-                EngineError::Invalid(if signals.len() > 1 {
-                    format!("signal [{index}]: {message}")
-                } else {
-                    message
-                })
-            };
             let agent = self.existing_agent(&signal.agent)?;
             let source = self.plugins.source_index(&signal.source).ok_or_else(|| {
-                at(format!(
-                    "`source`: unknown source `{}`; registered: {}",
-                    signal.source,
-                    self.plugins.source_names().join(", ")
-                ))
+                label(
+                    index,
+                    format!(
+                        "`source`: unknown source `{}`; registered: {}",
+                        signal.source,
+                        self.plugins.source_names().join(", ")
+                    ),
+                )
             })?;
             if signal.at > self.now {
-                return Err(at(format!(
+                let message = format!(
                     "`at` ({}) is in the future (now is {})",
                     signal.at.to_rfc3339(),
                     self.now.to_rfc3339()
-                )));
+                );
+                return Err(label(index, message));
             }
-            let slot = self.agent(agent);
-            let profile = slot
+            targets.push((agent, source));
+            sequences.entry((agent, source)).or_default().push(index);
+        }
+        for ((agent, source), indices) in &sequences {
+            let slot = self.agent(*agent);
+            let groups = slot
                 .profile
                 .as_ref()
                 .map(|p| p.groups.as_slice())
                 .unwrap_or_default();
             let context = AgentContext {
                 id: &slot.id,
-                groups: profile,
+                groups,
                 group_settings: &self.groups,
             };
-            self.plugins.sources[source]
+            let sequence: Vec<&Signal> = indices.iter().map(|i| &signals[*i]).collect();
+            self.plugins.sources[*source]
                 .1
-                .check(&context, signal)
-                .map_err(|e| at(e.message))?;
-            targets.push((agent, source));
+                .check_sequence(&context, &sequence)
+                .map_err(|(position, e)| label(indices[position], e.message))?;
         }
         for (signal, (agent, source)) in signals.iter().zip(targets) {
             let slot = &self.agents[agent.0 as usize];
@@ -253,7 +264,7 @@ impl Engine {
                 groups,
                 group_settings: &self.groups,
             };
-            // Checked above; a source that still refuses leaves its state unchanged.
+            // `check_sequence` accepted it, so by the trait's contract this succeeds.
             let _ = self.plugins.sources[source].1.ingest(&context, signal);
             self.evaluate(agent, Some(source));
         }

@@ -1,0 +1,456 @@
+//! # openline-browser — the `browser` availability source (SPEC R8)
+//!
+//! Browser presence: the agent is **online** while a tab is open and the agent is active in
+//! it, **offline** after an idle timeout without activity or once the last tab is closed.
+//! This source never blocks nor grants.
+//!
+//! ## Events (`"source": "browser"`, no extra fields)
+//! - `activity` — the agent did something in a tab; the first one also means "tab open".
+//!   Online until the activity's instant plus the agent's idle timeout.
+//! - `close` — the last tab was closed: offline at once.
+//!
+//! Before the agent's browser has sent anything the verdict is `offline`
+//! ("no browser session seen").
+//!
+//! ## Settings (`[plugins.browser]`)
+//! - `idle_timeout` (humantime string, default `"15m"`, must be longer than zero).
+//!
+//! The timeout per agent is the shortest *session lifetime (minutes)* among the agent's user
+//! groups that have one (`PUT /v1/groups/{group}`), else `idle_timeout`. A lifetime of `0`
+//! is treated as "none" (it would make the browser useless for the group). Group settings
+//! are read at every verdict: a changed lifetime applies as soon as the engine re-evaluates
+//! the agent.
+//!
+//! ## Boundaries (default timeout)
+//! Latest `activity` at L: online at L+899 s with `until = L+900 s`, offline at L+900 s
+//! (`until = None`).
+//!
+//! ## Out-of-order signals
+//! The source keeps, per agent, the instant of the last signal applied. An older signal is
+//! validated, accepted and ignored: an older `activity` never shortens the online window nor
+//! reopens a closed browser. Signals at the same instant apply in arrival order.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use openline_core::presence;
+use openline_core::registry::{self, PluginError, SourceDescriptor};
+use openline_core::source::{AgentContext, AvailabilitySource, Signal, SignalError};
+use openline_core::time::{Timestamp, clock_time};
+use openline_core::verdict::Verdict;
+use serde::Deserialize;
+
+/// The source's registered name.
+pub const NAME: &str = "browser";
+
+/// The events the `browser` source accepts.
+pub const EVENTS: &[&str] = &["activity", "close"];
+
+/// `[plugins.browser]` settings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrowserSettings {
+    /// Offline after this long without activity, for agents whose groups set no session
+    /// lifetime (default 15 minutes).
+    #[serde(deserialize_with = "idle_timeout")]
+    pub idle_timeout: Duration,
+}
+
+impl BrowserSettings {
+    /// Default `idle_timeout` (SPEC R8): fifteen minutes.
+    pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+}
+
+impl Default for BrowserSettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Self::DEFAULT_IDLE_TIMEOUT,
+        }
+    }
+}
+
+/// Deserializes `idle_timeout` from a humantime string, naming the key in any error.
+fn idle_timeout<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    presence::positive_duration("idle_timeout", humantime_serde::deserialize(deserializer))
+}
+
+/// The `browser` source: per-agent tab activity (SPEC R8).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BrowserSource {
+    settings: BrowserSettings,
+    agents: HashMap<String, Tab>,
+}
+
+/// One agent's browser, as its signals tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tab {
+    /// Open; the latest activity came at this instant.
+    Active(Timestamp),
+    /// The last tab closed at this instant.
+    Closed(Timestamp),
+}
+
+impl Tab {
+    /// The instant of the signal that led here.
+    fn at(self) -> Timestamp {
+        match self {
+            Self::Active(at) | Self::Closed(at) => at,
+        }
+    }
+}
+
+impl BrowserSource {
+    /// A source with these settings; no browser seen yet.
+    pub fn new(settings: BrowserSettings) -> Self {
+        Self {
+            settings,
+            agents: HashMap::new(),
+        }
+    }
+
+    /// The idle timeout for `agent` and why: the shortest session lifetime among its groups
+    /// (with the group's name), else the configured default.
+    pub fn idle_timeout<'a>(&self, agent: &AgentContext<'a>) -> (Duration, Option<&'a str>) {
+        agent
+            .groups
+            .iter()
+            .filter_map(|group| {
+                let minutes = agent
+                    .group_settings
+                    .get(group)?
+                    .session_lifetime_minutes
+                    .filter(|m| *m > 0)?;
+                Some((Duration::from_secs(u64::from(minutes) * 60), group.as_str()))
+            })
+            .min_by_key(|(lifetime, _)| *lifetime)
+            .map_or((self.settings.idle_timeout, None), |(lifetime, group)| {
+                (lifetime, Some(group))
+            })
+    }
+
+    /// The tab after `signal`, or `None` when the signal is stale (ignored).
+    fn plan(&self, agent: &str, signal: &Signal) -> Result<Option<Tab>, SignalError> {
+        let tab = match signal.event.as_str() {
+            "activity" => Tab::Active(signal.at),
+            "close" => Tab::Closed(signal.at),
+            other => return Err(SignalError::unknown_event(NAME, other, EVENTS)),
+        };
+        signal.only_fields(&[])?;
+        if self.agents.get(agent).is_some_and(|t| signal.at < t.at()) {
+            return Ok(None);
+        }
+        Ok(Some(tab))
+    }
+}
+
+/// A timeout for humans: "15 min", or "90 s" when not whole minutes.
+fn minutes(timeout: Duration) -> String {
+    let seconds = timeout.as_secs();
+    if seconds.is_multiple_of(60) {
+        format!("{} min", seconds / 60)
+    } else {
+        format!("{seconds} s")
+    }
+}
+
+impl AvailabilitySource for BrowserSource {
+    fn events(&self) -> &'static [&'static str] {
+        EVENTS
+    }
+
+    fn check(&self, agent: &AgentContext<'_>, signal: &Signal) -> Result<(), SignalError> {
+        self.plan(agent.id, signal).map(|_| ())
+    }
+
+    fn ingest(&mut self, agent: &AgentContext<'_>, signal: &Signal) -> Result<(), SignalError> {
+        if let Some(tab) = self.plan(agent.id, signal)? {
+            self.agents.insert(agent.id.to_owned(), tab);
+        }
+        Ok(())
+    }
+
+    fn verdict(&self, agent: &AgentContext<'_>, now: Timestamp) -> Verdict {
+        match self.agents.get(agent.id) {
+            None => presence::never_seen(NAME),
+            Some(Tab::Closed(at)) => presence::closed(NAME, *at),
+            Some(Tab::Active(last)) => {
+                let (timeout, group) = self.idle_timeout(agent);
+                let origin = match group {
+                    Some(group) => format!("session lifetime of group `{group}`"),
+                    None => "default".to_owned(),
+                };
+                presence::online_for(
+                    now,
+                    *last,
+                    timeout,
+                    &format!(
+                        "browser last active at {} (idle timeout {}, {origin})",
+                        clock_time(*last),
+                        minutes(timeout)
+                    ),
+                )
+            }
+        }
+    }
+}
+
+/// Builds the `browser` source from its `[plugins.browser]` settings (`null` = defaults).
+pub fn build(settings: &serde_json::Value) -> Result<Box<dyn AvailabilitySource>, PluginError> {
+    let settings: BrowserSettings = registry::settings(NAME, settings)?;
+    Ok(Box::new(BrowserSource::new(settings)))
+}
+
+openline_core::inventory::submit! {
+    SourceDescriptor {
+        name: NAME,
+        summary: "browser presence: online until the idle timeout after the last activity",
+        build,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use openline_core::model::{GroupDirectory, GroupSettings};
+    use openline_core::test_util::{
+        assert_source_conformance, assert_verdict_sane, context, signal, t,
+    };
+    use openline_core::time::TimeDelta;
+    use openline_core::verdict::VerdictKind;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// One agent, `alice`, in `groups`, the group directory, and a `browser` source.
+    struct World {
+        browser: BrowserSource,
+        groups: Vec<String>,
+        directory: GroupDirectory,
+    }
+
+    impl World {
+        fn new(settings: Value) -> Self {
+            Self {
+                browser: BrowserSource::new(registry::settings(NAME, &settings).unwrap()),
+                groups: Vec::new(),
+                directory: GroupDirectory::new(),
+            }
+        }
+
+        /// Puts alice in `group` and sets its session lifetime.
+        fn group(&mut self, group: &str, lifetime: Option<u32>) {
+            if !self.groups.iter().any(|g| g == group) {
+                self.groups.push(group.to_owned());
+            }
+            self.directory.insert(
+                group.to_owned(),
+                GroupSettings {
+                    session_lifetime_minutes: lifetime,
+                },
+            );
+        }
+
+        /// Sends one signal through `check` then `ingest`, which must agree.
+        fn send(&mut self, event: &str, at: Timestamp, fields: Value) -> Result<(), String> {
+            let ctx = context("alice", &self.groups, &self.directory);
+            let s = signal("alice", NAME, event, at, fields);
+            let checked = self.browser.check(&ctx, &s);
+            let ingested = self.browser.ingest(&ctx, &s);
+            assert_eq!(checked, ingested, "check and ingest must agree");
+            ingested.map_err(|e| e.message)
+        }
+
+        fn ok(&mut self, event: &str, at: Timestamp) {
+            self.send(event, at, Value::Null).unwrap();
+        }
+
+        fn at(&self, now: Timestamp) -> Verdict {
+            let ctx = context("alice", &self.groups, &self.directory);
+            assert_verdict_sane(&self.browser, &ctx, now);
+            self.browser.verdict(&ctx, now)
+        }
+
+        /// Asserts online one second before `end` (with `until = end`) and offline at `end`.
+        fn assert_online_until(&self, end: Timestamp) {
+            let before = self.at(end - TimeDelta::seconds(1));
+            assert_eq!(before.kind, VerdictKind::Online, "{before:?}");
+            assert_eq!(before.until, Some(end));
+            let after = self.at(end);
+            assert_eq!((after.kind, after.until), (VerdictKind::Offline, None));
+        }
+    }
+
+    #[test]
+    fn r8_before_any_signal_the_agent_is_offline() {
+        let v = World::new(Value::Null).at(t(0));
+        assert_eq!((v.kind, v.until), (VerdictKind::Offline, None));
+        assert_eq!(v.reason, "no browser session seen");
+    }
+
+    #[test]
+    fn r8_activity_is_online_until_the_idle_timeout() {
+        let mut w = World::new(Value::Null);
+        w.ok("activity", t(0));
+        let v = w.at(t(0));
+        assert_eq!((v.kind, v.until), (VerdictKind::Online, Some(t(900))));
+        assert_eq!(
+            v.reason,
+            "browser last active at 00:00:00 (idle timeout 15 min, default), offline at 00:15:00"
+        );
+        w.assert_online_until(t(900));
+        w.ok("activity", t(600));
+        w.assert_online_until(t(1500));
+    }
+
+    #[test]
+    fn r8_activity_after_the_timeout_brings_the_agent_back() {
+        let mut w = World::new(Value::Null);
+        w.ok("activity", t(0));
+        assert_eq!(w.at(t(2000)).kind, VerdictKind::Offline);
+        w.ok("activity", t(2000));
+        w.assert_online_until(t(2900));
+    }
+
+    #[test]
+    fn r8_close_is_offline_at_once() {
+        let mut w = World::new(Value::Null);
+        w.ok("activity", t(0));
+        w.ok("close", t(60));
+        let v = w.at(t(60));
+        assert_eq!((v.kind, v.until), (VerdictKind::Offline, None));
+        assert_eq!(v.reason, "browser closed at 00:01:00");
+        w.ok("activity", t(120));
+        w.assert_online_until(t(1020));
+    }
+
+    #[test]
+    fn r8_a_group_session_lifetime_replaces_the_default() {
+        let mut w = World::new(Value::Null);
+        w.group("support", Some(30));
+        w.ok("activity", t(0));
+        w.assert_online_until(t(1800));
+        assert!(
+            w.at(t(0))
+                .reason
+                .contains("idle timeout 30 min, session lifetime of group `support`"),
+            "{}",
+            w.at(t(0)).reason
+        );
+    }
+
+    #[test]
+    fn r8_the_shortest_lifetime_among_the_agents_groups_wins() {
+        let mut w = World::new(Value::Null);
+        w.group("no-lifetime", None);
+        w.group("long", Some(60));
+        w.group("short", Some(5));
+        w.group("zero-means-none", Some(0));
+        w.ok("activity", t(0));
+        w.assert_online_until(t(300));
+        assert!(w.at(t(0)).reason.contains("group `short`"));
+    }
+
+    #[test]
+    fn r8_groups_without_a_lifetime_or_unknown_fall_back_to_the_default() {
+        let mut w = World::new(json!({"idle_timeout": "10m"}));
+        w.group("plain", None);
+        w.groups.push("not-in-directory".to_owned());
+        w.ok("activity", t(0));
+        w.assert_online_until(t(600));
+    }
+
+    #[test]
+    fn r8_a_changed_lifetime_applies_at_the_next_verdict() {
+        let mut w = World::new(Value::Null);
+        w.group("support", Some(30));
+        w.ok("activity", t(0));
+        assert_eq!(w.at(t(1000)).kind, VerdictKind::Online);
+        w.group("support", Some(10));
+        assert_eq!(
+            w.at(t(1000)).kind,
+            VerdictKind::Offline,
+            "shortened at run time"
+        );
+        w.assert_online_until(t(600));
+        w.group("support", None);
+        w.assert_online_until(t(900));
+        w.groups.clear();
+        w.group("night", Some(20));
+        w.assert_online_until(t(1200));
+    }
+
+    #[test]
+    fn r8_out_of_order_signals_do_not_move_the_state_backwards() {
+        let mut w = World::new(Value::Null);
+        w.ok("activity", t(100));
+        w.ok("activity", t(50));
+        w.assert_online_until(t(1000));
+        w.ok("close", t(200));
+        w.ok("activity", t(150));
+        assert_eq!(
+            w.at(t(200)).kind,
+            VerdictKind::Offline,
+            "late activity does not reopen"
+        );
+        w.ok("activity", t(300));
+        w.ok("close", t(250));
+        w.assert_online_until(t(1200));
+        // Same instant: arrival order.
+        w.ok("close", t(300));
+        assert_eq!(w.at(t(300)).kind, VerdictKind::Offline);
+    }
+
+    #[test]
+    fn r20_bad_signals_are_refused_and_change_nothing() {
+        let mut w = World::new(Value::Null);
+        w.ok("activity", t(0));
+        let before = w.browser.clone();
+        let err = w.send("activity", t(10), json!({"tab": 2})).unwrap_err();
+        assert!(err.contains("`tab`"), "{err}");
+        let err = w.send("open", t(10), Value::Null).unwrap_err();
+        assert!(err.contains("activity, close"), "{err}");
+        assert_eq!(w.browser, before);
+    }
+
+    #[test]
+    fn settings_defaults_custom_and_refusals() {
+        let defaults: BrowserSettings = registry::settings(NAME, &Value::Null).unwrap();
+        assert_eq!(defaults.idle_timeout, Duration::from_secs(900));
+        assert_eq!(
+            registry::settings::<BrowserSettings>(NAME, &json!({})).unwrap(),
+            defaults
+        );
+
+        let mut w = World::new(json!({"idle_timeout": "90s"}));
+        w.ok("activity", t(0));
+        w.assert_online_until(t(90));
+        assert!(w.at(t(0)).reason.contains("idle timeout 90 s, default"));
+
+        for (bad, needle) in [
+            (json!({"session_lifetime": "5m"}), "`session_lifetime`"),
+            (json!({"idle_timeout": "soon"}), "`idle_timeout`"),
+            (json!({"idle_timeout": "0s"}), "`idle_timeout`"),
+        ] {
+            let err = build(&bad).err().unwrap();
+            assert!(matches!(err, PluginError::Settings { .. }));
+            assert!(err.to_string().contains(needle), "{err}");
+        }
+    }
+
+    #[test]
+    fn conformance() {
+        let mut browser = build(&Value::Null).unwrap();
+        assert_source_conformance(browser.as_mut(), t(0));
+        let mut w = World::new(Value::Null);
+        w.ok("activity", t(0));
+        assert_source_conformance(&mut w.browser, t(60));
+    }
+
+    #[test]
+    fn registers_itself_as_browser() {
+        let registry = openline_core::Registry::collect().unwrap();
+        let built = (registry.source(NAME).unwrap().build)(&Value::Null).unwrap();
+        assert_eq!(built.events(), EVENTS);
+    }
+}

@@ -1,0 +1,448 @@
+//! # openline-mobile — the `mobile` availability source (SPEC R7)
+//!
+//! Mobile app presence: the agent is **online** while the app is open in the foreground and
+//! still sending heartbeats, and for a grace period after the app went to the background;
+//! **offline** otherwise. This source never blocks nor grants.
+//!
+//! ## Events (`"source": "mobile"`, no extra fields)
+//! - `foreground` — the app is open on screen: online, counting from this instant; cancels
+//!   any background countdown.
+//! - `heartbeat` — a foreground app is still running: extends the online window. With no
+//!   session (never seen, or closed before) it counts as `foreground`: the app evidently
+//!   runs. In the background it changes nothing (it must not cancel the countdown).
+//! - `background` — the app was collapsed: online for `background_grace` from this instant,
+//!   then offline. A repeated `background` keeps the first instant (no extension).
+//! - `close` — offline at once.
+//!
+//! Before the agent's app has sent anything the verdict is `offline`
+//! ("no mobile session seen").
+//!
+//! ## Settings (`[plugins.mobile]`, humantime strings, each longer than zero)
+//! - `background_grace` (default `"5m"`);
+//! - `heartbeat_timeout` (default `"2m"`).
+//!
+//! ## Boundaries (defaults)
+//! - `background` at T: online at T+299 s with `until = T+300 s`, offline at T+300 s.
+//! - foreground, latest `foreground`/`heartbeat` at L: online at L+119 s with
+//!   `until = L+120 s`, offline at L+120 s.
+//!
+//! Once offline, `until` is `None`: nothing changes without a new signal.
+//!
+//! ## Out-of-order signals
+//! The source keeps, per agent, the instant of the last signal applied. An older signal is
+//! validated, accepted and ignored: an older heartbeat never shortens the online window, an
+//! older `foreground` never cancels a later `background`, nothing older than a `close`
+//! reopens the app. Signals at the same instant apply in arrival order.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use openline_core::presence;
+use openline_core::registry::{self, PluginError, SourceDescriptor};
+use openline_core::source::{AgentContext, AvailabilitySource, Signal, SignalError};
+use openline_core::time::{Timestamp, clock_time};
+use openline_core::verdict::Verdict;
+use serde::Deserialize;
+
+/// The source's registered name.
+pub const NAME: &str = "mobile";
+
+/// The events the `mobile` source accepts.
+pub const EVENTS: &[&str] = &["foreground", "background", "heartbeat", "close"];
+
+/// `[plugins.mobile]` settings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MobileSettings {
+    /// How long a backgrounded app keeps the agent online (default 5 minutes).
+    #[serde(deserialize_with = "background_grace")]
+    pub background_grace: Duration,
+    /// A foreground app silent for this long is offline (default 2 minutes).
+    #[serde(deserialize_with = "heartbeat_timeout")]
+    pub heartbeat_timeout: Duration,
+}
+
+impl MobileSettings {
+    /// Default `background_grace` (SPEC R7): five minutes.
+    pub const DEFAULT_BACKGROUND_GRACE: Duration = Duration::from_secs(300);
+    /// Default `heartbeat_timeout` (SPEC R7): two minutes.
+    pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(120);
+}
+
+impl Default for MobileSettings {
+    fn default() -> Self {
+        Self {
+            background_grace: Self::DEFAULT_BACKGROUND_GRACE,
+            heartbeat_timeout: Self::DEFAULT_HEARTBEAT_TIMEOUT,
+        }
+    }
+}
+
+/// Deserializes `background_grace` from a humantime string, naming the key in any error.
+fn background_grace<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Duration, D::Error> {
+    presence::positive_duration(
+        "background_grace",
+        humantime_serde::deserialize(deserializer),
+    )
+}
+
+/// Deserializes `heartbeat_timeout` from a humantime string, naming the key in any error.
+fn heartbeat_timeout<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Duration, D::Error> {
+    presence::positive_duration(
+        "heartbeat_timeout",
+        humantime_serde::deserialize(deserializer),
+    )
+}
+
+/// The `mobile` source: per-agent app state (SPEC R7).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MobileSource {
+    settings: MobileSettings,
+    agents: HashMap<String, (App, Timestamp)>,
+}
+
+/// The app's state, kept with the instant of the last signal applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum App {
+    /// On screen; the latest `foreground`/`heartbeat` came at `last_seen`.
+    Foreground { last_seen: Timestamp },
+    /// Collapsed since this instant.
+    Background(Timestamp),
+    /// Closed at this instant.
+    Closed(Timestamp),
+}
+
+impl MobileSource {
+    /// A source with these settings; no app seen yet.
+    pub fn new(settings: MobileSettings) -> Self {
+        Self {
+            settings,
+            agents: HashMap::new(),
+        }
+    }
+
+    /// The app state after `signal`, or `None` when the signal is stale (ignored).
+    fn plan(&self, agent: &str, signal: &Signal) -> Result<Option<App>, SignalError> {
+        if !EVENTS.contains(&signal.event.as_str()) {
+            return Err(SignalError::unknown_event(NAME, &signal.event, EVENTS));
+        }
+        signal.only_fields(&[])?;
+        let current = self.agents.get(agent).copied();
+        if current.is_some_and(|(_, last)| signal.at < last) {
+            return Ok(None);
+        }
+        let at = signal.at;
+        let app = current.map(|(app, _)| app);
+        Ok(Some(match (signal.event.as_str(), app) {
+            ("close", _) => App::Closed(at),
+            ("background", Some(background @ App::Background(_))) => background,
+            ("background", _) => App::Background(at),
+            ("heartbeat", Some(background @ App::Background(_))) => background,
+            // `foreground`, or a heartbeat from a foreground, closed or unknown app.
+            _ => App::Foreground { last_seen: at },
+        }))
+    }
+}
+
+impl AvailabilitySource for MobileSource {
+    fn events(&self) -> &'static [&'static str] {
+        EVENTS
+    }
+
+    fn check(&self, agent: &AgentContext<'_>, signal: &Signal) -> Result<(), SignalError> {
+        self.plan(agent.id, signal).map(|_| ())
+    }
+
+    fn ingest(&mut self, agent: &AgentContext<'_>, signal: &Signal) -> Result<(), SignalError> {
+        if let Some(app) = self.plan(agent.id, signal)? {
+            self.agents.insert(agent.id.to_owned(), (app, signal.at));
+        }
+        Ok(())
+    }
+
+    fn verdict(&self, agent: &AgentContext<'_>, now: Timestamp) -> Verdict {
+        match self.agents.get(agent.id).map(|(app, _)| *app) {
+            None => presence::never_seen(NAME),
+            Some(App::Closed(at)) => presence::closed("mobile app", at),
+            Some(App::Foreground { last_seen }) => presence::online_for(
+                now,
+                last_seen,
+                self.settings.heartbeat_timeout,
+                &format!(
+                    "mobile app in foreground, last seen at {}",
+                    clock_time(last_seen)
+                ),
+            ),
+            Some(App::Background(since)) => presence::online_for(
+                now,
+                since,
+                self.settings.background_grace,
+                &format!("mobile app in background since {}", clock_time(since)),
+            ),
+        }
+    }
+}
+
+/// Builds the `mobile` source from its `[plugins.mobile]` settings (`null` = defaults).
+pub fn build(settings: &serde_json::Value) -> Result<Box<dyn AvailabilitySource>, PluginError> {
+    let settings: MobileSettings = registry::settings(NAME, settings)?;
+    Ok(Box::new(MobileSource::new(settings)))
+}
+
+openline_core::inventory::submit! {
+    SourceDescriptor {
+        name: NAME,
+        summary: "mobile app presence: online in foreground, for a grace period in background",
+        build,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use openline_core::model::GroupDirectory;
+    use openline_core::test_util::{
+        assert_source_conformance, assert_verdict_sane, context, signal, t,
+    };
+    use openline_core::time::TimeDelta;
+    use openline_core::verdict::VerdictKind;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// One agent, `alice`, and a `mobile` source.
+    struct World {
+        mobile: MobileSource,
+        directory: GroupDirectory,
+    }
+
+    impl World {
+        fn new(settings: Value) -> Self {
+            Self {
+                mobile: MobileSource::new(registry::settings(NAME, &settings).unwrap()),
+                directory: GroupDirectory::new(),
+            }
+        }
+
+        /// Sends one signal through `check` then `ingest`, which must agree.
+        fn send(&mut self, event: &str, at: Timestamp, fields: Value) -> Result<(), String> {
+            let ctx = context("alice", &[], &self.directory);
+            let s = signal("alice", NAME, event, at, fields);
+            let checked = self.mobile.check(&ctx, &s);
+            let ingested = self.mobile.ingest(&ctx, &s);
+            assert_eq!(checked, ingested, "check and ingest must agree");
+            ingested.map_err(|e| e.message)
+        }
+
+        fn ok(&mut self, event: &str, at: Timestamp) {
+            self.send(event, at, Value::Null).unwrap();
+        }
+
+        fn at(&self, now: Timestamp) -> Verdict {
+            let ctx = context("alice", &[], &self.directory);
+            assert_verdict_sane(&self.mobile, &ctx, now);
+            self.mobile.verdict(&ctx, now)
+        }
+
+        /// Asserts online one second before `end` (with `until = end`) and offline at `end`.
+        fn assert_online_until(&self, end: Timestamp) {
+            let before = self.at(end - TimeDelta::seconds(1));
+            assert_eq!(before.kind, VerdictKind::Online, "{before:?}");
+            assert_eq!(before.until, Some(end));
+            let after = self.at(end);
+            assert_eq!((after.kind, after.until), (VerdictKind::Offline, None));
+        }
+    }
+
+    #[test]
+    fn r7_before_any_signal_the_agent_is_offline() {
+        let v = World::new(Value::Null).at(t(0));
+        assert_eq!((v.kind, v.until), (VerdictKind::Offline, None));
+        assert_eq!(v.reason, "no mobile session seen");
+    }
+
+    #[test]
+    fn r7_foreground_is_online_until_the_heartbeat_timeout() {
+        let mut w = World::new(Value::Null);
+        w.ok("foreground", t(0));
+        let v = w.at(t(0));
+        assert_eq!((v.kind, v.until), (VerdictKind::Online, Some(t(120))));
+        assert_eq!(
+            v.reason,
+            "mobile app in foreground, last seen at 00:00:00, offline at 00:02:00"
+        );
+        w.assert_online_until(t(120));
+    }
+
+    #[test]
+    fn r7_heartbeats_keep_a_foreground_app_online() {
+        let mut w = World::new(Value::Null);
+        w.ok("foreground", t(0));
+        w.ok("heartbeat", t(60));
+        w.assert_online_until(t(180));
+        w.ok("heartbeat", t(179));
+        w.assert_online_until(t(299));
+    }
+
+    #[test]
+    fn r7_a_heartbeat_without_a_session_counts_as_foreground() {
+        let mut w = World::new(Value::Null);
+        w.ok("heartbeat", t(10));
+        w.assert_online_until(t(130));
+        w.ok("close", t(20));
+        w.ok("heartbeat", t(30));
+        w.assert_online_until(t(150));
+    }
+
+    #[test]
+    fn r7_background_keeps_online_for_the_grace_period() {
+        let mut w = World::new(Value::Null);
+        w.ok("foreground", t(0));
+        w.ok("background", t(100));
+        let v = w.at(t(100));
+        assert_eq!((v.kind, v.until), (VerdictKind::Online, Some(t(400))));
+        assert_eq!(
+            v.reason,
+            "mobile app in background since 00:01:40, offline at 00:06:40"
+        );
+        w.assert_online_until(t(400));
+        assert_eq!(
+            w.at(t(400)).reason,
+            "mobile app in background since 00:01:40, offline since 00:06:40"
+        );
+    }
+
+    #[test]
+    fn r7_background_grace_does_not_need_heartbeats_nor_extend_with_them() {
+        let mut w = World::new(Value::Null);
+        w.ok("background", t(0));
+        w.assert_online_until(t(300));
+        w.ok("heartbeat", t(250));
+        w.assert_online_until(t(300));
+        w.ok("background", t(260));
+        w.assert_online_until(t(300));
+    }
+
+    #[test]
+    fn r7_foreground_cancels_the_background_countdown() {
+        let mut w = World::new(Value::Null);
+        w.ok("background", t(0));
+        w.ok("foreground", t(200));
+        w.assert_online_until(t(320));
+        w.ok("background", t(310));
+        w.assert_online_until(t(610));
+    }
+
+    #[test]
+    fn r7_close_is_offline_at_once() {
+        let mut w = World::new(Value::Null);
+        w.ok("background", t(0));
+        w.ok("close", t(10));
+        let v = w.at(t(10));
+        assert_eq!((v.kind, v.until), (VerdictKind::Offline, None));
+        assert_eq!(v.reason, "mobile app closed at 00:00:10");
+        w.ok("foreground", t(20));
+        w.assert_online_until(t(140));
+        w.ok("close", t(30));
+        assert_eq!(w.at(t(30)).kind, VerdictKind::Offline);
+    }
+
+    #[test]
+    fn r7_out_of_order_signals_do_not_move_the_state_backwards() {
+        let mut w = World::new(Value::Null);
+        w.ok("foreground", t(0));
+        w.ok("heartbeat", t(100));
+        w.ok("heartbeat", t(50));
+        w.assert_online_until(t(220));
+        w.ok("background", t(200));
+        w.ok("foreground", t(150));
+        w.assert_online_until(t(500));
+        w.ok("close", t(300));
+        w.ok("heartbeat", t(250));
+        w.ok("background", t(299));
+        assert_eq!(
+            w.at(t(300)).kind,
+            VerdictKind::Offline,
+            "nothing older reopens"
+        );
+        // Same instant: arrival order.
+        w.ok("foreground", t(300));
+        w.assert_online_until(t(420));
+    }
+
+    #[test]
+    fn r20_bad_signals_are_refused_and_change_nothing() {
+        let mut w = World::new(Value::Null);
+        w.ok("background", t(0));
+        let before = w.mobile.clone();
+        let err = w
+            .send("foreground", t(10), json!({"device": "ios"}))
+            .unwrap_err();
+        assert!(err.contains("`device`"), "{err}");
+        let err = w.send("suspend", t(10), Value::Null).unwrap_err();
+        assert!(
+            err.contains("foreground, background, heartbeat, close"),
+            "{err}"
+        );
+        assert_eq!(w.mobile, before);
+    }
+
+    #[test]
+    fn settings_defaults_custom_and_refusals() {
+        let defaults: MobileSettings = registry::settings(NAME, &Value::Null).unwrap();
+        assert_eq!(defaults.background_grace, Duration::from_secs(300));
+        assert_eq!(defaults.heartbeat_timeout, Duration::from_secs(120));
+        assert_eq!(
+            registry::settings::<MobileSettings>(NAME, &json!({})).unwrap(),
+            defaults
+        );
+
+        let mut w = World::new(json!({"background_grace": "1m"}));
+        w.ok("background", t(0));
+        w.assert_online_until(t(60));
+        w.ok("foreground", t(100));
+        w.assert_online_until(t(220));
+
+        let mut w = World::new(json!({"heartbeat_timeout": "30s", "background_grace": "10m"}));
+        w.ok("foreground", t(0));
+        w.assert_online_until(t(30));
+        w.ok("background", t(40));
+        w.assert_online_until(t(640));
+
+        for (bad, needle) in [
+            (json!({"grace": "5m"}), "`grace`"),
+            (
+                json!({"background_grace": "5 parsecs"}),
+                "`background_grace`",
+            ),
+            (json!({"background_grace": "0m"}), "`background_grace`"),
+            (json!({"heartbeat_timeout": "0s"}), "`heartbeat_timeout`"),
+            (json!({"heartbeat_timeout": true}), "`heartbeat_timeout`"),
+        ] {
+            let err = build(&bad).err().unwrap();
+            assert!(matches!(err, PluginError::Settings { .. }));
+            assert!(err.to_string().contains(needle), "{err}");
+        }
+    }
+
+    #[test]
+    fn conformance() {
+        let mut mobile = build(&Value::Null).unwrap();
+        assert_source_conformance(mobile.as_mut(), t(0));
+        let mut w = World::new(Value::Null);
+        w.ok("background", t(0));
+        assert_source_conformance(&mut w.mobile, t(60));
+    }
+
+    #[test]
+    fn registers_itself_as_mobile() {
+        let registry = openline_core::Registry::collect().unwrap();
+        let built = (registry.source(NAME).unwrap().build)(&Value::Null).unwrap();
+        assert_eq!(built.events(), EVENTS);
+    }
+}

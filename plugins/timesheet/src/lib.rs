@@ -1,0 +1,522 @@
+//! # openline-timesheet — the `timesheet` availability source (SPEC R5)
+//!
+//! Working Time management (WTM): when it applies to an agent, the timesheet decides —
+//! clocked in and not on a break **grants** availability whatever the client apps say;
+//! anything else **blocks** it (code `not_working`). When WTM does not apply to the agent the
+//! source **abstains**.
+//!
+//! ## Events (`"source": "timesheet"`, no extra fields)
+//! | event | from `clocked out` | from `working` | from `on a break` |
+//! |---|---|---|---|
+//! | `clock_in` | → working | repeat (no change) | refused: resume first |
+//! | `pause` | refused | → on a break | repeat (no change) |
+//! | `resume` | refused | repeat (no change) | → working |
+//! | `clock_out` | repeat (no change) | → clocked out | → clocked out |
+//!
+//! An event that leads to the state the agent is already in is a harmless repeat (a retried
+//! request); one that makes no sense from the current state is refused with a message
+//! naming that state, and changes nothing.
+//!
+//! ## Settings (`[plugins.timesheet]`)
+//! - `groups` (list of group names, default: absent) — absent: WTM applies to every agent;
+//!   present: only to agents in at least one of these groups (an empty list: to nobody).
+//!   Group membership is read at each verdict, so moving an agent between groups takes
+//!   effect at the next evaluation.
+//!
+//! ## Boundaries
+//! None: a timesheet verdict never changes by itself (`until` is always `None`); only a
+//! signal or a change of the agent's groups changes it.
+//!
+//! ## Out-of-order signals
+//! The source keeps, per agent, the instant of the last signal applied. A signal older than
+//! that is validated (event and fields), accepted and ignored — it never moves the state
+//! backwards, and no transition check applies to it. Signals at the same instant apply in
+//! arrival order.
+
+use std::collections::HashMap;
+
+use openline_core::model::ReasonCode;
+use openline_core::registry::{self, PluginError, SourceDescriptor};
+use openline_core::source::{AgentContext, AvailabilitySource, Signal, SignalError};
+use openline_core::time::{Timestamp, clock_time};
+use openline_core::verdict::Verdict;
+use serde::Deserialize;
+
+/// The source's registered name.
+pub const NAME: &str = "timesheet";
+
+/// The events the `timesheet` source accepts.
+pub const EVENTS: &[&str] = &["clock_in", "pause", "resume", "clock_out"];
+
+/// `[plugins.timesheet]` settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimesheetSettings {
+    /// The groups WTM applies to; `None` (the default) = every agent.
+    #[serde(default, deserialize_with = "groups_setting")]
+    pub groups: Option<Vec<String>>,
+}
+
+/// Deserializes `groups`, naming the key in any error.
+fn groups_setting<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<String>>, D::Error> {
+    Option::<Vec<String>>::deserialize(deserializer)
+        .map_err(|e| serde::de::Error::custom(format!("`groups`: {e}")))
+}
+
+/// The `timesheet` source: per-agent working state (SPEC R5).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TimesheetSource {
+    settings: TimesheetSettings,
+    agents: HashMap<String, Sheet>,
+}
+
+/// One agent's timesheet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Sheet {
+    state: Shift,
+    /// Instant of the last signal applied (repeats included).
+    last_at: Timestamp,
+}
+
+/// Where an agent's working day stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shift {
+    /// Clocked out at this instant.
+    Out(Timestamp),
+    /// Working (clocked in or resumed) since this instant.
+    Working(Timestamp),
+    /// On a break since this instant.
+    Paused(Timestamp),
+}
+
+impl Shift {
+    /// The state for humans, as used in refusals.
+    fn describe(self) -> String {
+        match self {
+            Self::Out(at) => format!("clocked out since {}", clock_time(at)),
+            Self::Working(at) => format!("working since {}", clock_time(at)),
+            Self::Paused(at) => format!("on a break since {}", clock_time(at)),
+        }
+    }
+}
+
+impl TimesheetSource {
+    /// A source with these settings; nobody has clocked in yet.
+    pub fn new(settings: TimesheetSettings) -> Self {
+        Self {
+            settings,
+            agents: HashMap::new(),
+        }
+    }
+
+    /// Whether WTM applies to an agent in `groups`.
+    fn applies(&self, groups: &[String]) -> bool {
+        self.settings
+            .groups
+            .as_ref()
+            .is_none_or(|wtm| groups.iter().any(|g| wtm.contains(g)))
+    }
+
+    /// The sheet after `signal`, or `None` when it is accepted but changes nothing (a stale
+    /// signal); an error when it makes no sense from the current state.
+    fn plan(&self, agent: &str, signal: &Signal) -> Result<Option<Sheet>, SignalError> {
+        if !EVENTS.contains(&signal.event.as_str()) {
+            return Err(SignalError::unknown_event(NAME, &signal.event, EVENTS));
+        }
+        signal.only_fields(&[])?;
+        let sheet = self.agents.get(agent);
+        if sheet.is_some_and(|s| signal.at < s.last_at) {
+            return Ok(None);
+        }
+        let at = signal.at;
+        let current = sheet.map(|s| s.state);
+        let refuse = |why: String| {
+            Err(SignalError::new(format!(
+                "cannot `{}` agent `{agent}`: {why}",
+                signal.event
+            )))
+        };
+        let next = match (signal.event.as_str(), current) {
+            ("clock_in", None | Some(Shift::Out(_))) => Shift::Working(at),
+            ("clock_in", Some(working @ Shift::Working(_))) => working,
+            ("clock_in", Some(paused @ Shift::Paused(_))) => {
+                return refuse(format!("{}; send `resume`", paused.describe()));
+            }
+            ("pause", Some(Shift::Working(_))) => Shift::Paused(at),
+            ("pause", Some(paused @ Shift::Paused(_))) => paused,
+            ("resume", Some(Shift::Paused(_))) => Shift::Working(at),
+            ("resume", Some(working @ Shift::Working(_))) => working,
+            ("pause" | "resume", None) => return refuse("not clocked in".to_owned()),
+            ("pause" | "resume", Some(out @ Shift::Out(_))) => {
+                return refuse(format!("not clocked in ({})", out.describe()));
+            }
+            ("clock_out", None) => Shift::Out(at),
+            ("clock_out", Some(out @ Shift::Out(_))) => out,
+            ("clock_out", Some(_)) => Shift::Out(at),
+            _ => return Err(SignalError::unknown_event(NAME, &signal.event, EVENTS)),
+        };
+        Ok(Some(Sheet {
+            state: next,
+            last_at: at,
+        }))
+    }
+}
+
+impl AvailabilitySource for TimesheetSource {
+    fn events(&self) -> &'static [&'static str] {
+        EVENTS
+    }
+
+    fn check(&self, agent: &AgentContext<'_>, signal: &Signal) -> Result<(), SignalError> {
+        self.plan(agent.id, signal).map(|_| ())
+    }
+
+    /// Transitions depend on earlier signals (`[clock_in, pause]` is fine from clocked out):
+    /// the sequence is applied to a scratch copy of this agent's sheet.
+    fn check_sequence(
+        &self,
+        agent: &AgentContext<'_>,
+        signals: &[&Signal],
+    ) -> Result<(), (usize, SignalError)> {
+        let mut scratch = Self {
+            settings: self.settings.clone(),
+            agents: self
+                .agents
+                .get(agent.id)
+                .map(|s| (agent.id.to_owned(), *s))
+                .into_iter()
+                .collect(),
+        };
+        for (index, signal) in signals.iter().enumerate() {
+            scratch.ingest(agent, signal).map_err(|e| (index, e))?;
+        }
+        Ok(())
+    }
+
+    fn ingest(&mut self, agent: &AgentContext<'_>, signal: &Signal) -> Result<(), SignalError> {
+        if let Some(sheet) = self.plan(agent.id, signal)? {
+            self.agents.insert(agent.id.to_owned(), sheet);
+        }
+        Ok(())
+    }
+
+    fn verdict(&self, agent: &AgentContext<'_>, _now: Timestamp) -> Verdict {
+        if !self.applies(agent.groups) {
+            let groups = self.settings.groups.as_deref().unwrap_or_default();
+            return Verdict::abstain(format!(
+                "Working Time management does not apply (not in any of the groups: {})",
+                groups.join(", ")
+            ));
+        }
+        match self.agents.get(agent.id).map(|s| s.state) {
+            None => Verdict::block(ReasonCode::NotWorking, "not clocked in"),
+            Some(Shift::Out(at)) => Verdict::block(
+                ReasonCode::NotWorking,
+                format!("not clocked in (clocked out at {})", clock_time(at)),
+            ),
+            Some(Shift::Paused(at)) => Verdict::block(
+                ReasonCode::NotWorking,
+                format!("on a break since {}", clock_time(at)),
+            ),
+            Some(Shift::Working(at)) => {
+                Verdict::grant(format!("clocked in, working since {}", clock_time(at)))
+            }
+        }
+    }
+}
+
+/// Builds the `timesheet` source from its `[plugins.timesheet]` settings (`null` = WTM
+/// applies to everyone).
+pub fn build(settings: &serde_json::Value) -> Result<Box<dyn AvailabilitySource>, PluginError> {
+    let settings: TimesheetSettings = registry::settings(NAME, settings)?;
+    Ok(Box::new(TimesheetSource::new(settings)))
+}
+
+openline_core::inventory::submit! {
+    SourceDescriptor {
+        name: NAME,
+        summary: "Working Time management: clocked in grants, not working blocks",
+        build,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use openline_core::model::GroupDirectory;
+    use openline_core::test_util::{
+        assert_source_conformance, assert_verdict_sane, context, signal, t,
+    };
+    use openline_core::verdict::VerdictKind;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    #[test]
+    fn r20_a_sequence_is_checked_as_if_applied_in_order() {
+        let source = TimesheetSource::default();
+        let directory = GroupDirectory::new();
+        let ctx = context("alice", &[], &directory);
+        let clock_in = signal("alice", NAME, "clock_in", t(0), Value::Null);
+        let pause = signal("alice", NAME, "pause", t(1), Value::Null);
+        let resume = signal("alice", NAME, "resume", t(4), Value::Null);
+        let clock_out = signal("alice", NAME, "clock_out", t(3), Value::Null);
+        assert!(source.check_sequence(&ctx, &[&clock_in, &pause]).is_ok());
+        let refused = source
+            .check_sequence(&ctx, &[&clock_in, &clock_out, &resume])
+            .unwrap_err();
+        assert_eq!(
+            refused.0, 2,
+            "the resume after clock_out is the one refused"
+        );
+        assert_eq!(
+            source,
+            TimesheetSource::default(),
+            "checking changes nothing"
+        );
+    }
+
+    /// One agent, `alice`, in `groups`, and a `timesheet` source.
+    struct World {
+        sheet: TimesheetSource,
+        groups: Vec<String>,
+        directory: GroupDirectory,
+    }
+
+    impl World {
+        fn new(settings: Value) -> Self {
+            let settings = registry::settings(NAME, &settings).unwrap();
+            Self {
+                sheet: TimesheetSource::new(settings),
+                groups: Vec::new(),
+                directory: GroupDirectory::new(),
+            }
+        }
+
+        /// Sends one signal through `check` then `ingest`, which must agree.
+        fn send(&mut self, event: &str, at: Timestamp, fields: Value) -> Result<(), String> {
+            let ctx = context("alice", &self.groups, &self.directory);
+            let s = signal("alice", NAME, event, at, fields);
+            let checked = self.sheet.check(&ctx, &s);
+            let ingested = self.sheet.ingest(&ctx, &s);
+            assert_eq!(checked, ingested, "check and ingest must agree");
+            ingested.map_err(|e| e.message)
+        }
+
+        fn ok(&mut self, event: &str, at: Timestamp) {
+            self.send(event, at, Value::Null).unwrap();
+        }
+
+        /// Sends a signal that must be refused without changing anything; returns the error.
+        fn refused(&mut self, event: &str, at: Timestamp, fields: Value) -> String {
+            let before = self.sheet.clone();
+            let err = self.send(event, at, fields).unwrap_err();
+            assert_eq!(self.sheet, before, "a refused signal must change nothing");
+            err
+        }
+
+        fn at(&self, now: Timestamp) -> Verdict {
+            let ctx = context("alice", &self.groups, &self.directory);
+            assert_verdict_sane(&self.sheet, &ctx, now);
+            self.sheet.verdict(&ctx, now)
+        }
+
+        fn kind(&self, now: Timestamp) -> VerdictKind {
+            self.at(now).kind
+        }
+    }
+
+    #[test]
+    fn r5_an_agent_who_never_clocked_in_is_blocked_as_not_working() {
+        let w = World::new(Value::Null);
+        let v = w.at(t(0));
+        assert_eq!(v.kind, VerdictKind::Block);
+        assert_eq!(v.code, Some(ReasonCode::NotWorking));
+        assert_eq!(v.reason, "not clocked in");
+        assert_eq!(v.until, None);
+    }
+
+    #[test]
+    fn r5_clock_in_grants_until_clock_out() {
+        let mut w = World::new(Value::Null);
+        w.ok("clock_in", t(60));
+        let v = w.at(t(60));
+        assert_eq!((v.kind, v.until), (VerdictKind::Grant, None));
+        assert_eq!(v.reason, "clocked in, working since 00:01:00");
+        assert_eq!(
+            w.kind(t(1_000_000)),
+            VerdictKind::Grant,
+            "never ends by itself"
+        );
+        w.ok("clock_out", t(120));
+        let v = w.at(t(120));
+        assert_eq!(v.kind, VerdictKind::Block);
+        assert_eq!(v.code, Some(ReasonCode::NotWorking));
+        assert_eq!(v.reason, "not clocked in (clocked out at 00:02:00)");
+    }
+
+    #[test]
+    fn r5_a_break_blocks_and_resume_grants_again() {
+        let mut w = World::new(Value::Null);
+        w.ok("clock_in", t(0));
+        w.ok("pause", t(600));
+        let v = w.at(t(600));
+        assert_eq!(v.kind, VerdictKind::Block);
+        assert_eq!(v.code, Some(ReasonCode::NotWorking));
+        assert_eq!(v.reason, "on a break since 00:10:00");
+        assert_eq!(v.until, None);
+        w.ok("resume", t(900));
+        assert_eq!(w.at(t(900)).reason, "clocked in, working since 00:15:00");
+        assert_eq!(w.kind(t(900)), VerdictKind::Grant);
+        w.ok("pause", t(1000));
+        w.ok("clock_out", t(1100));
+        assert_eq!(w.kind(t(1100)), VerdictKind::Block);
+    }
+
+    #[test]
+    fn r5_wtm_applies_to_everyone_without_a_groups_setting() {
+        let mut w = World::new(json!({}));
+        w.groups = vec!["anything".into()];
+        assert_eq!(w.kind(t(0)), VerdictKind::Block);
+        w.groups.clear();
+        assert_eq!(w.kind(t(0)), VerdictKind::Block);
+    }
+
+    #[test]
+    fn r5_wtm_applies_only_to_agents_in_the_configured_groups() {
+        let mut w = World::new(json!({"groups": ["shift-workers", "night"]}));
+        w.groups = vec!["support".into()];
+        let v = w.at(t(0));
+        assert_eq!((v.kind, v.until), (VerdictKind::Abstain, None));
+        assert!(v.reason.contains("shift-workers, night"), "{}", v.reason);
+        w.ok("clock_in", t(0));
+        assert_eq!(
+            w.kind(t(0)),
+            VerdictKind::Abstain,
+            "clocked in, but WTM off"
+        );
+        w.groups.push("night".into());
+        assert_eq!(
+            w.kind(t(0)),
+            VerdictKind::Grant,
+            "membership read at each verdict"
+        );
+        w.ok("clock_out", t(10));
+        assert_eq!(w.kind(t(10)), VerdictKind::Block);
+    }
+
+    #[test]
+    fn r5_an_empty_groups_list_applies_to_nobody() {
+        let mut w = World::new(json!({"groups": []}));
+        w.groups = vec!["support".into()];
+        assert_eq!(w.kind(t(0)), VerdictKind::Abstain);
+    }
+
+    #[test]
+    fn r5_repeating_the_current_state_is_harmless() {
+        let mut w = World::new(Value::Null);
+        w.ok("clock_out", t(0));
+        w.ok("clock_in", t(10));
+        w.ok("clock_in", t(20));
+        w.ok("resume", t(25));
+        assert_eq!(w.at(t(30)).reason, "clocked in, working since 00:00:10");
+        w.ok("pause", t(40));
+        w.ok("pause", t(50));
+        assert_eq!(w.at(t(50)).reason, "on a break since 00:00:40");
+        w.ok("clock_out", t(60));
+        w.ok("clock_out", t(70));
+        assert_eq!(
+            w.at(t(70)).reason,
+            "not clocked in (clocked out at 00:01:00)"
+        );
+    }
+
+    #[test]
+    fn r5_transitions_that_make_no_sense_are_refused_naming_the_state() {
+        let mut w = World::new(Value::Null);
+        let err = w.refused("pause", t(0), Value::Null);
+        assert!(err.contains("not clocked in"), "{err}");
+        let err = w.refused("resume", t(0), Value::Null);
+        assert!(err.contains("not clocked in"), "{err}");
+        w.ok("clock_in", t(10));
+        w.ok("clock_out", t(20));
+        let err = w.refused("resume", t(30), Value::Null);
+        assert!(err.contains("clocked out since 00:00:20"), "{err}");
+        w.ok("clock_in", t(40));
+        w.ok("pause", t(50));
+        let err = w.refused("clock_in", t(60), Value::Null);
+        assert!(err.contains("on a break since 00:00:50"), "{err}");
+        assert!(err.contains("`resume`"), "{err}");
+    }
+
+    #[test]
+    fn r20_bad_signals_are_refused_and_change_nothing() {
+        let mut w = World::new(Value::Null);
+        w.ok("clock_in", t(0));
+        let err = w.refused("clock_in", t(10), json!({"shift": "early"}));
+        assert!(err.contains("`shift`"), "{err}");
+        let err = w.refused("lunch", t(10), Value::Null);
+        assert!(err.contains("clock_in, pause, resume, clock_out"), "{err}");
+    }
+
+    #[test]
+    fn r5_out_of_order_signals_do_not_move_the_state_backwards() {
+        let mut w = World::new(Value::Null);
+        w.ok("clock_in", t(100));
+        w.ok("pause", t(200));
+        w.ok("clock_in", t(150));
+        assert_eq!(
+            w.at(t(200)).reason,
+            "on a break since 00:03:20",
+            "late clock_in ignored"
+        );
+        w.ok("resume", t(300));
+        w.ok("pause", t(250));
+        w.ok("clock_out", t(50));
+        assert_eq!(
+            w.kind(t(300)),
+            VerdictKind::Grant,
+            "late pause and clock_out ignored"
+        );
+        // A stale signal is not checked against the current state: it is simply harmless.
+        w.ok("resume", t(10));
+        // Same instant: arrival order.
+        w.ok("pause", t(300));
+        assert_eq!(w.kind(t(300)), VerdictKind::Block);
+    }
+
+    #[test]
+    fn settings_defaults_custom_and_refusals() {
+        assert_eq!(
+            registry::settings::<TimesheetSettings>(NAME, &Value::Null).unwrap(),
+            TimesheetSettings { groups: None }
+        );
+        let custom: TimesheetSettings =
+            registry::settings(NAME, &json!({"groups": ["a", "b"]})).unwrap();
+        assert_eq!(custom.groups, Some(vec!["a".to_owned(), "b".to_owned()]));
+        let err = build(&json!({"group": ["a"]})).err().unwrap();
+        assert!(matches!(err, PluginError::Settings { .. }));
+        assert!(err.to_string().contains("`group`"), "{err}");
+        let err = build(&json!({"groups": "a"})).err().unwrap();
+        assert!(err.to_string().contains("`groups`"), "{err}");
+    }
+
+    #[test]
+    fn conformance() {
+        let mut sheet = build(&Value::Null).unwrap();
+        assert_source_conformance(sheet.as_mut(), t(0));
+        let mut w = World::new(json!({"groups": ["x"]}));
+        w.ok("clock_in", t(0));
+        assert_source_conformance(&mut w.sheet, t(10));
+    }
+
+    #[test]
+    fn registers_itself_as_timesheet() {
+        let registry = openline_core::Registry::collect().unwrap();
+        let built = (registry.source(NAME).unwrap().build)(&Value::Null).unwrap();
+        assert_eq!(built.events(), EVENTS);
+    }
+}
