@@ -1,0 +1,207 @@
+//! The command line (API.md "Command line and configuration"): `openline serve [--config
+//! FILE]`, `openline check --config FILE`, `openline plugins`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use tokio::sync::watch;
+
+use crate::config::Settings;
+use crate::http::{AppState, app};
+use crate::runtime::Runtime;
+
+/// openline: a presence-aware conversation router for customer-support open channels.
+#[derive(Debug, Parser)]
+#[command(name = "openline", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the server (built-in defaults without a file).
+    Serve {
+        /// TOML configuration file.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Validate a configuration file; exits non-zero with a message naming the key.
+    Check {
+        /// TOML configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// List the registered sources and policies.
+    Plugins,
+}
+
+/// Runs the command line; the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match cli.command {
+        Cmd::Serve { config } => serve(config.as_deref()),
+        Cmd::Check { config } => check(&config),
+        Cmd::Plugins => plugins(),
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn check(path: &Path) -> ExitCode {
+    let outcome = Settings::load(Some(path)).and_then(|settings| {
+        let registry =
+            crate::registry().map_err(|e| crate::config::ConfigError::Load(e.to_string()))?;
+        settings.validate(&registry, chrono::Utc::now())
+    });
+    match outcome {
+        Ok(warnings) => {
+            for warning in &warnings {
+                eprintln!("warning: {warning}");
+            }
+            println!(
+                "{}: ok{}",
+                path.display(),
+                if warnings.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({} warning(s))", warnings.len())
+                }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {}: {error}", path.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn plugins() -> ExitCode {
+    match crate::registry() {
+        Ok(registry) => {
+            println!("sources:");
+            for source in registry.sources() {
+                println!("  {:<14} {}", source.name, source.summary);
+            }
+            println!("policies:");
+            for policy in registry.policies() {
+                println!("  {:<14} {}", policy.name, policy.summary);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(config: Option<&Path>) -> ExitCode {
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(run(config));
+    // Everything that matters finished inside `run`; do not wait for idle blocking threads.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            tracing::error!("stopped after a store failure; a restart replays the durable state");
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            tracing::error!("{error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Serves until SIGINT/SIGTERM or a fatal store failure; false after a store failure.
+async fn run(config: Option<&Path>) -> anyhow::Result<bool> {
+    let settings = Settings::load(config)?;
+    let registry = crate::registry()?;
+    for warning in settings.validate(&registry, chrono::Utc::now())? {
+        tracing::warn!("{warning}");
+    }
+    let listener = tokio::net::TcpListener::bind(&settings.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
+    let started = Runtime::start(&settings, &registry).await?;
+    let runtime = started.runtime.clone();
+    tracing::info!(listen = %settings.server.listen, store = store_label(&settings.store.url), "openline serving");
+    let stop = {
+        let runtime = runtime.clone();
+        async move {
+            wait_for_stop(runtime.shutdown_signal()).await;
+            tracing::info!("shutting down: finishing in-flight requests and writes");
+            runtime.request_shutdown();
+        }
+    };
+    let served = axum::serve(listener, app(AppState { runtime }))
+        .with_graceful_shutdown(stop)
+        .await;
+    let durable = started.stop().await;
+    served.context("the HTTP server failed")?;
+    tracing::info!("stopped");
+    Ok(durable)
+}
+
+/// The store URL without credentials, for logs.
+fn store_label(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, _)), Some(at)) => format!("{scheme}://…{}", &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+async fn wait_for_stop(mut shutdown: watch::Receiver<bool>) {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+        _ = shutdown.wait_for(|stop| *stop) => {}
+    }
+}

@@ -1,0 +1,284 @@
+//! Typed settings (API.md "Command line and configuration"): a TOML file, overridden key by
+//! key by `OPENLINE__<SECTION>__<KEY>` environment variables, on top of built-in defaults
+//! (so no file at all works). Unknown keys and unknown plugin names are refused with a
+//! message naming the key.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+use openline_core::engine::Plugins;
+use openline_core::registry::Registry;
+use openline_core::{Engine, Timestamp};
+use serde::Deserialize;
+
+use crate::channel::ChannelBody;
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default store: a SQLite file in the working directory.
+pub const DEFAULT_STORE_URL: &str = "sqlite://openline.db";
+
+/// Why the configuration could not be loaded or is invalid. The message names the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read or parsed.
+    #[error("cannot read configuration: {0}")]
+    Load(String),
+    /// A key has an invalid value or is not known.
+    #[error("`{key}`: {message}")]
+    Invalid {
+        /// The key at fault, e.g. `store.url` or `channels[1].policy`.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl ConfigError {
+    fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// `[server]`.
+    #[serde(default)]
+    pub server: ServerSettings,
+    /// `[store]`.
+    #[serde(default)]
+    pub store: StoreSettings,
+    /// `[clock]`.
+    #[serde(default)]
+    pub clock: ClockSettings,
+    /// `[plugins.<name>]`: each source plugin's own settings, handed to its builder.
+    #[serde(default)]
+    pub plugins: BTreeMap<String, serde_json::Value>,
+    /// `[[channels]]`: applied at start-up; the file wins for them.
+    #[serde(default)]
+    pub channels: Vec<ChannelBody>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to listen on, `host:port`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    DEFAULT_LISTEN.to_owned()
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// `sqlite://FILE` or `postgres://…`.
+    #[serde(default = "default_store_url")]
+    pub url: String,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            url: default_store_url(),
+        }
+    }
+}
+
+fn default_store_url() -> String {
+    DEFAULT_STORE_URL.to_owned()
+}
+
+/// `[clock]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockSettings {
+    /// `system` or `manual` (SPEC R18).
+    #[serde(default)]
+    pub mode: ClockMode,
+}
+
+/// Which clock drives time (SPEC R18).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClockMode {
+    /// The system's wall clock.
+    #[default]
+    System,
+    /// Moves only through `POST /v1/clock/advance`.
+    Manual,
+}
+
+impl ClockMode {
+    /// The API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::System => "system",
+            Self::Manual => "manual",
+        }
+    }
+}
+
+/// Something valid but suspicious, reported by `openline check`.
+pub type Warning = String;
+
+impl Settings {
+    /// Loads `file` (if any) then the process environment over it.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with(file, None)
+    }
+
+    /// Loads `file` (if any), then `env` over it (`None` = the process environment; keys as
+    /// `OPENLINE__SERVER__LISTEN`).
+    pub fn load_with(
+        file: Option<&Path>,
+        env: Option<HashMap<String, String>>,
+    ) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder();
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::Load(format!(
+                    "no such file: {}",
+                    path.display()
+                )));
+            }
+            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
+        }
+        let environment = config::Environment::with_prefix("OPENLINE")
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .source(env.map(|map| map.into_iter().collect()));
+        let built = builder
+            .add_source(environment)
+            .build()
+            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        serde_path_to_error::deserialize::<_, Self>(built).map_err(|e| {
+            let key = e.path().to_string();
+            let message = e.into_inner().to_string();
+            if key == "." || key.is_empty() {
+                ConfigError::invalid("(top level)", message)
+            } else {
+                ConfigError::invalid(key, message)
+            }
+        })
+    }
+
+    /// The settings of plugin `name` (`null` when it has no table).
+    pub fn plugin_settings(&self, name: &str) -> serde_json::Value {
+        self.plugins
+            .get(name)
+            .cloned()
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Builds every registered source with its settings (each plugin validates its own keys
+    /// and durations) and the policy builders.
+    pub fn build_plugins(&self, registry: &Registry) -> Result<Plugins, ConfigError> {
+        let sources = registry.source_names();
+        for name in self.plugins.keys() {
+            if !sources.contains(&name.as_str()) {
+                return Err(ConfigError::invalid(
+                    format!("plugins.{name}"),
+                    format!(
+                        "unknown source plugin `{name}`; registered: {}",
+                        sources.join(", ")
+                    ),
+                ));
+            }
+        }
+        Plugins::from_registry(registry, |name| self.plugin_settings(name))
+            .map_err(|e| ConfigError::invalid("plugins", e.to_string()))
+    }
+
+    /// Checks everything that can be checked without starting: addresses, the store URL,
+    /// plugin settings and the channels (against a scratch engine). Returns warnings.
+    pub fn validate(
+        &self,
+        registry: &Registry,
+        now: Timestamp,
+    ) -> Result<Vec<Warning>, ConfigError> {
+        validate_listen(&self.server.listen)?;
+        crate::store::StoreKind::from_url(&self.store.url)
+            .map_err(|e| ConfigError::invalid("store.url", e))?;
+        let mut engine = Engine::new(self.build_plugins(registry)?, now);
+        let mut warnings = Vec::new();
+        let mut seen = HashSet::new();
+        for (index, (id, body)) in self.channel_entries()?.into_iter().enumerate() {
+            if !seen.insert(id.clone()) {
+                return Err(ConfigError::invalid(
+                    format!("channels[{index}].id"),
+                    format!("channel `{id}` is listed twice"),
+                ));
+            }
+            engine.apply(body.to_command(&id), now).map_err(|e| {
+                ConfigError::invalid(format!("channels[{index}]"), format!("channel `{id}`: {e}"))
+            })?;
+            if body.can_never_route() {
+                warnings.push(format!(
+                    "channels[{index}] (`{id}`): check_availability is on but its sources ({}) can never grant \
+                     nor say online, so it routes to nobody (SPEC R3); add a presence source or timesheet",
+                    if body.sources.is_empty() { "none".to_owned() } else { body.sources.join(", ") }
+                ));
+            }
+        }
+        Ok(warnings)
+    }
+
+    /// The `[[channels]]` with their ids checked (present, valid).
+    pub fn channel_entries(&self) -> Result<Vec<(String, &ChannelBody)>, ConfigError> {
+        self.channels
+            .iter()
+            .enumerate()
+            .map(|(index, body)| {
+                let key = format!("channels[{index}].id");
+                let id = body
+                    .id
+                    .clone()
+                    .ok_or_else(|| ConfigError::invalid(&key, "missing field `id`"))?;
+                crate::http::extract::validate_id("id", &id)
+                    .map_err(|e| ConfigError::invalid(&key, e))?;
+                body.validate()
+                    .map_err(|e| ConfigError::invalid(format!("channels[{index}]"), e))?;
+                Ok((id, body))
+            })
+            .collect()
+    }
+}
+
+fn validate_listen(listen: &str) -> Result<(), ConfigError> {
+    let valid = match listen.rsplit_once(':') {
+        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok(),
+        None => false,
+    };
+    if valid {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            "server.listen",
+            format!("`{listen}` is not a `host:port` address"),
+        ))
+    }
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

@@ -1,0 +1,211 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+use std::path::PathBuf;
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
+    Some(
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    )
+}
+
+/// Writes `text` to a fresh file in the temp directory.
+fn file(text: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("openline-config-{}.toml", uuid::Uuid::now_v7()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn load(text: &str, vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    let path = file(text);
+    let loaded = Settings::load_with(Some(&path), env(vars));
+    let _ = std::fs::remove_file(path);
+    loaded
+}
+
+fn now() -> Timestamp {
+    chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap()
+}
+
+fn registry() -> Registry {
+    crate::registry().unwrap()
+}
+
+#[test]
+fn no_file_means_built_in_defaults() {
+    let settings = Settings::load_with(None, env(&[])).unwrap();
+    assert_eq!(settings.server.listen, "127.0.0.1:8080");
+    assert_eq!(settings.store.url, "sqlite://openline.db");
+    assert_eq!(settings.clock.mode, ClockMode::System);
+    assert!(settings.plugins.is_empty() && settings.channels.is_empty());
+    assert_eq!(
+        settings.validate(&registry(), now()).unwrap(),
+        Vec::<Warning>::new()
+    );
+}
+
+#[test]
+fn environment_overrides_every_section() {
+    let settings = load(
+        "[server]\nlisten = \"127.0.0.1:1\"\n[clock]\nmode = \"system\"\n",
+        &[
+            ("OPENLINE__SERVER__LISTEN", "127.0.0.1:9000"),
+            ("OPENLINE__CLOCK__MODE", "manual"),
+            (
+                "OPENLINE__STORE__URL",
+                "postgres://postgres@127.0.0.1:5432/test",
+            ),
+            ("OPENLINE__PLUGINS__MOBILE__BACKGROUND_GRACE", "10m"),
+            (
+                "OPENLINE_TEST_DATABASE_URL",
+                "not a config key: single underscore",
+            ),
+        ],
+    )
+    .unwrap();
+    assert_eq!(settings.server.listen, "127.0.0.1:9000");
+    assert_eq!(settings.clock.mode, ClockMode::Manual);
+    assert_eq!(
+        settings.store.url,
+        "postgres://postgres@127.0.0.1:5432/test"
+    );
+    assert_eq!(
+        settings.plugin_settings("mobile"),
+        serde_json::json!({"background_grace": "10m"})
+    );
+}
+
+#[test]
+fn unknown_keys_are_refused_naming_the_key() {
+    let err = load("[server]\nlisen = \"127.0.0.1:1\"\n", &[]).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("server") && text.contains("lisen"), "{text}");
+
+    let err = Settings::load_with(None, env(&[("OPENLINE__STORE__URI", "x")])).unwrap_err();
+    assert!(err.to_string().contains("uri"), "{err}");
+
+    let err = load("[sever]\nlisten = \"x:1\"\n", &[]).unwrap_err();
+    assert!(err.to_string().contains("sever"), "{err}");
+
+    let err = load(
+        "[[channels]]\nid = \"web\"\nname = \"Web\"\npolicyy = \"evenly\"\n",
+        &[],
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("policyy"), "{err}");
+}
+
+#[test]
+fn bad_values_are_refused_naming_the_key() {
+    let err = load("[clock]\nmode = \"sundial\"\n", &[]).unwrap_err();
+    assert!(
+        err.to_string().contains("clock.mode") && err.to_string().contains("sundial"),
+        "{err}"
+    );
+
+    let settings = load("[server]\nlisten = \"nowhere\"\n", &[]).unwrap();
+    let err = settings.validate(&registry(), now()).unwrap_err();
+    assert!(err.to_string().contains("server.listen"), "{err}");
+
+    let settings = load("[store]\nurl = \"mysql://x\"\n", &[]).unwrap();
+    let err = settings.validate(&registry(), now()).unwrap_err();
+    assert!(err.to_string().contains("store.url"), "{err}");
+}
+
+#[test]
+fn bad_plugin_duration_is_refused() {
+    let settings = load(
+        "[plugins.mobile]\nbackground_grace = \"five minutes\"\n",
+        &[],
+    )
+    .unwrap();
+    let err = settings.validate(&registry(), now()).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("mobile") && text.contains("background_grace"),
+        "{text}"
+    );
+}
+
+#[test]
+fn unknown_plugin_names_and_plugin_keys_are_refused() {
+    let settings = load("[plugins.mobil]\nbackground_grace = \"5m\"\n", &[]).unwrap();
+    let err = settings.validate(&registry(), now()).unwrap_err();
+    assert!(
+        err.to_string().contains("plugins.mobil") && err.to_string().contains("registered"),
+        "{err}"
+    );
+
+    let settings = load("[plugins.browser]\nidle_timeoutt = \"5m\"\n", &[]).unwrap();
+    let err = settings.validate(&registry(), now()).unwrap_err();
+    assert!(err.to_string().contains("idle_timeoutt"), "{err}");
+}
+
+#[test]
+fn channels_are_validated_against_the_plugins() {
+    let settings = load(
+        "[[channels]]\nid = \"web\"\nname = \"Web\"\npolicy = \"fastest\"\n",
+        &[],
+    )
+    .unwrap();
+    let err = settings.validate(&registry(), now()).unwrap_err();
+    assert!(
+        err.to_string().contains("channels[0]") && err.to_string().contains("fastest"),
+        "{err}"
+    );
+
+    let settings = load("[[channels]]\nname = \"Web\"\n", &[]).unwrap();
+    let err = settings.validate(&registry(), now()).unwrap_err();
+    assert!(err.to_string().contains("channels[0].id"), "{err}");
+
+    let twice =
+        "[[channels]]\nid = \"web\"\nname = \"A\"\n[[channels]]\nid = \"web\"\nname = \"B\"\n";
+    let err = load(twice, &[])
+        .unwrap()
+        .validate(&registry(), now())
+        .unwrap_err();
+    assert!(err.to_string().contains("listed twice"), "{err}");
+}
+
+#[test]
+fn r3_check_warns_about_a_channel_that_can_never_route() {
+    let text = "[[channels]]\nid = \"hr-only\"\nname = \"H\"\ncheck_availability = true\nsources = [\"hr\"]\n\
+                [[channels]]\nid = \"fine\"\nname = \"F\"\ncheck_availability = true\nsources = [\"hr\", \"mobile\"]\n";
+    let warnings = load(text, &[])
+        .unwrap()
+        .validate(&registry(), now())
+        .unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("hr-only") && warnings[0].contains("R3"),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn the_example_file_passes_check_without_warnings() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../openline.example.toml");
+    let settings = Settings::load_with(Some(&path), env(&[])).unwrap();
+    assert_eq!(
+        settings.validate(&registry(), now()).unwrap(),
+        Vec::<Warning>::new()
+    );
+    assert_eq!(settings.channels.len(), 1);
+    assert_eq!(
+        settings.channels[0].sources,
+        ["hr", "timesheet", "messenger", "mobile", "browser"]
+    );
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    let err =
+        Settings::load_with(Some(Path::new("/nonexistent/openline.toml")), env(&[])).unwrap_err();
+    assert!(
+        err.to_string().contains("/nonexistent/openline.toml"),
+        "{err}"
+    );
+}

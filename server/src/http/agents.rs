@@ -1,0 +1,130 @@
+//! Agents and user groups (API.md "Agents", "User groups"; SPEC R8, R17).
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use openline_core::{Command, Engine};
+use serde_json::json;
+
+use super::dto::{AgentBody, AgentView, AvailabilityView, ConversationList, GroupBody, GroupView};
+use super::error::AppError;
+use super::extract::{Body, Id};
+use super::{AppState, created_status, same_id};
+
+fn view(engine: &Engine, id: &str) -> Option<AgentView> {
+    engine
+        .agent_profile(id)
+        .map(|profile| AgentView::new(id, profile, engine.is_dismissed(id)))
+}
+
+fn missing(id: &str) -> AppError {
+    AppError::not_found(format!("agent `{id}` not found"))
+}
+
+/// `PUT /v1/agents/{agent}` → 201 created / 200 replaced.
+pub async fn put(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Body(body): Body<AgentBody>,
+) -> Result<Response, AppError> {
+    same_id(&id, body.id.as_deref())?;
+    let command = Command::PutAgent {
+        id: id.as_str().into(),
+        profile: body.into_profile(),
+    };
+    let (created, agent) = state
+        .runtime
+        .execute(
+            |_, _| Ok(command),
+            |engine, applied| (applied.created, view(engine, &id)),
+        )
+        .await?;
+    Ok((created_status(created), Json(agent)).into_response())
+}
+
+/// `GET /v1/agents/{agent}`.
+pub async fn get(State(state): State<AppState>, Id(id): Id) -> Result<Json<AgentView>, AppError> {
+    state
+        .runtime
+        .read(|engine| view(engine, &id))?
+        .map(Json)
+        .ok_or_else(|| missing(&id))
+}
+
+/// `GET /v1/agents`.
+pub async fn list(State(state): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
+    let agents: Vec<AgentView> = state.runtime.read(|engine| {
+        engine
+            .agents()
+            .map(|(id, profile)| AgentView::new(id, profile, engine.is_dismissed(id)))
+            .collect()
+    })?;
+    Ok(Json(json!({ "agents": agents })))
+}
+
+/// `GET /v1/agents/{agent}/availability` (SPEC R17).
+pub async fn availability(
+    State(state): State<AppState>,
+    Id(id): Id,
+) -> Result<Json<AvailabilityView>, AppError> {
+    let channels = state.runtime.read(|engine| {
+        engine
+            .explain(&id)
+            .map(|channels| channels.iter().map(Into::into).collect::<Vec<_>>())
+    })?;
+    let channels = channels.ok_or_else(|| missing(&id))?;
+    Ok(Json(AvailabilityView {
+        agent: id,
+        channels,
+    }))
+}
+
+/// `GET /v1/agents/{agent}/conversations`: offered to or held by the agent.
+pub async fn conversations(
+    State(state): State<AppState>,
+    Id(id): Id,
+) -> Result<Json<ConversationList>, AppError> {
+    state
+        .runtime
+        .read(|engine| {
+            engine
+                .agent_conversations(&id)
+                .map(|list| list.into_iter().collect())
+        })?
+        .map(Json)
+        .ok_or_else(|| missing(&id))
+}
+
+/// `PUT /v1/groups/{group}` → 200 (SPEC R8).
+pub async fn put_group(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Body(body): Body<GroupBody>,
+) -> Result<Json<GroupView>, AppError> {
+    same_id(&id, body.id.as_deref())?;
+    let settings = openline_core::GroupSettings {
+        session_lifetime_minutes: body.session_lifetime_minutes,
+    };
+    let command = Command::PutGroup {
+        id: id.clone(),
+        settings: settings.clone(),
+    };
+    state.runtime.execute(|_, _| Ok(command), |_, _| ()).await?;
+    Ok(Json(GroupView::new(&id, &settings)))
+}
+
+/// `GET /v1/groups/{group}`.
+pub async fn get_group(
+    State(state): State<AppState>,
+    Id(id): Id,
+) -> Result<Json<GroupView>, AppError> {
+    state
+        .runtime
+        .read(|engine| {
+            engine
+                .group(&id)
+                .map(|settings| GroupView::new(&id, settings))
+        })?
+        .map(Json)
+        .ok_or_else(|| AppError::not_found(format!("group `{id}` not found")))
+}

@@ -1,0 +1,95 @@
+//! Channels (API.md "Channels"; SPEC R1, R10): PUT replaces, PATCH is a read-modify-write
+//! into a full `PutChannel` under the engine's lock.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use openline_core::Engine;
+use serde_json::json;
+
+use super::dto::ConversationList;
+use super::error::AppError;
+use super::extract::{Body, Id};
+use super::{AppState, created_status, same_id};
+use crate::channel::{ChannelBody, ChannelPatch};
+
+fn view(engine: &Engine, id: &str) -> Option<ChannelBody> {
+    engine
+        .channel(id)
+        .map(|settings| ChannelBody::from_settings(id, settings))
+}
+
+fn missing(id: &str) -> AppError {
+    AppError::not_found(format!("channel `{id}` not found"))
+}
+
+/// `PUT /v1/channels/{channel}` → 201 created / 200 replaced.
+pub async fn put(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Body(body): Body<ChannelBody>,
+) -> Result<Response, AppError> {
+    same_id(&id, body.id.as_deref())?;
+    body.validate().map_err(AppError::invalid)?;
+    let command = body.to_command(&id);
+    let (created, channel) = state
+        .runtime
+        .execute(
+            |_, _| Ok(command),
+            |engine, applied| (applied.created, view(engine, &id)),
+        )
+        .await?;
+    Ok((created_status(created), Json(channel)).into_response())
+}
+
+/// `PATCH /v1/channels/{channel}`: any subset of the fields (SPEC R1: takes effect at once).
+pub async fn patch(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Body(patch): Body<ChannelPatch>,
+) -> Result<Json<Option<ChannelBody>>, AppError> {
+    same_id(&id, patch.id.as_deref())?;
+    let build = |_, engine: &Engine| {
+        let current = view(engine, &id).ok_or_else(|| missing(&id))?;
+        let patched = patch.apply(current);
+        patched.validate().map_err(AppError::invalid)?;
+        Ok(patched.to_command(&id))
+    };
+    let channel = state
+        .runtime
+        .execute(build, |engine, _| view(engine, &id))
+        .await?;
+    Ok(Json(channel))
+}
+
+/// `GET /v1/channels/{channel}`.
+pub async fn get(State(state): State<AppState>, Id(id): Id) -> Result<Json<ChannelBody>, AppError> {
+    state
+        .runtime
+        .read(|engine| view(engine, &id))?
+        .map(Json)
+        .ok_or_else(|| missing(&id))
+}
+
+/// `GET /v1/channels`.
+pub async fn list(State(state): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
+    let channels: Vec<ChannelBody> = state.runtime.read(|engine| {
+        engine
+            .channels()
+            .map(|(id, settings)| ChannelBody::from_settings(id, settings))
+            .collect()
+    })?;
+    Ok(Json(json!({ "channels": channels })))
+}
+
+/// `GET /v1/channels/{channel}/queue`: waiting conversations in queue order (SPEC R10).
+pub async fn queue(
+    State(state): State<AppState>,
+    Id(id): Id,
+) -> Result<Json<ConversationList>, AppError> {
+    state
+        .runtime
+        .read(|engine| engine.queue(&id).map(|waiting| waiting.collect()))?
+        .map(Json)
+        .ok_or_else(|| missing(&id))
+}

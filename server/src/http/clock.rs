@@ -1,0 +1,34 @@
+//! Time (API.md "Time"; SPEC R18).
+
+use axum::Json;
+use axum::extract::State;
+
+use super::AppState;
+use super::dto::{AdvanceBody, ClockView, ts};
+use super::error::AppError;
+use super::extract::Body;
+
+/// `GET /v1/clock`.
+pub async fn get(State(state): State<AppState>) -> Json<ClockView> {
+    let clock = state.runtime.clock();
+    Json(ClockView {
+        now: ts(clock.now()),
+        mode: clock.mode().as_str(),
+    })
+}
+
+/// `POST /v1/clock/advance {"seconds": n}` → 200 once every deadline up to the new instant
+/// was processed and the instant is durable; 409 in system mode; n ≥ 1.
+pub async fn advance(
+    State(state): State<AppState>,
+    Body(body): Body<AdvanceBody>,
+) -> Result<Json<ClockView>, AppError> {
+    if body.seconds == 0 {
+        return Err(AppError::invalid("`seconds` must be at least 1"));
+    }
+    let now = state.runtime.advance_clock(body.seconds).await?;
+    Ok(Json(ClockView {
+        now: ts(now),
+        mode: state.runtime.clock().mode().as_str(),
+    }))
+}

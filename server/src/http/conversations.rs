@@ -1,0 +1,175 @@
+//! Conversations (API.md "Conversations"; SPEC R10–R15): every answer is the conversation
+//! after the command was applied and routed, captured under the engine's lock.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use openline_core::{Command, Engine};
+
+use super::dto::{
+    AgentRef, CloseBody, ConversationBody, ConversationView, MessageBody, TransferBody,
+};
+use super::error::AppError;
+use super::extract::{Body, Id, OptionalBody, validate_id};
+use super::{AppState, created_status};
+
+fn view(engine: &Engine, id: &str) -> Option<ConversationView> {
+    engine.conversation(id).map(ConversationView::from)
+}
+
+fn missing(id: &str) -> AppError {
+    AppError::not_found(format!("conversation `{id}` not found"))
+}
+
+async fn run(
+    state: &AppState,
+    id: &str,
+    command: Command,
+) -> Result<Json<ConversationView>, AppError> {
+    state
+        .runtime
+        .execute(|_, _| Ok(command), |engine, _| view(engine, id))
+        .await?
+        .map(Json)
+        .ok_or_else(|| missing(id))
+}
+
+fn agent_id(field: &str, agent: &str) -> Result<openline_core::AgentId, AppError> {
+    validate_id(field, agent).map_err(AppError::invalid)?;
+    Ok(agent.into())
+}
+
+/// `POST /v1/channels/{channel}/conversations` → 201 new / 200 existing id (idempotent).
+pub async fn open(
+    State(state): State<AppState>,
+    Id(channel): Id,
+    Body(body): Body<ConversationBody>,
+) -> Result<Response, AppError> {
+    let id = match body.id {
+        Some(id) => {
+            validate_id("id", &id).map_err(AppError::invalid)?;
+            id
+        }
+        None => uuid::Uuid::now_v7().to_string(),
+    };
+    let command = Command::OpenConversation {
+        channel: channel.as_str().into(),
+        id: id.as_str().into(),
+        customer: body.customer,
+        with_message: body.text.is_some(),
+    };
+    let (created, conversation) = state
+        .runtime
+        .execute(
+            |_, _| Ok(command),
+            |engine, applied| (applied.created, view(engine, &id)),
+        )
+        .await?;
+    let conversation = conversation.ok_or_else(|| missing(&id))?;
+    Ok((created_status(created), Json(conversation)).into_response())
+}
+
+/// `GET /v1/conversations/{id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    Id(id): Id,
+) -> Result<Json<ConversationView>, AppError> {
+    state
+        .runtime
+        .read(|engine| view(engine, &id))?
+        .map(Json)
+        .ok_or_else(|| missing(&id))
+}
+
+/// `POST /v1/conversations/{id}/messages` (SPEC R15).
+pub async fn message(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Body(body): Body<MessageBody>,
+) -> Result<Json<ConversationView>, AppError> {
+    let agent = body
+        .agent
+        .as_deref()
+        .map(|a| agent_id("agent", a))
+        .transpose()?;
+    run(
+        &state,
+        &id,
+        Command::Message {
+            conversation: id.as_str().into(),
+            from: body.from,
+            agent,
+        },
+    )
+    .await
+}
+
+/// `POST /v1/conversations/{id}/accept` → 409 when not offered to the agent (SPEC R12).
+pub async fn accept(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Body(body): Body<AgentRef>,
+) -> Result<Json<ConversationView>, AppError> {
+    let agent = agent_id("agent", &body.agent)?;
+    run(
+        &state,
+        &id,
+        Command::Accept {
+            conversation: id.as_str().into(),
+            agent,
+        },
+    )
+    .await
+}
+
+/// `POST /v1/conversations/{id}/decline` (SPEC R12).
+pub async fn decline(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Body(body): Body<AgentRef>,
+) -> Result<Json<ConversationView>, AppError> {
+    let agent = agent_id("agent", &body.agent)?;
+    run(
+        &state,
+        &id,
+        Command::Decline {
+            conversation: id.as_str().into(),
+            agent,
+        },
+    )
+    .await
+}
+
+/// `POST /v1/conversations/{id}/transfer`: to an agent, or `null` for the queue.
+pub async fn transfer(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Body(body): Body<TransferBody>,
+) -> Result<Json<ConversationView>, AppError> {
+    let to = body.to.as_deref().map(|a| agent_id("to", a)).transpose()?;
+    run(
+        &state,
+        &id,
+        Command::Transfer {
+            conversation: id.as_str().into(),
+            to,
+        },
+    )
+    .await
+}
+
+/// `POST /v1/conversations/{id}/close`; closing twice → 409.
+pub async fn close(
+    State(state): State<AppState>,
+    Id(id): Id,
+    _: OptionalBody<CloseBody>,
+) -> Result<Json<ConversationView>, AppError> {
+    run(
+        &state,
+        &id,
+        Command::Close {
+            conversation: id.as_str().into(),
+        },
+    )
+    .await
+}

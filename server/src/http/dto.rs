@@ -1,0 +1,302 @@
+//! Wire types of API.md: request bodies (unknown fields refused) and response bodies
+//! (timestamps RFC 3339 UTC). Core types are mapped here so the API never leaks the
+//! engine's field names.
+
+use openline_core::engine::ChannelAvailability;
+use openline_core::{
+    AgentProfile, Author, Conversation, ConversationState, GroupSettings, HistoryEvent, Timestamp,
+};
+use serde::{Deserialize, Serialize};
+
+/// An instant as the API writes it: RFC 3339, UTC, `Z`.
+pub fn ts(at: Timestamp) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+/// `PUT /v1/agents/{agent}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentBody {
+    /// May repeat the path's id.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Display name.
+    pub name: String,
+    /// User groups.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// IANA time zone, informational.
+    #[serde(default)]
+    pub timezone: Option<String>,
+}
+
+impl AgentBody {
+    /// The engine's profile.
+    pub fn into_profile(self) -> AgentProfile {
+        AgentProfile {
+            name: self.name,
+            groups: self.groups,
+            timezone: self.timezone,
+        }
+    }
+}
+
+/// An agent as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentView {
+    /// Id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// User groups.
+    pub groups: Vec<String>,
+    /// Time zone.
+    pub timezone: Option<String>,
+    /// Whether the HR source currently blocks the agent as dismissed.
+    pub dismissed: bool,
+}
+
+impl AgentView {
+    /// The view of agent `id`.
+    pub fn new(id: &str, profile: &AgentProfile, dismissed: bool) -> Self {
+        Self {
+            id: id.to_owned(),
+            name: profile.name.clone(),
+            groups: profile.groups.clone(),
+            timezone: profile.timezone.clone(),
+            dismissed,
+        }
+    }
+}
+
+/// `PUT /v1/groups/{group}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupBody {
+    /// May repeat the path's id.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// SPEC R8; null or absent = the browser source's default.
+    #[serde(default)]
+    pub session_lifetime_minutes: Option<u32>,
+}
+
+/// A group as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupView {
+    /// Id.
+    pub id: String,
+    /// SPEC R8.
+    pub session_lifetime_minutes: Option<u32>,
+}
+
+impl GroupView {
+    /// The view of group `id`.
+    pub fn new(id: &str, settings: &GroupSettings) -> Self {
+        Self {
+            id: id.to_owned(),
+            session_lifetime_minutes: settings.session_lifetime_minutes,
+        }
+    }
+}
+
+/// One line of a conversation's history.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryView {
+    /// When.
+    pub at: String,
+    /// What happened.
+    pub event: HistoryEvent,
+    /// The agent concerned.
+    pub agent: Option<String>,
+    /// The SPEC R14 reason code, where one applies.
+    pub reason: Option<String>,
+}
+
+/// A conversation as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConversationView {
+    /// Id.
+    pub id: String,
+    /// Channel.
+    pub channel: String,
+    /// Customer id.
+    pub customer: String,
+    /// `queued`, `offered`, `accepted`, `closed`.
+    pub state: ConversationState,
+    /// The holder once accepted.
+    pub agent: Option<String>,
+    /// Agents it is offered to now.
+    pub offered_to: Vec<String>,
+    /// Who wrote last.
+    pub last_message_from: Option<Author>,
+    /// First arrival.
+    pub queued_at: String,
+    /// SPEC R17.
+    pub history: Vec<HistoryView>,
+}
+
+impl From<&Conversation> for ConversationView {
+    fn from(c: &Conversation) -> Self {
+        Self {
+            id: c.id.to_string(),
+            channel: c.channel.to_string(),
+            customer: c.customer.clone(),
+            state: c.state,
+            agent: c.agent.as_deref().map(str::to_owned),
+            offered_to: c.offered_to.iter().map(|a| a.to_string()).collect(),
+            last_message_from: c.last_message_from,
+            queued_at: ts(c.queued_at),
+            history: c
+                .history
+                .iter()
+                .map(|h| HistoryView {
+                    at: ts(h.at),
+                    event: h.event,
+                    agent: h.agent.as_deref().map(str::to_owned),
+                    reason: h.reason.as_ref().map(|r| r.as_str().to_owned()),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `{"conversations": [...]}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConversationList {
+    /// The conversations.
+    pub conversations: Vec<ConversationView>,
+}
+
+impl<'a> FromIterator<&'a Conversation> for ConversationList {
+    fn from_iter<I: IntoIterator<Item = &'a Conversation>>(iter: I) -> Self {
+        Self {
+            conversations: iter.into_iter().map(ConversationView::from).collect(),
+        }
+    }
+}
+
+/// One source's verdict (SPEC R17).
+#[derive(Debug, Clone, Serialize)]
+pub struct VerdictView {
+    /// The source's name.
+    pub source: String,
+    /// `block`, `grant`, `online`, `offline`, `abstain`.
+    pub verdict: &'static str,
+    /// Human reason.
+    pub reason: String,
+    /// When it changes by itself, or null.
+    pub until: Option<String>,
+}
+
+/// An agent's availability on one channel.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChannelAvailabilityView {
+    /// The channel.
+    pub channel: String,
+    /// The channel's R1 switch.
+    pub check_availability: bool,
+    /// The combined answer.
+    pub available: bool,
+    /// Why unavailable, as a SPEC R14 code (added field).
+    pub reason: Option<String>,
+    /// Every source's verdict, in the channel's source order.
+    pub verdicts: Vec<VerdictView>,
+}
+
+impl From<&ChannelAvailability> for ChannelAvailabilityView {
+    fn from(a: &ChannelAvailability) -> Self {
+        Self {
+            channel: a.channel.to_string(),
+            check_availability: a.check_availability,
+            available: a.available,
+            reason: a.reason.as_ref().map(|r| r.as_str().to_owned()),
+            verdicts: a
+                .verdicts
+                .iter()
+                .map(|v| VerdictView {
+                    source: v.source.clone(),
+                    verdict: v.verdict.kind.as_str(),
+                    reason: v.verdict.reason.clone(),
+                    until: v.verdict.until.map(ts),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `GET /v1/agents/{agent}/availability`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AvailabilityView {
+    /// The agent.
+    pub agent: String,
+    /// One entry per channel whose queue holds the agent.
+    pub channels: Vec<ChannelAvailabilityView>,
+}
+
+/// `POST /v1/channels/{channel}/conversations`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConversationBody {
+    /// Client-chosen id (idempotent retries); generated when absent.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The customer's id.
+    pub customer: String,
+    /// Optional first message (from the customer).
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+/// `POST /v1/conversations/{id}/messages`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageBody {
+    /// `customer` or `agent`.
+    pub from: Author,
+    /// The writing agent when `from` is `agent`.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// The text (not stored).
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+/// `{"agent": "alice"}` (accept, decline).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentRef {
+    /// The agent.
+    pub agent: String,
+}
+
+/// `POST /v1/conversations/{id}/transfer`: `{"to": "bob"}` or `{"to": null}` (required).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferBody {
+    /// The new agent, or null for the queue.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub to: Option<String>,
+}
+
+/// `POST /v1/conversations/{id}/close`: no fields (the body may be empty).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloseBody {}
+
+/// `POST /v1/clock/advance`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdvanceBody {
+    /// Whole seconds, at least 1.
+    pub seconds: u64,
+}
+
+/// `GET /v1/clock`, `POST /v1/clock/advance`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClockView {
+    /// The clock's now.
+    pub now: String,
+    /// `system` or `manual`.
+    pub mode: &'static str,
+}

@@ -1,0 +1,157 @@
+//! Request extractors that refuse bad input with the API's error shape (SPEC R20): a JSON
+//! body whose errors name the field (`serde_path_to_error`), path ids and query strings.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use super::error::AppError;
+
+/// Longest accepted id, in characters.
+pub const MAX_ID_LEN: usize = 128;
+
+/// Largest accepted request body, in bytes.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Checks an id from a path or a body: non-empty, at most [`MAX_ID_LEN`] characters, no
+/// control characters. The error names `what`.
+pub fn validate_id(what: &str, id: &str) -> Result<(), String> {
+    if id.trim().is_empty() {
+        Err(format!("`{what}` must not be empty"))
+    } else if id.chars().count() > MAX_ID_LEN {
+        Err(format!("`{what}` must be at most {MAX_ID_LEN} characters"))
+    } else if id.chars().any(char::is_control) {
+        Err(format!("`{what}` must not contain control characters"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Parses a JSON document into `T`; the error names the field (`path: message`).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(AppError::invalid(
+            "the request body is empty; a JSON document is expected",
+        ));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            AppError::invalid(format!("malformed JSON: {inner}"))
+        } else if path == "." || path.is_empty() {
+            AppError::invalid(inner.to_string())
+        } else {
+            AppError::invalid(format!("`{path}`: {inner}"))
+        }
+    })?;
+    deserializer
+        .end()
+        .map_err(|e| AppError::invalid(format!("malformed JSON: {e}")))?;
+    Ok(value)
+}
+
+fn check_content_type(headers: &HeaderMap) -> Result<(), AppError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let mime = value
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json")) {
+        Ok(())
+    } else {
+        Err(AppError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("`Content-Type` must be application/json, not `{mime}`"),
+        ))
+    }
+}
+
+fn body_rejection(rejection: BytesRejection) -> AppError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        AppError::too_large(format!(
+            "the request body is larger than {MAX_BODY_BYTES} bytes"
+        ))
+    } else {
+        AppError::invalid(format!("cannot read the request body: {rejection}"))
+    }
+}
+
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, AppError> {
+    check_content_type(req.headers())?;
+    Bytes::from_request(req, state)
+        .await
+        .map_err(body_rejection)
+}
+
+/// A JSON request body; bad input becomes a 400 naming the field, a wrong content type 415,
+/// a body over [`MAX_BODY_BYTES`] 413.
+#[derive(Debug, Clone)]
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req, state).await?;
+        parse_json(&bytes).map(Body)
+    }
+}
+
+/// Like [`Body`], but an empty body is `None`.
+#[derive(Debug, Clone)]
+pub struct OptionalBody<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalBody<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(None));
+        }
+        parse_json(&bytes).map(|value| Self(Some(value)))
+    }
+}
+
+/// The one `{id}` segment of a path, validated with [`validate_id`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Id(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| AppError::invalid(format!("invalid path: {e}")))?;
+        validate_id("id", &id).map_err(AppError::invalid)?;
+        Ok(Self(id))
+    }
+}
+
+/// A query string; unknown or malformed parameters become a 400.
+#[derive(Debug, Clone)]
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| Self(value))
+            .map_err(|e| AppError::invalid(format!("invalid query string: {}", e.body_text())))
+    }
+}

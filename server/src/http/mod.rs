@@ -1,0 +1,142 @@
+//! The HTTP API of API.md. [`app`] is pure (state in, router out) so tests drive it with
+//! `oneshot`. Every error, including unknown routes, wrong methods, malformed bodies and
+//! panics, answers with the API's JSON error shape.
+
+mod agents;
+mod channels;
+mod clock;
+mod conversations;
+pub mod dto;
+pub mod error;
+pub mod extract;
+mod ops;
+mod signals;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+
+use crate::runtime::Runtime;
+use error::AppError;
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The engine in its shell.
+    pub runtime: Arc<Runtime>,
+}
+
+/// The whole API over `state`.
+pub fn app(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/agents", get(agents::list))
+        .route("/agents/{id}", put(agents::put).get(agents::get))
+        .route("/agents/{id}/availability", get(agents::availability))
+        .route("/agents/{id}/conversations", get(agents::conversations))
+        .route(
+            "/groups/{id}",
+            put(agents::put_group).get(agents::get_group),
+        )
+        .route("/signals", post(signals::post))
+        .route("/channels", get(channels::list))
+        .route(
+            "/channels/{id}",
+            put(channels::put).patch(channels::patch).get(channels::get),
+        )
+        .route("/channels/{id}/queue", get(channels::queue))
+        .route("/channels/{id}/conversations", post(conversations::open))
+        .route("/conversations/{id}", get(conversations::get))
+        .route("/conversations/{id}/messages", post(conversations::message))
+        .route("/conversations/{id}/accept", post(conversations::accept))
+        .route("/conversations/{id}/decline", post(conversations::decline))
+        .route(
+            "/conversations/{id}/transfer",
+            post(conversations::transfer),
+        )
+        .route("/conversations/{id}/close", post(conversations::close))
+        .route("/events", get(ops::events))
+        .route("/clock", get(clock::get))
+        .route("/clock/advance", post(clock::advance))
+        .route("/plugins", get(ops::plugins));
+    Router::new()
+        .nest("/v1", v1)
+        .route("/", get(ops::dashboard))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route_layer(middleware::from_fn_with_state(state.clone(), track))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found(request: Request) -> AppError {
+    AppError::not_found(format!(
+        "no route for {} {}",
+        request.method(),
+        request.uri().path()
+    ))
+}
+
+async fn method_not_allowed(request: Request) -> AppError {
+    AppError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "method {} is not allowed on {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    AppError::internal("a request handler panicked").into_response()
+}
+
+/// Request count and latency per matched route.
+async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let response = next.run(request).await;
+    state.runtime.metrics().record_request(
+        method.as_str(),
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+/// A body's optional `id` must repeat the path's.
+fn same_id(path: &str, body: Option<&str>) -> Result<(), AppError> {
+    match body {
+        Some(id) if id != path => Err(AppError::invalid(format!(
+            "`id` (`{id}`) does not match the path's id (`{path}`)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// 201 when created, else 200.
+fn created_status(created: bool) -> StatusCode {
+    if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    }
+}

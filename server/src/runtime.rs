@@ -1,0 +1,324 @@
+//! The shared engine and everything that keeps it honest: durability through the command log
+//! (replayed on start, appended in apply order through the group-commit writer), the clock,
+//! and the one timer that wakes the engine at its next deadline (SPEC R13, R18, R19).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use openline_core::engine::Applied;
+use openline_core::registry::Registry;
+use openline_core::{Command, Engine, Timestamp};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use crate::clock::Clock;
+use crate::config::{ClockMode, Settings};
+use crate::events::EventBus;
+use crate::http::error::AppError;
+use crate::metrics::Metrics;
+use crate::store::writer::{Ack, Writer};
+use crate::store::{Record, Store};
+
+/// The engine inside its I/O shell, shared by every request and the timer.
+pub struct Runtime {
+    engine: Mutex<Engine>,
+    clock: Clock,
+    store: Store,
+    writer: Writer,
+    events: EventBus,
+    metrics: Arc<Metrics>,
+    wake: Notify,
+    shutdown: Arc<watch::Sender<bool>>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("clock", &self.clock)
+            .field("writer", &self.writer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A started runtime and its background tasks.
+#[derive(Debug)]
+pub struct Started {
+    /// The shared runtime.
+    pub runtime: Arc<Runtime>,
+    writer_task: JoinHandle<()>,
+    timer_task: Option<JoinHandle<()>>,
+}
+
+impl Started {
+    /// Stops the timer, lets the writer finish every queued write, closes the store.
+    /// Returns false when a commit had failed (the process should exit non-zero).
+    pub async fn stop(self) -> bool {
+        self.runtime.request_shutdown();
+        if let Some(timer) = self.timer_task {
+            timer.abort();
+            let _ = timer.await;
+        }
+        self.runtime.writer.stop();
+        let _ = self.writer_task.await;
+        self.runtime.store.close().await;
+        tracing::debug!("store closed");
+        !self.runtime.writer.is_failed()
+    }
+}
+
+impl Runtime {
+    /// Connects the store, replays the command log into a fresh engine, processes the
+    /// deadlines that fell due while the server was down, applies the config file's channels
+    /// and starts the writer and (system clock) the timer.
+    pub async fn start(settings: &Settings, registry: &Registry) -> anyhow::Result<Started> {
+        let store = Store::connect(&settings.store.url).await?;
+        let plugins = settings.build_plugins(registry)?;
+        let mut engine = Engine::new(plugins, chrono::DateTime::<chrono::Utc>::MIN_UTC);
+        let mut refused = 0u64;
+        let replayed = store
+            .replay(|record| {
+                engine.advance_to(record.at);
+                if let Err(error) = engine.apply(record.command, record.at) {
+                    refused += 1;
+                    tracing::warn!(seq = record.seq, %error, "a logged command is refused on replay (plugins or settings changed?)");
+                }
+                Ok::<(), std::convert::Infallible>(())
+            })
+            .await?;
+        let clock = match settings.clock.mode {
+            ClockMode::System => Clock::system(),
+            ClockMode::Manual => {
+                let start = store.manual_clock().await?.unwrap_or_else(chrono::Utc::now);
+                Clock::manual(start.max(engine.now()))
+            }
+        };
+        engine.advance_to(clock.now().max(engine.now()));
+        tracing::info!(replayed, refused, mode = clock.mode().as_str(), now = %clock.now(), "state restored from the command log");
+
+        let events = EventBus::default();
+        let metrics = Arc::new(Metrics::default());
+        let (shutdown, _) = watch::channel(false);
+        let shutdown = Arc::new(shutdown);
+        let publish = {
+            let (events, metrics) = (events.clone(), metrics.clone());
+            Arc::new(move |batch: Vec<openline_core::Event>| {
+                metrics.record_events(&batch);
+                events.publish(&batch);
+            })
+        };
+        let on_failure = {
+            let shutdown = shutdown.clone();
+            move || {
+                shutdown.send_replace(true);
+            }
+        };
+        let (writer, writer_task) = Writer::spawn(
+            store.clone(),
+            store.last_seq().await? + 1,
+            publish,
+            on_failure,
+        );
+        let runtime = Arc::new(Self {
+            engine: Mutex::new(engine),
+            clock,
+            store,
+            writer,
+            events,
+            metrics,
+            wake: Notify::new(),
+            shutdown,
+        });
+        runtime.apply_config_channels(settings).await?;
+        let timer_task = (runtime.clock.mode() == ClockMode::System)
+            .then(|| tokio::spawn(timer(runtime.clone())));
+        Ok(Started {
+            runtime,
+            writer_task,
+            timer_task,
+        })
+    }
+
+    /// `[[channels]]` of the config file: the file wins for them (API.md "Channels").
+    async fn apply_config_channels(&self, settings: &Settings) -> anyhow::Result<()> {
+        for (id, body) in settings.channel_entries()? {
+            if body.can_never_route() {
+                tracing::warn!(channel = %id, "check_availability is on but no source can ever say available (SPEC R3)");
+            }
+            let wanted = body.to_settings();
+            let unchanged = self.read(|engine| engine.channel(&id) == Some(&wanted))?;
+            if !unchanged {
+                self.execute(|_, _| Ok(body.to_command(&id)), |_, _| ())
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!("channel `{id}` from the config file: {}", e.message())
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn engine(&self) -> Result<MutexGuard<'_, Engine>, AppError> {
+        self.engine.lock().map_err(|_| {
+            tracing::error!(
+                "the engine panicked while locked; its state is not trusted any more: shutting down"
+            );
+            self.request_shutdown();
+            AppError::unavailable()
+        })
+    }
+
+    /// The engine at the clock's now (deadlines due are processed first), for reading.
+    pub fn read<R>(&self, read: impl FnOnce(&Engine) -> R) -> Result<R, AppError> {
+        let mut engine = self.engine()?;
+        let now = self.clock.now().max(engine.now());
+        self.writer.publish(engine.advance_to(now));
+        Ok(read(&engine))
+    }
+
+    /// Applies the command `build` makes (given the instant and the engine, under the lock),
+    /// renders the response with `render` right after, and returns it once the command is
+    /// durable. A refused command changes nothing and is not logged.
+    pub async fn execute<R>(
+        &self,
+        build: impl FnOnce(Timestamp, &Engine) -> Result<Command, AppError>,
+        render: impl FnOnce(&Engine, &Applied) -> R,
+    ) -> Result<R, AppError> {
+        let (ack, response): (Ack, R) = {
+            let mut engine = self.engine()?;
+            if self.writer.is_failed() {
+                return Err(AppError::unavailable());
+            }
+            let now = self.clock.now().max(engine.now());
+            let mut events = engine.advance_to(now);
+            let outcome = build(now, &engine).and_then(|command| {
+                let json = serde_json::to_string(&command).map_err(AppError::internal)?;
+                let applied = engine.apply(command, now)?;
+                Ok((json, applied))
+            });
+            let (json, applied) = match outcome {
+                Ok(done) => done,
+                Err(error) => {
+                    self.writer.publish(events);
+                    return Err(error);
+                }
+            };
+            let response = render(&engine, &applied);
+            events.extend(applied.events);
+            let ack = self
+                .writer
+                .submit(Some(Record::Command { at: now, json }), events)?;
+            self.wake.notify_one();
+            (ack, response)
+        };
+        match ack.await {
+            Ok(Ok(())) => Ok(response),
+            _ => Err(AppError::unavailable()),
+        }
+    }
+
+    /// Moves the manual clock `seconds` forward; returns once every deadline up to the new
+    /// instant was processed and the instant is durable (SPEC R18). 409 in system mode.
+    pub async fn advance_clock(&self, seconds: u64) -> Result<Timestamp, AppError> {
+        let (ack, now) = {
+            let mut engine = self.engine()?;
+            if self.writer.is_failed() {
+                return Err(AppError::unavailable());
+            }
+            let to = self.clock.peek_advance(seconds)?.max(engine.now());
+            self.clock.set(to)?;
+            let events = engine.advance_to(to);
+            (self.writer.submit(Some(Record::Clock(to)), events)?, to)
+        };
+        match ack.await {
+            Ok(Ok(())) => Ok(now),
+            _ => Err(AppError::unavailable()),
+        }
+    }
+
+    /// Processes every deadline due now (the timer's job).
+    fn tick(&self) {
+        if let Ok(mut engine) = self.engine() {
+            let now = self.clock.now().max(engine.now());
+            self.writer.publish(engine.advance_to(now));
+        }
+    }
+
+    /// True once a commit failed: the server refuses writes and is stopping.
+    pub fn is_failed(&self) -> bool {
+        self.writer.is_failed()
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The store (for readiness).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The event fan-out (SSE).
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The Prometheus exposition: the metrics, gauges from the engine, store commits.
+    pub fn render_metrics(&self) -> Result<String, AppError> {
+        let now = self.clock.now();
+        let mut text = self.read(|engine| self.metrics.render(engine, now))?;
+        text.push_str(&format!(
+            "# HELP openline_store_commits_total Group-commit transactions.\n# TYPE openline_store_commits_total counter\nopenline_store_commits_total {}\n",
+            self.writer.commits()
+        ));
+        Ok(text)
+    }
+
+    /// Asks everything to stop (signal, fatal store failure).
+    pub fn request_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Turns true when the server should stop.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+}
+
+/// Sleeps until the engine's next deadline (woken early after each command, which may have
+/// moved it earlier) and processes what is due. Nothing polls.
+async fn timer(runtime: Arc<Runtime>) {
+    let mut shutdown = runtime.shutdown_signal();
+    loop {
+        let next = match runtime.engine() {
+            Ok(engine) => engine.next_deadline(),
+            Err(_) => return,
+        };
+        let wait = next.map(|at| {
+            (at - runtime.clock.now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+        });
+        if wait == Some(Duration::ZERO) {
+            runtime.tick();
+            continue;
+        }
+        let sleep = async {
+            match wait {
+                // +1 ms: tokio sleeps at millisecond granularity; never wake just before.
+                Some(wait) => tokio::time::sleep(wait + Duration::from_millis(1)).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = sleep => runtime.tick(),
+            () = runtime.wake.notified() => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! The durable command log (SPEC R19): every command the engine accepted, with the instant it
+//! was applied at, in apply order; plus the manual clock's instant (SPEC R18). SQLite (WAL,
+//! `synchronous=FULL`) or PostgreSQL, selected by the URL, through one code path (sqlx `Any`,
+//! runtime queries, tables created if missing).
+
+pub mod writer;
+
+use futures_util::TryStreamExt;
+use openline_core::{Command, Timestamp};
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Row};
+
+/// Which database a URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// `sqlite://FILE` (created if missing).
+    Sqlite,
+    /// `postgres://…` or `postgresql://…`.
+    Postgres,
+}
+
+impl StoreKind {
+    /// The kind of `url`, or why it is not supported.
+    pub fn from_url(url: &str) -> Result<Self, String> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            Err(format!(
+                "unsupported database URL `{url}`; use sqlite://FILE or postgres://USER@HOST/DB"
+            ))
+        }
+    }
+}
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The URL is not usable.
+    #[error("{0}")]
+    Url(String),
+    /// The database refused or failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A stored record cannot be read back.
+    #[error("corrupt log record {seq}: {message}")]
+    Corrupt {
+        /// The record's sequence number.
+        seq: i64,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// One accepted command as logged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogRecord {
+    /// Position in the log (1, 2, …).
+    pub seq: i64,
+    /// The instant it was applied at.
+    pub at: Timestamp,
+    /// The command.
+    pub command: Command,
+}
+
+/// A write the writer persists: an accepted command (already serialized) or the manual
+/// clock's new instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// Append to the command log.
+    Command {
+        /// The instant it was applied at.
+        at: Timestamp,
+        /// The command as JSON.
+        json: String,
+    },
+    /// Replace the manual clock's instant.
+    Clock(Timestamp),
+}
+
+/// The connected store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    kind: StoreKind,
+}
+
+const SCHEMA: [&str; 2] = [
+    "CREATE TABLE IF NOT EXISTS openline_command_log (seq BIGINT PRIMARY KEY, at TEXT NOT NULL, command TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS openline_clock (id INTEGER PRIMARY KEY, now TEXT NOT NULL)",
+];
+
+fn format_at(at: Timestamp) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+fn parse_at(seq: i64, text: &str) -> Result<Timestamp, StoreError> {
+    openline_core::time::parse_rfc3339(text).map_err(|e| StoreError::Corrupt {
+        seq,
+        message: format!("bad instant `{text}`: {e}"),
+    })
+}
+
+impl Store {
+    /// Connects to `url` and creates the tables if missing. A SQLite file is created when
+    /// missing and opened in WAL mode with `synchronous=FULL`.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        install_default_drivers();
+        let kind = StoreKind::from_url(url).map_err(StoreError::Url)?;
+        let (url, max) = match kind {
+            StoreKind::Sqlite if url.contains("mode=") => (url.to_owned(), 4),
+            StoreKind::Sqlite if url.contains('?') => (format!("{url}&mode=rwc"), 4),
+            StoreKind::Sqlite => (format!("{url}?mode=rwc"), 4),
+            StoreKind::Postgres => (url.to_owned(), 8),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if kind == StoreKind::Sqlite {
+                        sqlx::query("PRAGMA journal_mode=WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous=FULL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout=5000")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        let store = Self { pool, kind };
+        for statement in SCHEMA {
+            sqlx::query(statement).execute(&store.pool).await?;
+        }
+        Ok(store)
+    }
+
+    /// Which database this is.
+    pub fn kind(&self) -> StoreKind {
+        self.kind
+    }
+
+    /// Whether the database answers (`/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The highest sequence number logged, 0 for an empty log.
+    pub async fn last_seq(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS last FROM openline_command_log")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>("last")?)
+    }
+
+    /// Feeds every logged command, in log order, to `each`.
+    pub async fn replay<E>(
+        &self,
+        mut each: impl FnMut(LogRecord) -> Result<(), E>,
+    ) -> Result<u64, StoreError>
+    where
+        E: std::fmt::Display,
+    {
+        let mut rows =
+            sqlx::query("SELECT seq, at, command FROM openline_command_log ORDER BY seq")
+                .fetch(&self.pool);
+        let mut count = 0;
+        while let Some(row) = rows.try_next().await? {
+            let seq: i64 = row.try_get("seq")?;
+            let at = parse_at(seq, &row.try_get::<String, _>("at")?)?;
+            let json: String = row.try_get("command")?;
+            let command = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+                seq,
+                message: e.to_string(),
+            })?;
+            each(LogRecord { seq, at, command }).map_err(|e| StoreError::Corrupt {
+                seq,
+                message: e.to_string(),
+            })?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// The manual clock's last persisted instant, if any.
+    pub async fn manual_clock(&self) -> Result<Option<Timestamp>, StoreError> {
+        let row = sqlx::query("SELECT now FROM openline_clock WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| parse_at(0, &row.try_get::<String, _>("now")?))
+            .transpose()
+    }
+
+    /// Writes `records` in one transaction; commands get sequence numbers from `next_seq` on.
+    /// Returns the next free sequence number. Nothing is written when it fails.
+    pub async fn write<'a>(
+        &self,
+        next_seq: i64,
+        records: impl IntoIterator<Item = &'a Record>,
+    ) -> Result<i64, StoreError> {
+        let mut seq = next_seq;
+        let mut tx = self.pool.begin().await?;
+        for record in records {
+            match record {
+                Record::Command { at, json } => {
+                    sqlx::query(
+                        "INSERT INTO openline_command_log (seq, at, command) VALUES ($1, $2, $3)",
+                    )
+                    .bind(seq)
+                    .bind(format_at(*at))
+                    .bind(json.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                    seq += 1;
+                }
+                Record::Clock(at) => {
+                    sqlx::query(
+                        "INSERT INTO openline_clock (id, now) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET now = excluded.now",
+                    )
+                    .bind(format_at(*at))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(seq)
+    }
+
+    /// Closes every connection (after the writer finished).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

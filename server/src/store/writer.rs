@@ -1,0 +1,210 @@
+//! Group commit (DESIGN.md "Store"): one writer task takes every queued job (up to a bounded
+//! batch), writes their records in one transaction, commits, then publishes their events and
+//! acknowledges them all, in queue order. A handler answers 2xx only after its ack (R19).
+//!
+//! If a commit fails, memory is ahead of disk: the writer refuses everything from then on and
+//! calls its failure hook (the server shuts down; a restart replays the durable truth).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use openline_core::Event;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::{Record, Store};
+
+/// Most jobs written in one transaction.
+pub const MAX_BATCH: usize = 512;
+
+/// The job could not be made durable (the store failed, or the writer stopped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the store could not make the write durable; the server is stopping")]
+pub struct WriteFailed;
+
+/// What a job's submitter awaits.
+pub type Ack = oneshot::Receiver<Result<(), WriteFailed>>;
+
+/// Called with the events of each committed job, in commit order.
+pub type Publish = Arc<dyn Fn(Vec<Event>) + Send + Sync>;
+
+enum Job {
+    Write {
+        record: Option<Record>,
+        events: Vec<Event>,
+        ack: Option<oneshot::Sender<Result<(), WriteFailed>>>,
+    },
+    Stop,
+}
+
+/// The submitting side of the writer; cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::UnboundedSender<Job>,
+    failed: Arc<AtomicBool>,
+    commits: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("failed", &self.is_failed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Writer {
+    /// Starts the writer task over `store`; commands are numbered from `next_seq`.
+    /// `on_failure` runs once, after the first failed commit.
+    pub fn spawn(
+        store: Store,
+        next_seq: i64,
+        publish: Publish,
+        on_failure: impl FnOnce() + Send + 'static,
+    ) -> (Self, JoinHandle<()>) {
+        let (jobs, rx) = mpsc::unbounded_channel();
+        let failed = Arc::new(AtomicBool::new(false));
+        let commits = Arc::new(AtomicU64::new(0));
+        let state = Shared {
+            failed: failed.clone(),
+            commits: commits.clone(),
+        };
+        let task = tokio::spawn(run(rx, store, next_seq, state, publish, on_failure));
+        (
+            Self {
+                jobs,
+                failed,
+                commits,
+            },
+            task,
+        )
+    }
+
+    /// Queues `record` (if any) and `events`; the returned ack resolves once they are durable
+    /// (events are published just before). Synchronous, so it can be called under the
+    /// engine's lock: queue order is apply order.
+    pub fn submit(&self, record: Option<Record>, events: Vec<Event>) -> Result<Ack, WriteFailed> {
+        if self.is_failed() {
+            return Err(WriteFailed);
+        }
+        let (ack, rx) = oneshot::channel();
+        self.jobs
+            .send(Job::Write {
+                record,
+                events,
+                ack: Some(ack),
+            })
+            .map_err(|_| WriteFailed)?;
+        Ok(rx)
+    }
+
+    /// Queues events that need no write (deadlines processed by the timer), in order.
+    pub fn publish(&self, events: Vec<Event>) {
+        if !events.is_empty() {
+            let _ = self.jobs.send(Job::Write {
+                record: None,
+                events,
+                ack: None,
+            });
+        }
+    }
+
+    /// Asks the writer to finish what is queued, then stop.
+    pub fn stop(&self) {
+        let _ = self.jobs.send(Job::Stop);
+    }
+
+    /// True once a commit failed: nothing more can be made durable.
+    pub fn is_failed(&self) -> bool {
+        self.failed.load(Ordering::SeqCst)
+    }
+
+    /// Transactions committed so far (one per batch of jobs with records).
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::SeqCst)
+    }
+}
+
+struct Shared {
+    failed: Arc<AtomicBool>,
+    commits: Arc<AtomicU64>,
+}
+
+fn record_of(job: &Job) -> Option<&Record> {
+    match job {
+        Job::Write {
+            record: Some(record),
+            ..
+        } => Some(record),
+        _ => None,
+    }
+}
+
+async fn run(
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    store: Store,
+    mut next_seq: i64,
+    shared: Shared,
+    publish: Publish,
+    on_failure: impl FnOnce() + Send + 'static,
+) {
+    let mut on_failure = Some(on_failure);
+    let mut batch = Vec::new();
+    let mut stopping = false;
+    while !stopping {
+        let Some(first) = rx.recv().await else { break };
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Some(stop) = batch.iter().position(|job| matches!(job, Job::Stop)) {
+            batch.truncate(stop); // later jobs are refused: their acks drop
+            stopping = true;
+        }
+        let records: Vec<&Record> = batch.iter().filter_map(record_of).collect();
+        let outcome = if shared.failed.load(Ordering::SeqCst) {
+            Err(None)
+        } else if !records.is_empty() {
+            let written = store.write(next_seq, records).await.map_err(Some);
+            if written.is_ok() {
+                shared.commits.fetch_add(1, Ordering::SeqCst);
+            }
+            written
+        } else {
+            Ok(next_seq)
+        };
+        match outcome {
+            Ok(next) => {
+                next_seq = next;
+                for job in batch.drain(..) {
+                    if let Job::Write { events, ack, .. } = job {
+                        if !events.is_empty() {
+                            publish(events);
+                        }
+                        if let Some(ack) = ack {
+                            let _ = ack.send(Ok(()));
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                if let Some(error) = error {
+                    tracing::error!(%error, "commit failed: memory is ahead of the store; refusing writes and shutting down");
+                }
+                shared.failed.store(true, Ordering::SeqCst);
+                if let Some(hook) = on_failure.take() {
+                    hook();
+                }
+                for job in batch.drain(..) {
+                    if let Job::Write { ack: Some(ack), .. } = job {
+                        let _ = ack.send(Err(WriteFailed));
+                    }
+                }
+            }
+        }
+    }
+    tracing::debug!("writer stopped");
+}

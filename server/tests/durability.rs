@@ -1,0 +1,244 @@
+//! SPEC R19: an acknowledged write survives a restart (the command log is replayed), and
+//! deadlines that fell due while the server was down are processed on start.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TempDb, TestServer, settings};
+use openline_core::{AgentProfile, ChannelSettings, Command};
+use openline_server::channel::ChannelBody;
+use openline_server::config::ClockMode;
+use openline_server::store::{Record, Store};
+use serde_json::json;
+
+async fn snapshot(server: &TestServer) -> Vec<serde_json::Value> {
+    let mut all = Vec::new();
+    for path in [
+        "/v1/agents",
+        "/v1/channels",
+        "/v1/conversations/c1",
+        "/v1/conversations/c2",
+        "/v1/clock",
+        "/v1/agents/x/availability",
+        "/v1/groups/g",
+        "/v1/channels/web/queue",
+    ] {
+        all.push(server.expect("GET", path, json!(null), 200).await);
+    }
+    all
+}
+
+#[tokio::test]
+async fn r19_state_survives_a_restart() {
+    let db = TempDb::new();
+    let config = settings(db.path(), ClockMode::Manual);
+    let server = TestServer::start(&config).await;
+    for agent in ["x", "y"] {
+        server
+            .expect(
+                "PUT",
+                &format!("/v1/agents/{agent}"),
+                json!({"name": agent, "groups": ["g"]}),
+                201,
+            )
+            .await;
+    }
+    let channel = json!({"name": "Web", "check_availability": true, "sources": ["hr", "mobile", "browser"],
+                         "policy": "strict_order", "queue": ["x", "y"], "max_chats": 3});
+    server.expect("PUT", "/v1/channels/web", channel, 201).await;
+    server
+        .expect(
+            "PUT",
+            "/v1/groups/g",
+            json!({"session_lifetime_minutes": 20}),
+            200,
+        )
+        .await;
+    server.expect("POST", "/v1/signals", json!([{"agent": "x", "source": "mobile", "event": "foreground"},
+                                                 {"agent": "x", "source": "mobile", "event": "background"}]), 200).await;
+    server
+        .expect(
+            "POST",
+            "/v1/channels/web/conversations",
+            json!({"id": "c1", "customer": "a", "text": "hi"}),
+            201,
+        )
+        .await;
+    server
+        .expect(
+            "POST",
+            "/v1/conversations/c1/accept",
+            json!({"agent": "x"}),
+            200,
+        )
+        .await;
+    server
+        .expect(
+            "POST",
+            "/v1/channels/web/conversations",
+            json!({"id": "c2", "customer": "b"}),
+            201,
+        )
+        .await;
+    server
+        .expect("POST", "/v1/clock/advance", json!({"seconds": 60}), 200)
+        .await;
+    let before = snapshot(&server).await;
+    assert!(server.stop().await);
+
+    let server = TestServer::start(&config).await;
+    assert_eq!(
+        snapshot(&server).await,
+        before,
+        "same agents, channels, conversations, clock"
+    );
+    // The pending deadline survived: x's background grace ends 5 min after it began.
+    server
+        .expect("POST", "/v1/clock/advance", json!({"seconds": 300}), 200)
+        .await;
+    let c1 = server
+        .expect("GET", "/v1/conversations/c1", json!(null), 200)
+        .await;
+    assert_eq!(c1["agent"], json!(null), "R14c after the grace: requeued");
+    let last = c1["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["event"].as_str(), last["reason"].as_str()),
+        (Some("requeued"), Some("offline"))
+    );
+    assert!(server.stop().await);
+}
+
+#[tokio::test]
+async fn r19_deadlines_due_while_down_are_processed_on_start() {
+    let db = TempDb::new();
+    let config = settings(db.path(), ClockMode::System);
+    let store = Store::connect(&config.store.url).await.unwrap();
+    let long_ago = chrono::Utc::now() - chrono::TimeDelta::hours(1);
+    let commands = [
+        Command::PutAgent {
+            id: "a".into(),
+            profile: AgentProfile {
+                name: "A".into(),
+                groups: vec![],
+                timezone: None,
+            },
+        },
+        Command::PutChannel {
+            id: "web".into(),
+            settings: ChannelSettings {
+                name: "Web".into(),
+                check_availability: false,
+                sources: vec![],
+                policy: "strict_order".into(),
+                queue: vec!["a".into()],
+                max_chats: None,
+                offer_timeout: Duration::from_secs(60),
+            },
+        },
+        Command::OpenConversation {
+            channel: "web".into(),
+            id: "c1".into(),
+            customer: "x".into(),
+            with_message: true,
+        },
+    ];
+    let records: Vec<Record> = commands
+        .iter()
+        .map(|c| Record::Command {
+            at: long_ago,
+            json: serde_json::to_string(c).unwrap(),
+        })
+        .collect();
+    store.write(1, &records).await.unwrap();
+    store.close().await;
+
+    let server = TestServer::start(&config).await;
+    let c1 = server
+        .expect("GET", "/v1/conversations/c1", json!(null), 200)
+        .await;
+    let events: Vec<&str> = c1["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(&events[..3], ["queued", "offered", "offer_expired"], "{c1}");
+    let expired =
+        chrono::DateTime::parse_from_rfc3339(c1["history"][2]["at"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (expired.to_utc() - long_ago).num_seconds(),
+        60,
+        "processed at its own instant"
+    );
+    assert!(server.stop().await);
+}
+
+#[tokio::test]
+async fn config_channels_are_applied_at_start_and_the_file_wins() {
+    let db = TempDb::new();
+    let mut config = settings(db.path(), ClockMode::Manual);
+    let body: ChannelBody =
+        serde_json::from_value(json!({"id": "web", "name": "Web", "queue": ["a"]})).unwrap();
+    config.channels = vec![body];
+    let server = TestServer::start(&config).await;
+    assert_eq!(
+        server
+            .expect("GET", "/v1/channels/web", json!(null), 200)
+            .await["queue"],
+        json!(["a"])
+    );
+    server
+        .expect("PATCH", "/v1/channels/web", json!({"queue": ["b"]}), 200)
+        .await;
+    assert!(server.stop().await);
+
+    let server = TestServer::start(&config).await;
+    assert_eq!(
+        server
+            .expect("GET", "/v1/channels/web", json!(null), 200)
+            .await["queue"],
+        json!(["a"]),
+        "the file wins"
+    );
+    assert!(server.stop().await);
+    let store = Store::connect(&config.store.url).await.unwrap();
+    let logged = store.last_seq().await.unwrap();
+    store.close().await;
+    let server = TestServer::start(&config).await;
+    assert!(server.stop().await);
+    let store = Store::connect(&config.store.url).await.unwrap();
+    assert_eq!(
+        store.last_seq().await.unwrap(),
+        logged,
+        "an unchanged channel is not logged again"
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_failed_commit_answers_503_and_stops_the_server() {
+    let db = TempDb::new();
+    let server = TestServer::start(&settings(db.path(), ClockMode::Manual)).await;
+    let runtime = server.started.runtime.clone();
+    let shutdown = runtime.shutdown_signal();
+    runtime.store().close().await; // the next commit fails
+    let body = server
+        .expect("PUT", "/v1/agents/a", json!({"name": "A"}), 503)
+        .await;
+    common::error(&body, "unavailable");
+    assert!(*shutdown.borrow(), "fail-stop: the server shuts down");
+    server
+        .expect("PUT", "/v1/agents/b", json!({"name": "B"}), 503)
+        .await;
+    server.expect("GET", "/readyz", json!(null), 503).await;
+    assert!(
+        !server.stop().await,
+        "a store failure makes the process exit non-zero"
+    );
+
+    let server = TestServer::start(&settings(db.path(), ClockMode::Manual)).await;
+    server.expect("GET", "/v1/agents/a", json!(null), 404).await;
+    assert!(server.stop().await);
+}

@@ -1,0 +1,126 @@
+//! Store backends under test: SQLite always; PostgreSQL when `OPENLINE_TEST_DATABASE_URL`
+//! names a server, with a fresh database per test, dropped afterwards.
+
+use std::sync::Arc;
+
+use sqlx::Connection;
+
+/// The environment variable naming a PostgreSQL server for the PostgreSQL variants.
+pub const PG_ENV: &str = "OPENLINE_TEST_DATABASE_URL";
+
+/// Which store a test server uses.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// A fresh SQLite file in the server's temp dir (kept across restarts of that server).
+    Sqlite,
+    /// A fresh PostgreSQL database, dropped when the last handle goes.
+    Postgres(Arc<PgDatabase>),
+}
+
+impl Backend {
+    /// SQLite.
+    pub fn sqlite() -> Self {
+        Self::Sqlite
+    }
+
+    /// A fresh PostgreSQL database, or `None` after printing why the variant is skipped.
+    pub fn postgres() -> Option<Self> {
+        match std::env::var(PG_ENV) {
+            Ok(url) if !url.trim().is_empty() => {
+                Some(Self::Postgres(Arc::new(PgDatabase::create(url.trim()))))
+            }
+            _ => {
+                println!("skipping PostgreSQL: {PG_ENV} not set");
+                None
+            }
+        }
+    }
+
+    /// The `[store] url` for this backend (`None` = the server's own SQLite file).
+    pub fn url(&self) -> Option<String> {
+        match self {
+            Self::Sqlite => None,
+            Self::Postgres(db) => Some(db.url.clone()),
+        }
+    }
+}
+
+/// A PostgreSQL database created for one test.
+#[derive(Debug)]
+pub struct PgDatabase {
+    admin_url: String,
+    name: String,
+    /// URL of the new database.
+    pub url: String,
+}
+
+fn block_on<T>(future: impl Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(future)
+}
+
+async fn execute(admin_url: &str, sql: String) -> Result<(), sqlx::Error> {
+    let mut conn = sqlx::PgConnection::connect(admin_url).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await?;
+    conn.close().await
+}
+
+/// `postgres://user@host:port/db?opts` with the database part replaced by `name`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let host_part = match base[authority_start..].find('/') {
+        Some(i) => &base[..authority_start + i],
+        None => base,
+    };
+    format!("{host_part}/{name}{query}")
+}
+
+impl PgDatabase {
+    /// Creates `openline_t_<random>` on the server named by `admin_url`.
+    pub fn create(admin_url: &str) -> Self {
+        let name = format!("openline_t_{}", crate::server::unique_suffix());
+        block_on(execute(admin_url, format!("CREATE DATABASE {name}")))
+            .unwrap_or_else(|e| panic!("CREATE DATABASE {name} on {admin_url}: {e}"));
+        Self {
+            admin_url: admin_url.to_owned(),
+            url: with_database(admin_url, &name),
+            name,
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        if let Err(e) = block_on(execute(&self.admin_url, sql)) {
+            eprintln!("could not drop test database {}: {e}", self.name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn database_part_of_the_url_is_replaced() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/test", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/test?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
+    }
+}

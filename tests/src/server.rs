@@ -1,0 +1,388 @@
+//! Starting the real server as a subprocess: a temp directory, a config file, a free loopback
+//! port, a health wait, SIGKILL and restart on the same database, kill on drop.
+
+use std::collections::HashSet;
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::db::Backend;
+use crate::http;
+
+/// The server binary built by this package (`[[bin]] openline-under-test`).
+///
+/// `env!("CARGO_BIN_EXE_openline-under-test")` exists only while compiling an integration test,
+/// not this library, so the library looks where cargo puts it: next to the `deps/` folder that
+/// holds the running test executable (or where `CARGO_BIN_EXE_…` says at run time, as nextest
+/// sets it). `tests/cli_config.rs` checks that this is the path `env!` names.
+pub fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("CARGO_BIN_EXE_openline-under-test") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("path of the running test");
+    let mut dir = exe
+        .parent()
+        .expect("test executable in a folder")
+        .to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join(format!(
+        "openline-under-test{}",
+        std::env::consts::EXE_SUFFIX
+    ));
+    assert!(
+        path.exists(),
+        "{} not built: run the tests with `cargo test -p openline-tests`",
+        path.display()
+    );
+    path
+}
+
+/// The plugin settings every test server gets unless a test says otherwise: Working Time
+/// management applies only to the group `shift`, so that agents outside it are routed by
+/// presence (SPEC R5; without the key WTM would apply to everyone).
+pub const DEFAULT_PLUGINS: &str = "[plugins.timesheet]\ngroups = [\"shift\"]\n";
+
+/// A unique, human-readable suffix for names of temp dirs and databases.
+pub fn unique_suffix() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        nanos % 1_000_000_000,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A directory removed on drop.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// Creates a fresh directory under the system temp dir.
+    pub fn new() -> Self {
+        let path = std::env::temp_dir().join(format!("openline-t-{}", unique_suffix()));
+        fs::create_dir_all(&path).expect("create temp dir");
+        Self(path)
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Default for TempDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        drop(fs::remove_dir_all(&self.0));
+    }
+}
+
+/// A loopback port that was free a moment ago and that this process never handed out before.
+pub fn free_port() -> u16 {
+    static GIVEN: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
+    let given = GIVEN.get_or_init(Mutex::default);
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("bind an ephemeral port")
+            .port();
+        if given.lock().expect("port set").insert(port) {
+            return port;
+        }
+    }
+}
+
+/// How to start a test server.
+#[derive(Debug, Clone)]
+pub struct ServerBuilder {
+    clock: String,
+    plugins: String,
+    extra: String,
+    env: Vec<(String, String)>,
+    backend: Backend,
+    listen_via_env: bool,
+    config_file: bool,
+}
+
+impl Default for ServerBuilder {
+    fn default() -> Self {
+        Self {
+            clock: "manual".into(),
+            plugins: DEFAULT_PLUGINS.into(),
+            extra: String::new(),
+            env: Vec::new(),
+            backend: Backend::Sqlite,
+            listen_via_env: false,
+            config_file: true,
+        }
+    }
+}
+
+impl ServerBuilder {
+    /// `[clock] mode`.
+    pub fn clock(mut self, mode: &str) -> Self {
+        self.clock = mode.into();
+        self
+    }
+
+    /// Replaces the `[plugins.*]` sections (default: [`DEFAULT_PLUGINS`]).
+    pub fn plugins(mut self, toml: &str) -> Self {
+        self.plugins = toml.into();
+        self
+    }
+
+    /// Appends TOML (e.g. `[[channels]]` tables) after everything else.
+    pub fn extra(mut self, toml: &str) -> Self {
+        self.extra.push_str(toml);
+        self
+    }
+
+    /// Sets an environment variable for the server process.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Listen on a port given by `OPENLINE__SERVER__LISTEN` while the config file names
+    /// another (free, unused) port: the environment must win.
+    pub fn listen_via_env(mut self) -> Self {
+        self.listen_via_env = true;
+        self
+    }
+
+    /// Run `serve` without `--config` (built-in defaults plus environment); implies
+    /// [`Self::listen_via_env`] so that the test never binds the default port 8080.
+    pub fn without_config_file(mut self) -> Self {
+        self.config_file = false;
+        self.listen_via_env = true;
+        self
+    }
+
+    /// The store (default: a fresh SQLite file in the server's temp dir).
+    pub fn backend(mut self, backend: &Backend) -> Self {
+        self.backend = backend.clone();
+        self
+    }
+
+    /// Starts the server and waits until `/healthz` answers 200.
+    pub fn start(self) -> Server {
+        let dir = TempDir::new();
+        let store_url = self
+            .backend
+            .url()
+            .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("openline.db").display()));
+        let mut server = Server {
+            child: None,
+            port: 0,
+            dir,
+            store_url,
+            settings: self,
+        };
+        server.spawn();
+        server
+    }
+}
+
+/// A running openline server (killed on drop).
+#[derive(Debug)]
+pub struct Server {
+    child: Option<Child>,
+    /// The loopback port it listens on.
+    pub port: u16,
+    dir: TempDir,
+    store_url: String,
+    settings: ServerBuilder,
+}
+
+impl Server {
+    /// Starts a server with the defaults: manual clock, fresh SQLite, [`DEFAULT_PLUGINS`].
+    pub fn start() -> Self {
+        ServerBuilder::default().start()
+    }
+
+    /// A builder for non-default servers.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+
+    /// The server's working directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The config file text for `port`.
+    pub fn config_text(&self, port: u16) -> String {
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\nurl = \"{}\"\n[clock]\nmode = \"{}\"\n{}\n{}\n",
+            self.store_url, self.settings.clock, self.settings.plugins, self.settings.extra
+        )
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("server.log")
+    }
+
+    /// The last lines the server printed.
+    pub fn log_tail(&self) -> String {
+        let log = fs::read_to_string(self.log_path()).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    fn spawn(&mut self) {
+        let mut last_error = String::new();
+        for _attempt in 0..3 {
+            let port = free_port();
+            let log = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.log_path())
+                .expect("log file");
+            let mut cmd = clean_command();
+            cmd.arg("serve").current_dir(self.dir.path());
+            cmd.stdin(Stdio::null())
+                .stdout(log.try_clone().expect("log"))
+                .stderr(log);
+            if self.settings.config_file {
+                let config = self.dir.path().join("openline.toml");
+                let file_port = if self.settings.listen_via_env {
+                    free_port()
+                } else {
+                    port
+                };
+                fs::write(&config, self.config_text(file_port)).expect("write config");
+                cmd.arg("--config").arg(&config);
+            }
+            if self.settings.listen_via_env {
+                cmd.env("OPENLINE__SERVER__LISTEN", format!("127.0.0.1:{port}"));
+            }
+            for (k, v) in &self.settings.env {
+                cmd.env(k, v);
+            }
+            let child = cmd.spawn().expect("spawn openline-under-test");
+            self.child = Some(child);
+            self.port = port;
+            match self.wait_healthy() {
+                Ok(()) => return,
+                Err(e) => {
+                    last_error = e;
+                    self.kill();
+                }
+            }
+        }
+        panic!(
+            "server did not start: {last_error}\n--- server log ---\n{}",
+            self.log_tail()
+        );
+    }
+
+    /// Polls `/healthz` (bounded, ~30 s) while checking that the process is alive.
+    fn wait_healthy(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                return Err(format!("server exited with {status}"));
+            }
+            if http::send(self.port, "GET", "/healthz", None).is_ok_and(|r| r.status == 200) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err("no 200 from /healthz within 30 s".into())
+    }
+
+    /// Whether the process is still running (R20: no input stops it).
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// SIGKILL (no graceful shutdown) and reap.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            drop(child.kill());
+            drop(child.wait());
+        }
+    }
+
+    /// SIGKILL, then start again on the same database and config (a new port).
+    pub fn crash_and_restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "--- server log (port {}) ---\n{}",
+                self.port,
+                self.log_tail()
+            );
+        }
+        self.kill();
+    }
+}
+
+/// The binary as a command without any inherited `OPENLINE*` variable (so that a developer's
+/// shell cannot change what a test configures).
+fn clean_command() -> Command {
+    let mut cmd = Command::new(binary());
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("OPENLINE") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+/// Runs the CLI with arguments in `dir` (bounded: 60 s); returns (success, stdout + stderr).
+pub fn run_cli(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    let out_path = dir.join(format!("cli-{}.out", unique_suffix()));
+    let out = fs::File::create(&out_path).expect("cli output file");
+    let mut cmd = clean_command();
+    cmd.args(args).current_dir(dir).stdin(Stdio::null());
+    cmd.stdout(out.try_clone().expect("cli output")).stderr(out);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("run openline-under-test");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the cli") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            drop(child.kill());
+            drop(child.wait());
+            panic!("`openline {}` did not finish within 60 s", args.join(" "));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (
+        status.success(),
+        fs::read_to_string(&out_path).unwrap_or_default(),
+    )
+}

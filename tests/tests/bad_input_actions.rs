@@ -1,0 +1,323 @@
+//! SPEC R20 for signals (including all-or-nothing batches), conversations and their actions,
+//! and the clock: status, error shape, a message naming the problem, and nothing changed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use openline_tests::*;
+
+/// Agents `a` (held `c1`) and `b` on channel `web` (check off), `c2` closed.
+fn populated() -> Server {
+    let s = Server::start();
+    s.put_agent("a", &[]);
+    s.put_agent("b", &[]);
+    s.put_channel("web", &["a", "b"], json!({"check_availability": false}));
+    s.new_conversation("web", "c1");
+    s.accept("c1", "a");
+    s.new_conversation("web", "c2");
+    s.accept("c2", "a");
+    s.close("c2");
+    s
+}
+
+const WATCH: Watch<'static> = Watch {
+    conversations: &["c1", "c2"],
+    groups: &[],
+};
+
+#[test]
+fn r20_signals_refuse_unknown_sources_and_events_listing_the_valid_ones() {
+    let mut s = populated();
+    let mut needles = vec!["fax"];
+    needles.extend(ALL_SOURCES);
+    assert_invalid(
+        &mut s,
+        WATCH,
+        "POST",
+        "/v1/signals",
+        r#"{"agent": "a", "source": "fax", "event": "ring"}"#,
+        &needles,
+    );
+    let cases: [(&str, &[&str]); 5] = [
+        (
+            "mobile",
+            &["foreground", "background", "heartbeat", "close"],
+        ),
+        (
+            "messenger",
+            &["open", "heartbeat", "close", "dnd_on", "dnd_off"],
+        ),
+        ("browser", &["activity", "close"]),
+        ("hr", &["dismissed", "rehired", "leave", "leave_cancelled"]),
+        ("timesheet", &["clock_in", "pause", "resume", "clock_out"]),
+    ];
+    for (source, events) in cases {
+        let mut needles = vec!["wave"];
+        needles.extend(events);
+        let body = json!({"agent": "a", "source": source, "event": "wave"}).to_string();
+        assert_invalid(&mut s, WATCH, "POST", "/v1/signals", &body, &needles);
+    }
+}
+
+#[test]
+fn r20_signals_refuse_malformed_missing_wrong_and_unknown_fields() {
+    let mut s = populated();
+    let cases: [(&str, &[&str]); 7] = [
+        (r#"{"agent": "a", "source": "browser""#, &[MALFORMED]),
+        (r#"{"source": "browser", "event": "activity"}"#, &["agent"]),
+        (r#"{"agent": "a", "event": "activity"}"#, &["source"]),
+        (r#"{"agent": "a", "source": "browser"}"#, &["event"]),
+        (
+            r#"{"agent": 5, "source": "browser", "event": "activity"}"#,
+            &["agent"],
+        ),
+        (
+            r#"{"agent": "a", "source": "browser", "event": "activity", "colour": "red"}"#,
+            &["colour"],
+        ),
+        (
+            r#"{"agent": "a", "source": "browser", "event": "activity", "at": "yesterday"}"#,
+            &["=at"],
+        ),
+    ];
+    for (body, needles) in cases {
+        assert_invalid(&mut s, WATCH, "POST", "/v1/signals", body, needles);
+    }
+    assert_not_found(
+        &mut s,
+        WATCH,
+        "POST",
+        "/v1/signals",
+        r#"{"agent": "nobody", "source": "browser", "event": "activity"}"#,
+        "nobody",
+    );
+}
+
+#[test]
+fn r20_signals_refuse_an_instant_in_the_future_and_a_leave_ending_before_it_starts() {
+    let mut s = populated();
+    let now = s.now();
+    let future =
+        json!({"agent": "a", "source": "browser", "event": "activity", "at": ts(plus(now, 60))})
+            .to_string();
+    assert_invalid(
+        &mut s,
+        WATCH,
+        "POST",
+        "/v1/signals",
+        &future,
+        &["=at|future"],
+    );
+    let leave = |from: i64, to: i64| {
+        json!({"agent": "a", "source": "hr", "event": "leave", "id": "l", "from": ts(plus(now, from)), "to": ts(plus(now, to))})
+            .to_string()
+    };
+    assert_invalid(
+        &mut s,
+        WATCH,
+        "POST",
+        "/v1/signals",
+        &leave(3600, 60),
+        &["=to|=from|before|after"],
+    );
+    assert_invalid(
+        &mut s,
+        WATCH,
+        "POST",
+        "/v1/signals",
+        &leave(60, 60),
+        &["=to|=from|before|after|empty"],
+    );
+    let no_id = json!({"agent": "a", "source": "hr", "event": "leave", "from": ts(now), "to": ts(plus(now, 60))});
+    assert_invalid(
+        &mut s,
+        WATCH,
+        "POST",
+        "/v1/signals",
+        &no_id.to_string(),
+        &["=id"],
+    );
+    let bad_from = json!({"agent": "a", "source": "hr", "event": "leave", "id": "l", "from": "soon", "to": ts(now)});
+    assert_invalid(
+        &mut s,
+        WATCH,
+        "POST",
+        "/v1/signals",
+        &bad_from.to_string(),
+        &["=from"],
+    );
+    let cancel = json!({"agent": "a", "source": "hr", "event": "leave_cancelled"});
+    assert_invalid(
+        &mut s,
+        WATCH,
+        "POST",
+        "/v1/signals",
+        &cancel.to_string(),
+        &["=id"],
+    );
+}
+
+#[test]
+fn r20_a_batch_with_one_bad_signal_applies_nothing() {
+    let mut s = populated();
+    s.put_channel("live", &["a", "b"], json!({}));
+    s.new_conversation("live", "l1");
+    let watch = Watch {
+        conversations: &["c1", "c2", "l1"],
+        groups: &[],
+    };
+    let batch = json!([
+        {"agent": "a", "source": "browser", "event": "activity"},
+        {"agent": "b", "source": "messenger", "event": "open"},
+        {"agent": "b", "source": "mobile", "event": "wave"},
+    ]);
+    assert_invalid(
+        &mut s,
+        watch,
+        "POST",
+        "/v1/signals",
+        &batch.to_string(),
+        &["=2", "wave"],
+    );
+    let batch = json!([
+        {"agent": "a", "source": "browser", "event": "activity"},
+        {"agent": "ghost", "source": "messenger", "event": "open"},
+    ]);
+    assert_not_found(
+        &mut s,
+        watch,
+        "POST",
+        "/v1/signals",
+        &batch.to_string(),
+        "ghost",
+    );
+    assert!(!s.is_available("a", "live"));
+    assert_waiting(&s.conversation("l1"));
+    // The same batch without the bad element is accepted whole.
+    let good = json!([
+        {"agent": "a", "source": "browser", "event": "activity"},
+        {"agent": "b", "source": "messenger", "event": "open"},
+    ]);
+    assert_eq!(s.signal_with(good)["accepted"], 2);
+    assert!(s.is_available("a", "live") && s.is_available("b", "live"));
+}
+
+#[test]
+fn r20_conversation_creation_refuses_bad_bodies() {
+    let mut s = populated();
+    let cases: [(&str, &[&str]); 6] = [
+        (r#"{"id": "n1", "customer": "#, &[MALFORMED]),
+        (r#"{"id": "n1", "text": "hi"}"#, &["customer"]),
+        (r#"{"id": "n1", "customer": 5}"#, &["customer"]),
+        (r#"{"id": "n1", "customer": "c", "text": 5}"#, &["text"]),
+        (r#"{"id": 7, "customer": "c"}"#, &["=id"]),
+        (
+            r#"{"id": "n1", "customer": "c", "colour": "red"}"#,
+            &["colour"],
+        ),
+    ];
+    for (body, needles) in cases {
+        assert_invalid(
+            &mut s,
+            WATCH,
+            "POST",
+            "/v1/channels/web/conversations",
+            body,
+            needles,
+        );
+    }
+    assert_error(
+        &s.call("GET", "/v1/conversations/n1", None),
+        404,
+        "not_found",
+        &["n1"],
+    );
+}
+
+#[test]
+fn r20_conversation_actions_refuse_bad_bodies() {
+    let mut s = populated();
+    let cases: [(&str, &str, &[&str]); 10] = [
+        ("messages", r#"{"from": "robot"}"#, &["robot|from"]),
+        ("messages", r#"{"text": "hi"}"#, &["from"]),
+        ("messages", r#"{"from": "agent"}"#, &["agent"]),
+        (
+            "messages",
+            r#"{"from": "customer", "colour": 1}"#,
+            &["colour"],
+        ),
+        ("accept", r#"{}"#, &["agent"]),
+        ("accept", r#"{"agent": 5}"#, &["agent"]),
+        ("decline", r#"{"agent": ["a"]}"#, &["agent"]),
+        ("transfer", r#"{}"#, &["=to"]),
+        ("transfer", r#"{"to": 5}"#, &["=to"]),
+        ("accept", r#"{"agent": "a""#, &[MALFORMED]),
+    ];
+    for (action, body, needles) in cases {
+        assert_invalid(
+            &mut s,
+            WATCH,
+            "POST",
+            &format!("/v1/conversations/c1/{action}"),
+            body,
+            needles,
+        );
+    }
+    assert_not_found(
+        &mut s,
+        WATCH,
+        "POST",
+        "/v1/conversations/c1/transfer",
+        r#"{"to": "ghost"}"#,
+        "ghost",
+    );
+    assert_held(&s.conversation("c1"), "a");
+}
+
+#[test]
+fn r20_closing_twice_is_a_conflict_and_a_closed_conversation_takes_no_transitions() {
+    let mut s = populated();
+    let closed = s.conversation("c2");
+    assert_eq!(closed["state"], "closed");
+    assert_refused(
+        &mut s,
+        WATCH,
+        "POST",
+        "/v1/conversations/c2/close",
+        "",
+        (409, "conflict", &[]),
+    );
+    for (action, body) in [
+        ("accept", r#"{"agent": "a"}"#),
+        ("decline", r#"{"agent": "a"}"#),
+        ("transfer", r#"{"to": "b"}"#),
+    ] {
+        assert_refused(
+            &mut s,
+            WATCH,
+            "POST",
+            &format!("/v1/conversations/c2/{action}"),
+            body,
+            (409, "conflict", &[]),
+        );
+    }
+    assert_eq!(s.conversation("c2"), closed);
+}
+
+#[test]
+fn r20_clock_advance_refuses_anything_but_positive_whole_seconds() {
+    let mut s = populated();
+    let before = s.now();
+    let cases: [(&str, &[&str]); 8] = [
+        (r#"{"seconds": 0}"#, &["seconds"]),
+        (r#"{"seconds": -5}"#, &["seconds"]),
+        (r#"{"seconds": "300"}"#, &["seconds"]),
+        (r#"{"seconds": 1.5}"#, &["seconds"]),
+        (r#"{"seconds": 18446744073709551615}"#, &["seconds"]),
+        (r#"{}"#, &["seconds"]),
+        (r#"{"seconds": 5, "colour": 1}"#, &["colour"]),
+        (r#"{"seconds": "#, &[MALFORMED]),
+    ];
+    for (body, needles) in cases {
+        assert_invalid(&mut s, WATCH, "POST", "/v1/clock/advance", body, needles);
+    }
+    assert_eq!(s.now(), before, "refused advances must not move the clock");
+}
