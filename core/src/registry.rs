@@ -19,6 +19,10 @@ pub struct SourceDescriptor {
     pub name: &'static str,
     /// One line saying what the source knows.
     pub summary: &'static str,
+    /// Whether the source can ever say `grant` or `online`. A channel that checks
+    /// availability with only sources that cannot routes to nobody (SPEC R3), which
+    /// `openline check` warns about.
+    pub can_make_available: bool,
     /// Constructor.
     pub build: SourceBuilder,
 }
@@ -138,6 +142,13 @@ impl Registry {
     /// Registered source names, sorted.
     pub fn source_names(&self) -> Vec<&'static str> {
         self.sources.keys().copied().collect()
+    }
+
+    /// Whether `name` is a registered source that can never make an agent available.
+    pub fn only_blocks(&self, name: &str) -> bool {
+        self.sources
+            .get(name)
+            .is_some_and(|s| !s.can_make_available)
     }
 
     /// Registered policy names, sorted.

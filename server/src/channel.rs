@@ -8,15 +8,12 @@
 
 use std::time::Duration;
 
+use openline_core::registry::Registry;
 use openline_core::{ChannelSettings, Command};
 use serde::{Deserialize, Serialize};
 
 /// The policy a channel uses when none is named.
 pub const DEFAULT_POLICY: &str = "evenly";
-
-/// Sources that can only ever block: a channel checking availability with nothing else
-/// routes to nobody (SPEC R3), which `openline check` warns about.
-pub const BLOCK_ONLY_SOURCES: &[&str] = &["hr"];
 
 fn default_policy() -> String {
     DEFAULT_POLICY.to_owned()
@@ -102,12 +99,8 @@ impl ChannelBody {
 
     /// True when availability is checked but no selected source can ever say "available"
     /// (SPEC R3: such a channel routes to nobody).
-    pub fn can_never_route(&self) -> bool {
-        self.check_availability
-            && self
-                .sources
-                .iter()
-                .all(|s| BLOCK_ONLY_SOURCES.contains(&s.as_str()))
+    pub fn can_never_route(&self, registry: &Registry) -> bool {
+        self.check_availability && self.sources.iter().all(|s| registry.only_blocks(s))
     }
 }
 
@@ -203,16 +196,17 @@ mod tests {
         let body: ChannelBody =
             serde_json::from_str(r#"{"name":"W","check_availability":true,"sources":["hr"]}"#)
                 .unwrap();
-        assert!(body.can_never_route());
+        let registry = Registry::collect().unwrap();
+        assert!(body.can_never_route(&registry));
         let off = ChannelBody {
             check_availability: false,
             ..body.clone()
         };
-        assert!(!off.can_never_route());
+        assert!(!off.can_never_route(&registry));
         let mobile = ChannelBody {
             sources: vec!["hr".into(), "mobile".into()],
             ..body
         };
-        assert!(!mobile.can_never_route());
+        assert!(!mobile.can_never_route(&registry));
     }
 }

@@ -232,7 +232,7 @@ impl Settings {
             engine.apply(body.to_command(&id), now).map_err(|e| {
                 ConfigError::invalid(format!("channels[{index}]"), format!("channel `{id}`: {e}"))
             })?;
-            if body.can_never_route() {
+            if body.can_never_route(registry) {
                 warnings.push(format!(
                     "channels[{index}] (`{id}`): check_availability is on but its sources ({}) can never grant \
                      nor say online, so it routes to nobody (SPEC R3); add a presence source or timesheet",

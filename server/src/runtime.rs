@@ -128,7 +128,7 @@ impl Runtime {
             wake: Notify::new(),
             shutdown,
         });
-        runtime.apply_config_channels(settings).await?;
+        runtime.apply_config_channels(settings, registry).await?;
         let timer_task = (runtime.clock.mode() == ClockMode::System)
             .then(|| tokio::spawn(timer(runtime.clone())));
         Ok(Started {
@@ -139,9 +139,13 @@ impl Runtime {
     }
 
     /// `[[channels]]` of the config file: the file wins for them (API.md "Channels").
-    async fn apply_config_channels(&self, settings: &Settings) -> anyhow::Result<()> {
+    async fn apply_config_channels(
+        &self,
+        settings: &Settings,
+        registry: &Registry,
+    ) -> anyhow::Result<()> {
         for (id, body) in settings.channel_entries()? {
-            if body.can_never_route() {
+            if body.can_never_route(registry) {
                 tracing::warn!(channel = %id, "check_availability is on but no source can ever say available (SPEC R3)");
             }
             let wanted = body.to_settings();

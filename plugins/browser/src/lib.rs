@@ -204,6 +204,7 @@ openline_core::inventory::submit! {
     SourceDescriptor {
         name: NAME,
         summary: "browser presence: online until the idle timeout after the last activity",
+        can_make_available: true,
         build,
     }
 }

@@ -313,6 +313,7 @@ openline_core::inventory::submit! {
     SourceDescriptor {
         name: NAME,
         summary: "HR records: dismissal and leave (blocks, never grants)",
+        can_make_available: false,
         build,
     }
 }

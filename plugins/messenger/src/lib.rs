@@ -183,6 +183,7 @@ openline_core::inventory::submit! {
     SourceDescriptor {
         name: NAME,
         summary: "desktop messenger presence: online while open and sending heartbeats",
+        can_make_available: true,
         build,
     }
 }

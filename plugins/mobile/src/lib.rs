@@ -197,6 +197,7 @@ openline_core::inventory::submit! {
     SourceDescriptor {
         name: NAME,
         summary: "mobile app presence: online in foreground, for a grace period in background",
+        can_make_available: true,
         build,
     }
 }

@@ -238,6 +238,7 @@ openline_core::inventory::submit! {
     SourceDescriptor {
         name: NAME,
         summary: "Working Time management: clocked in grants, not working blocks",
+        can_make_available: true,
         build,
     }
 }
