@@ -169,7 +169,7 @@ impl Engine {
     /// SPEC R14 for one agent on one channel: offers are withdrawn, accepted conversations
     /// whose last message came from the customer are requeued, the rest stay.
     pub(super) fn take_away(&mut self, channel: usize, agent: AgentKey, reason: ReasonCode) {
-        let open = self.agents[agent.0 as usize].open.clone();
+        let open: Vec<usize> = self.agents[agent.0 as usize].open.iter().copied().collect();
         for conversation in open {
             let slot = &self.conversations[conversation];
             if slot.channel != channel {

@@ -94,7 +94,7 @@ impl Engine {
                 offered_to: Vec::new(),
                 last_message_from: with_message.then_some(Author::Customer),
                 queued_at: self.now,
-                history: Vec::new(),
+                history: Vec::with_capacity(4),
             },
             channel: channel_key,
             arrival,
@@ -372,10 +372,7 @@ impl Engine {
 
     /// The agent no longer has this conversation: frees its capacity.
     fn release(&mut self, key: usize, agent: AgentKey) {
-        let open = &mut self.agents[agent.0 as usize].open;
-        if let Some(index) = open.iter().position(|c| *c == key) {
-            open.swap_remove(index);
-        }
+        self.agents[agent.0 as usize].open.remove(&key);
         self.refresh_agent(agent);
         for &channel in &self.agents[agent.0 as usize].memberships {
             self.dirty.insert(channel);

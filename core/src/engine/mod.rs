@@ -17,7 +17,7 @@ mod routing;
 mod settings;
 mod state;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 pub use command::Command;
 pub use error::{EngineError, Result};
@@ -54,7 +54,7 @@ pub struct Engine {
     deadlines: Deadlines,
     next_arrival: u64,
     /// Channels that may be able to route now.
-    dirty: BTreeSet<usize>,
+    dirty: routing::DirtyChannels,
     /// Events of the operation in progress.
     events: Vec<Event>,
     /// Scratch buffer for policy choices.
@@ -76,7 +76,7 @@ impl Engine {
             conversation_keys: HashMap::new(),
             deadlines: Deadlines::default(),
             next_arrival: 0,
-            dirty: BTreeSet::new(),
+            dirty: routing::DirtyChannels::default(),
             events: Vec::new(),
             chosen: Vec::new(),
         }

@@ -106,11 +106,11 @@ impl Engine {
     pub fn agent_conversations(&self, agent: &str) -> Option<Vec<&Conversation>> {
         let key = self.agent_key(agent)?;
         self.agent(key).profile.as_ref()?;
-        let mut open: Vec<usize> = self.agent(key).open.clone();
-        open.sort_unstable();
         Some(
-            open.into_iter()
-                .map(|c| &self.conversations[c].public)
+            self.agent(key)
+                .open
+                .iter()
+                .map(|c| &self.conversations[*c].public)
                 .collect(),
         )
     }

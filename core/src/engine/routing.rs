@@ -8,10 +8,37 @@ use crate::model::{ConversationState, HistoryEvent};
 use crate::policy::AgentKey;
 use crate::time::after;
 
+/// Channels that may be able to route, each listed once (no allocation once warmed up).
+#[derive(Debug, Default)]
+pub(super) struct DirtyChannels {
+    pending: Vec<usize>,
+    marked: Vec<bool>,
+}
+
+impl DirtyChannels {
+    /// Marks `channel` for routing.
+    pub(super) fn insert(&mut self, channel: usize) {
+        if self.marked.len() <= channel {
+            self.marked.resize(channel + 1, false);
+        }
+        if !self.marked[channel] {
+            self.marked[channel] = true;
+            self.pending.push(channel);
+        }
+    }
+
+    /// The next channel to route, if any.
+    fn pop(&mut self) -> Option<usize> {
+        let channel = self.pending.pop()?;
+        self.marked[channel] = false;
+        Some(channel)
+    }
+}
+
 impl Engine {
     /// Routes every channel marked as possibly routable, until none is.
     pub(super) fn route_dirty(&mut self) {
-        while let Some(channel) = self.dirty.pop_first() {
+        while let Some(channel) = self.dirty.pop() {
             self.route(channel);
         }
     }
@@ -53,7 +80,7 @@ impl Engine {
         slot.public.state = ConversationState::Offered;
         for &agent in agents {
             let agent_slot = &mut self.agents[agent.0 as usize];
-            agent_slot.open.push(conversation);
+            agent_slot.open.insert(conversation);
             agent_slot.last_offer_at = Some(now);
             slot.offered.push(agent);
             slot.public.offered_to.push(agent_slot.id.clone());

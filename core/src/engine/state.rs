@@ -1,6 +1,6 @@
 //! The engine's internal records, addressed by dense keys.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::keymap::KeyMap;
 
@@ -19,8 +19,8 @@ pub(crate) struct AgentSlot {
     pub verdicts: Vec<Verdict>,
     pub last_reply_at: Option<Timestamp>,
     pub last_offer_at: Option<Timestamp>,
-    /// Conversations offered to or held by the agent.
-    pub open: Vec<usize>,
+    /// Conversations offered to or held by the agent, in arrival order.
+    pub open: BTreeSet<usize>,
 }
 
 impl AgentSlot {
@@ -32,7 +32,7 @@ impl AgentSlot {
             verdicts: Vec::new(),
             last_reply_at: None,
             last_offer_at: None,
-            open: Vec::new(),
+            open: BTreeSet::new(),
         }
     }
 
