@@ -88,7 +88,11 @@ impl Runtime {
         let clock = match settings.clock.mode {
             ClockMode::System => Clock::system(),
             ClockMode::Manual => {
-                let start = store.manual_clock().await?.unwrap_or_else(chrono::Utc::now);
+                // A new manual clock starts at the current second: whole seconds read better.
+                let start = store
+                    .manual_clock()
+                    .await?
+                    .unwrap_or_else(|| chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0));
                 Clock::manual(start.max(engine.now()))
             }
         };
