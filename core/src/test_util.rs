@@ -3,9 +3,10 @@
 
 use std::collections::HashMap;
 
-use crate::model::{GroupDirectory, ReasonCode};
+use crate::model::{GroupDirectory, GroupSettings, ReasonCode};
+use crate::registry::{PluginError, Registry, SourceBuilder};
 use crate::source::{AgentContext, AvailabilitySource, Signal, SignalError};
-use crate::time::Timestamp;
+use crate::time::{TimeDelta, Timestamp};
 use crate::verdict::{Verdict, VerdictKind};
 
 /// A source whose verdict a test sets through signals: events `block`, `grant`, `online`,
@@ -197,4 +198,142 @@ pub fn assert_kind_at(
 ) {
     let verdict = source.verdict(agent, at);
     assert_eq!(verdict.kind, kind, "at {at}: got {verdict:?}");
+}
+
+/// One agent and one source under test: the harness the source plugins share.
+///
+/// The agent is `alice` (see [`SourceProbe::agent`]), in no groups, with an empty
+/// [`GroupDirectory`]; tests may change all three between calls, since every call builds the
+/// agent's context afresh. Signals are sent as coming from the source named at construction.
+#[derive(Debug)]
+pub struct SourceProbe<S> {
+    /// The source under test.
+    pub source: S,
+    /// The agent's id in every context and signal (default `alice`).
+    pub agent: String,
+    /// The agent's groups, read at every call.
+    pub groups: Vec<String>,
+    /// The group settings, read at every call.
+    pub directory: GroupDirectory,
+    name: String,
+}
+
+impl<S: AvailabilitySource> SourceProbe<S> {
+    /// A probe for `source`, whose signals name it `name`; the agent is `alice`, in no groups.
+    pub fn new(name: &str, source: S) -> Self {
+        Self {
+            source,
+            agent: "alice".to_owned(),
+            groups: Vec::new(),
+            directory: GroupDirectory::new(),
+            name: name.to_owned(),
+        }
+    }
+
+    /// A probe for the source `build` makes from `settings` read as the plugin's settings
+    /// ([`crate::registry::settings`]: `null` = all defaults); panics if they are refused.
+    #[track_caller]
+    pub fn with_settings<T: serde::de::DeserializeOwned + Default>(
+        name: &str,
+        settings: &serde_json::Value,
+        build: impl FnOnce(T) -> S,
+    ) -> Self {
+        let settings = crate::registry::settings(name, settings)
+            .unwrap_or_else(|e| panic!("settings {settings} refused: {e}"));
+        Self::new(name, build(settings))
+    }
+
+    /// Puts the agent in `group` (once) and sets that group's settings in the directory.
+    pub fn group(&mut self, group: &str, settings: GroupSettings) {
+        if !self.groups.iter().any(|g| g == group) {
+            self.groups.push(group.to_owned());
+        }
+        self.directory.insert(group.to_owned(), settings);
+    }
+
+    /// Sends one signal through `check` then `ingest`, which must agree; returns the error
+    /// message if refused.
+    #[track_caller]
+    pub fn send(
+        &mut self,
+        event: &str,
+        at: Timestamp,
+        fields: serde_json::Value,
+    ) -> Result<(), String> {
+        let ctx = context(&self.agent, &self.groups, &self.directory);
+        let s = signal(&self.agent, &self.name, event, at, fields);
+        let checked = self.source.check(&ctx, &s);
+        let ingested = self.source.ingest(&ctx, &s);
+        assert_eq!(checked, ingested, "check and ingest must agree");
+        ingested.map_err(|e| e.message)
+    }
+
+    /// Sends a signal without fields, which must be accepted.
+    #[track_caller]
+    pub fn ok(&mut self, event: &str, at: Timestamp) {
+        self.ok_with(event, at, serde_json::Value::Null);
+    }
+
+    /// Sends a signal with `fields`, which must be accepted.
+    #[track_caller]
+    pub fn ok_with(&mut self, event: &str, at: Timestamp, fields: serde_json::Value) {
+        if let Err(message) = self.send(event, at, fields) {
+            panic!("`{event}` at {at} was refused: {message}");
+        }
+    }
+
+    /// The verdict at `now`, after asserting it is sane ([`assert_verdict_sane`]).
+    #[track_caller]
+    pub fn at(&self, now: Timestamp) -> Verdict {
+        let ctx = context(&self.agent, &self.groups, &self.directory);
+        assert_verdict_sane(&self.source, &ctx, now);
+        self.source.verdict(&ctx, now)
+    }
+
+    /// Asserts online one second before `end` (with `until = end`) and offline at `end`
+    /// (with no `until`).
+    #[track_caller]
+    pub fn assert_online_until(&self, end: Timestamp) {
+        let before = self.at(end - TimeDelta::seconds(1));
+        assert_eq!(before.kind, VerdictKind::Online, "{before:?}");
+        assert_eq!(before.until, Some(end));
+        let after = self.at(end);
+        assert_eq!((after.kind, after.until), (VerdictKind::Offline, None));
+    }
+}
+
+impl<S: AvailabilitySource + Clone + PartialEq + std::fmt::Debug> SourceProbe<S> {
+    /// Sends a signal that must be refused without changing the source; returns the error.
+    #[track_caller]
+    pub fn refused(&mut self, event: &str, at: Timestamp, fields: serde_json::Value) -> String {
+        let before = self.source.clone();
+        let Err(err) = self.send(event, at, fields) else {
+            panic!("`{event}` at {at} was accepted but should be refused");
+        };
+        assert_eq!(self.source, before, "a refused signal must change nothing");
+        err
+    }
+}
+
+/// Asserts the plugin registry holds a source named `name` that builds from default settings
+/// and advertises exactly `events`.
+#[track_caller]
+pub fn assert_registered_source(name: &str, events: &[&str]) {
+    let registry = Registry::collect().unwrap_or_else(|e| panic!("collecting plugins: {e}"));
+    let descriptor = registry.source(name).unwrap_or_else(|e| panic!("{e}"));
+    let built = (descriptor.build)(&serde_json::Value::Null)
+        .unwrap_or_else(|e| panic!("building `{name}` with default settings: {e}"));
+    assert_eq!(built.events(), events);
+}
+
+/// Asserts `build` refuses `settings` with a [`PluginError::Settings`] whose message contains
+/// `needle`.
+#[track_caller]
+pub fn assert_settings_refused(build: SourceBuilder, settings: &serde_json::Value, needle: &str) {
+    let err = match build(settings) {
+        Ok(_) => panic!("settings {settings} should be refused"),
+        Err(err) => err,
+    };
+    assert!(matches!(err, PluginError::Settings { .. }));
+    assert!(err.to_string().contains(needle), "{err}");
 }

@@ -213,85 +213,36 @@ openline_core::inventory::submit! {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use openline_core::model::{GroupDirectory, GroupSettings};
-    use openline_core::test_util::{
-        assert_source_conformance, assert_verdict_sane, context, signal, t,
-    };
-    use openline_core::time::TimeDelta;
+    use openline_core::model::GroupSettings;
+    use openline_core::test_util::{SourceProbe, assert_source_conformance, t};
+    use openline_core::test_util::{assert_registered_source, assert_settings_refused};
     use openline_core::verdict::VerdictKind;
     use serde_json::{Value, json};
 
     use super::*;
 
-    /// One agent, `alice`, in `groups`, the group directory, and a `browser` source.
-    struct World {
-        browser: BrowserSource,
-        groups: Vec<String>,
-        directory: GroupDirectory,
+    /// One agent, `alice`, and a `browser` source with these settings.
+    fn world(settings: Value) -> SourceProbe<BrowserSource> {
+        SourceProbe::with_settings(NAME, &settings, BrowserSource::new)
     }
 
-    impl World {
-        fn new(settings: Value) -> Self {
-            Self {
-                browser: BrowserSource::new(registry::settings(NAME, &settings).unwrap()),
-                groups: Vec::new(),
-                directory: GroupDirectory::new(),
-            }
-        }
-
-        /// Puts alice in `group` and sets its session lifetime.
-        fn group(&mut self, group: &str, lifetime: Option<u32>) {
-            if !self.groups.iter().any(|g| g == group) {
-                self.groups.push(group.to_owned());
-            }
-            self.directory.insert(
-                group.to_owned(),
-                GroupSettings {
-                    session_lifetime_minutes: lifetime,
-                },
-            );
-        }
-
-        /// Sends one signal through `check` then `ingest`, which must agree.
-        fn send(&mut self, event: &str, at: Timestamp, fields: Value) -> Result<(), String> {
-            let ctx = context("alice", &self.groups, &self.directory);
-            let s = signal("alice", NAME, event, at, fields);
-            let checked = self.browser.check(&ctx, &s);
-            let ingested = self.browser.ingest(&ctx, &s);
-            assert_eq!(checked, ingested, "check and ingest must agree");
-            ingested.map_err(|e| e.message)
-        }
-
-        fn ok(&mut self, event: &str, at: Timestamp) {
-            self.send(event, at, Value::Null).unwrap();
-        }
-
-        fn at(&self, now: Timestamp) -> Verdict {
-            let ctx = context("alice", &self.groups, &self.directory);
-            assert_verdict_sane(&self.browser, &ctx, now);
-            self.browser.verdict(&ctx, now)
-        }
-
-        /// Asserts online one second before `end` (with `until = end`) and offline at `end`.
-        fn assert_online_until(&self, end: Timestamp) {
-            let before = self.at(end - TimeDelta::seconds(1));
-            assert_eq!(before.kind, VerdictKind::Online, "{before:?}");
-            assert_eq!(before.until, Some(end));
-            let after = self.at(end);
-            assert_eq!((after.kind, after.until), (VerdictKind::Offline, None));
+    /// A group's settings with this session lifetime.
+    fn lifetime(minutes: Option<u32>) -> GroupSettings {
+        GroupSettings {
+            session_lifetime_minutes: minutes,
         }
     }
 
     #[test]
     fn r8_before_any_signal_the_agent_is_offline() {
-        let v = World::new(Value::Null).at(t(0));
+        let v = world(Value::Null).at(t(0));
         assert_eq!((v.kind, v.until), (VerdictKind::Offline, None));
         assert_eq!(v.reason, "no browser session seen");
     }
 
     #[test]
     fn r8_activity_is_online_until_the_idle_timeout() {
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("activity", t(0));
         let v = w.at(t(0));
         assert_eq!((v.kind, v.until), (VerdictKind::Online, Some(t(900))));
@@ -306,7 +257,7 @@ mod tests {
 
     #[test]
     fn r8_activity_after_the_timeout_brings_the_agent_back() {
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("activity", t(0));
         assert_eq!(w.at(t(2000)).kind, VerdictKind::Offline);
         w.ok("activity", t(2000));
@@ -315,7 +266,7 @@ mod tests {
 
     #[test]
     fn r8_close_is_offline_at_once() {
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("activity", t(0));
         w.ok("close", t(60));
         let v = w.at(t(60));
@@ -327,8 +278,8 @@ mod tests {
 
     #[test]
     fn r8_a_group_session_lifetime_replaces_the_default() {
-        let mut w = World::new(Value::Null);
-        w.group("support", Some(30));
+        let mut w = world(Value::Null);
+        w.group("support", lifetime(Some(30)));
         w.ok("activity", t(0));
         w.assert_online_until(t(1800));
         assert!(
@@ -342,11 +293,11 @@ mod tests {
 
     #[test]
     fn r8_the_shortest_lifetime_among_the_agents_groups_wins() {
-        let mut w = World::new(Value::Null);
-        w.group("no-lifetime", None);
-        w.group("long", Some(60));
-        w.group("short", Some(5));
-        w.group("zero-means-none", Some(0));
+        let mut w = world(Value::Null);
+        w.group("no-lifetime", lifetime(None));
+        w.group("long", lifetime(Some(60)));
+        w.group("short", lifetime(Some(5)));
+        w.group("zero-means-none", lifetime(Some(0)));
         w.ok("activity", t(0));
         w.assert_online_until(t(300));
         assert!(w.at(t(0)).reason.contains("group `short`"));
@@ -354,8 +305,8 @@ mod tests {
 
     #[test]
     fn r8_groups_without_a_lifetime_or_unknown_fall_back_to_the_default() {
-        let mut w = World::new(json!({"idle_timeout": "10m"}));
-        w.group("plain", None);
+        let mut w = world(json!({"idle_timeout": "10m"}));
+        w.group("plain", lifetime(None));
         w.groups.push("not-in-directory".to_owned());
         w.ok("activity", t(0));
         w.assert_online_until(t(600));
@@ -363,27 +314,27 @@ mod tests {
 
     #[test]
     fn r8_a_changed_lifetime_applies_at_the_next_verdict() {
-        let mut w = World::new(Value::Null);
-        w.group("support", Some(30));
+        let mut w = world(Value::Null);
+        w.group("support", lifetime(Some(30)));
         w.ok("activity", t(0));
         assert_eq!(w.at(t(1000)).kind, VerdictKind::Online);
-        w.group("support", Some(10));
+        w.group("support", lifetime(Some(10)));
         assert_eq!(
             w.at(t(1000)).kind,
             VerdictKind::Offline,
             "shortened at run time"
         );
         w.assert_online_until(t(600));
-        w.group("support", None);
+        w.group("support", lifetime(None));
         w.assert_online_until(t(900));
         w.groups.clear();
-        w.group("night", Some(20));
+        w.group("night", lifetime(Some(20)));
         w.assert_online_until(t(1200));
     }
 
     #[test]
     fn r8_out_of_order_signals_do_not_move_the_state_backwards() {
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("activity", t(100));
         w.ok("activity", t(50));
         w.assert_online_until(t(1000));
@@ -404,14 +355,14 @@ mod tests {
 
     #[test]
     fn r20_bad_signals_are_refused_and_change_nothing() {
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("activity", t(0));
-        let before = w.browser.clone();
+        let before = w.source.clone();
         let err = w.send("activity", t(10), json!({"tab": 2})).unwrap_err();
         assert!(err.contains("`tab`"), "{err}");
         let err = w.send("open", t(10), Value::Null).unwrap_err();
         assert!(err.contains("activity, close"), "{err}");
-        assert_eq!(w.browser, before);
+        assert_eq!(w.source, before);
     }
 
     #[test]
@@ -423,7 +374,7 @@ mod tests {
             defaults
         );
 
-        let mut w = World::new(json!({"idle_timeout": "90s"}));
+        let mut w = world(json!({"idle_timeout": "90s"}));
         w.ok("activity", t(0));
         w.assert_online_until(t(90));
         assert!(w.at(t(0)).reason.contains("idle timeout 90 s, default"));
@@ -433,9 +384,7 @@ mod tests {
             (json!({"idle_timeout": "soon"}), "`idle_timeout`"),
             (json!({"idle_timeout": "0s"}), "`idle_timeout`"),
         ] {
-            let err = build(&bad).err().unwrap();
-            assert!(matches!(err, PluginError::Settings { .. }));
-            assert!(err.to_string().contains(needle), "{err}");
+            assert_settings_refused(build, &bad, needle);
         }
     }
 
@@ -443,15 +392,13 @@ mod tests {
     fn conformance() {
         let mut browser = build(&Value::Null).unwrap();
         assert_source_conformance(browser.as_mut(), t(0));
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("activity", t(0));
-        assert_source_conformance(&mut w.browser, t(60));
+        assert_source_conformance(&mut w.source, t(60));
     }
 
     #[test]
     fn registers_itself_as_browser() {
-        let registry = openline_core::Registry::collect().unwrap();
-        let built = (registry.source(NAME).unwrap().build)(&Value::Null).unwrap();
-        assert_eq!(built.events(), EVENTS);
+        assert_registered_source(NAME, EVENTS);
     }
 }

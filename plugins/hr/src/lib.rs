@@ -323,9 +323,8 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use openline_core::model::GroupDirectory;
-    use openline_core::test_util::{
-        assert_source_conformance, assert_verdict_sane, context, signal, t,
-    };
+    use openline_core::test_util::{SourceProbe, assert_source_conformance, context, signal, t};
+    use openline_core::test_util::{assert_registered_source, assert_settings_refused};
     use openline_core::verdict::VerdictKind;
     use serde_json::{Value, json};
 
@@ -350,40 +349,8 @@ mod tests {
     }
 
     /// One agent, `alice`, and an `hr` source.
-    #[derive(Default)]
-    struct World {
-        hr: HrSource,
-        directory: GroupDirectory,
-    }
-
-    impl World {
-        /// Sends one signal through `check` then `ingest`, which must agree.
-        fn send(&mut self, event: &str, at: Timestamp, fields: Value) -> Result<(), String> {
-            let ctx = context("alice", &[], &self.directory);
-            let s = signal("alice", NAME, event, at, fields);
-            let checked = self.hr.check(&ctx, &s);
-            let ingested = self.hr.ingest(&ctx, &s);
-            assert_eq!(checked, ingested, "check and ingest must agree");
-            ingested.map_err(|e| e.message)
-        }
-
-        fn ok(&mut self, event: &str, at: Timestamp, fields: Value) {
-            self.send(event, at, fields).unwrap();
-        }
-
-        /// Sends a signal that must be refused without changing anything; returns the error.
-        fn refused(&mut self, event: &str, at: Timestamp, fields: Value) -> String {
-            let before = self.hr.clone();
-            let err = self.send(event, at, fields).unwrap_err();
-            assert_eq!(self.hr, before, "a refused signal must change nothing");
-            err
-        }
-
-        fn at(&self, now: Timestamp) -> Verdict {
-            let ctx = context("alice", &[], &self.directory);
-            assert_verdict_sane(&self.hr, &ctx, now);
-            self.hr.verdict(&ctx, now)
-        }
+    fn world() -> SourceProbe<HrSource> {
+        SourceProbe::new(NAME, HrSource::new())
     }
 
     fn leave(id: &str, from: Timestamp, to: Timestamp) -> Value {
@@ -392,7 +359,7 @@ mod tests {
 
     #[test]
     fn r4_an_agent_without_records_is_neither_blocked_nor_granted() {
-        let w = World::default();
+        let w = world();
         let v = w.at(t(0));
         assert_eq!(
             (v.kind, v.until, v.code),
@@ -402,8 +369,8 @@ mod tests {
 
     #[test]
     fn r4_dismissed_blocks_from_its_instant_until_rehired() {
-        let mut w = World::default();
-        w.ok("dismissed", t(100), Value::Null);
+        let mut w = world();
+        w.ok("dismissed", t(100));
         let v = w.at(t(99));
         assert_eq!(v.kind, VerdictKind::Abstain, "not yet dismissed at 99 s");
         assert_eq!(v.until, Some(t(100)));
@@ -413,25 +380,25 @@ mod tests {
         assert_eq!(v.until, None, "a dismissal never ends by itself");
         assert_eq!(v.reason, "dismissed since 2026-01-01 00:01:40");
         assert_eq!(w.at(t(1_000_000)).kind, VerdictKind::Block);
-        w.ok("rehired", t(200), Value::Null);
+        w.ok("rehired", t(200));
         let v = w.at(t(200));
         assert_eq!((v.kind, v.until), (VerdictKind::Abstain, None));
     }
 
     #[test]
     fn r4_dismissing_twice_keeps_the_first_instant_and_rehiring_an_employee_is_harmless() {
-        let mut w = World::default();
-        w.ok("rehired", t(10), Value::Null);
+        let mut w = world();
+        w.ok("rehired", t(10));
         assert_eq!(w.at(t(10)).kind, VerdictKind::Abstain);
-        w.ok("dismissed", t(20), Value::Null);
-        w.ok("dismissed", t(30), Value::Null);
+        w.ok("dismissed", t(20));
+        w.ok("dismissed", t(30));
         assert_eq!(w.at(t(30)).reason, "dismissed since 2026-01-01 00:00:20");
     }
 
     #[test]
     fn r4_leave_blocks_inside_its_half_open_interval() {
-        let mut w = World::default();
-        w.ok("leave", t(0), leave("ski", t(1000), t(2000)));
+        let mut w = world();
+        w.ok_with("leave", t(0), leave("ski", t(1000), t(2000)));
         let v = w.at(t(999));
         assert_eq!(v.kind, VerdictKind::Abstain);
         assert_eq!(v.until, Some(t(1000)), "the leave's start is announced");
@@ -451,11 +418,11 @@ mod tests {
 
     #[test]
     fn r4_overlapping_and_touching_leaves_block_until_the_end_of_their_span() {
-        let mut w = World::default();
-        w.ok("leave", t(0), leave("a", t(1000), t(2000)));
-        w.ok("leave", t(0), leave("b", t(1500), t(3000)));
-        w.ok("leave", t(0), leave("c", t(3000), t(4000)));
-        w.ok("leave", t(0), leave("d", t(5000), t(6000)));
+        let mut w = world();
+        w.ok_with("leave", t(0), leave("a", t(1000), t(2000)));
+        w.ok_with("leave", t(0), leave("b", t(1500), t(3000)));
+        w.ok_with("leave", t(0), leave("c", t(3000), t(4000)));
+        w.ok_with("leave", t(0), leave("d", t(5000), t(6000)));
         let v = w.at(t(1000));
         assert_eq!((v.kind, v.until), (VerdictKind::Block, Some(t(4000))));
         assert!(v.reason.contains("`a`, `b`, `c`"), "{}", v.reason);
@@ -470,18 +437,18 @@ mod tests {
 
     #[test]
     fn r4_a_leave_inside_another_does_not_shorten_it() {
-        let mut w = World::default();
-        w.ok("leave", t(0), leave("long", t(100), t(1000)));
-        w.ok("leave", t(0), leave("short", t(200), t(300)));
+        let mut w = world();
+        w.ok_with("leave", t(0), leave("long", t(100), t(1000)));
+        w.ok_with("leave", t(0), leave("short", t(200), t(300)));
         assert_eq!(w.at(t(250)).until, Some(t(1000)));
         assert_eq!(w.at(t(999)).kind, VerdictKind::Block);
     }
 
     #[test]
     fn r4_resending_a_leave_id_replaces_it() {
-        let mut w = World::default();
-        w.ok("leave", t(0), leave("x", t(100), t(200)));
-        w.ok("leave", t(10), leave("x", t(500), t(600)));
+        let mut w = world();
+        w.ok_with("leave", t(0), leave("x", t(100), t(200)));
+        w.ok_with("leave", t(10), leave("x", t(500), t(600)));
         assert_eq!(w.at(t(150)).kind, VerdictKind::Abstain);
         assert_eq!(w.at(t(150)).until, Some(t(500)));
         assert_eq!(w.at(t(500)).kind, VerdictKind::Block);
@@ -489,19 +456,19 @@ mod tests {
 
     #[test]
     fn r4_a_cancelled_leave_no_longer_blocks() {
-        let mut w = World::default();
-        w.ok("leave", t(0), leave("x", t(100), t(200)));
-        w.ok("leave", t(0), leave("y", t(300), t(400)));
-        w.ok("leave_cancelled", t(50), json!({"id": "x"}));
+        let mut w = world();
+        w.ok_with("leave", t(0), leave("x", t(100), t(200)));
+        w.ok_with("leave", t(0), leave("y", t(300), t(400)));
+        w.ok_with("leave_cancelled", t(50), json!({"id": "x"}));
         let v = w.at(t(150));
         assert_eq!((v.kind, v.until), (VerdictKind::Abstain, Some(t(300))));
-        w.ok("leave_cancelled", t(60), json!({"id": "x"}));
+        w.ok_with("leave_cancelled", t(60), json!({"id": "x"}));
         assert_eq!(
             w.at(t(150)).kind,
             VerdictKind::Abstain,
             "a repeat is harmless"
         );
-        w.ok("leave_cancelled", t(350), json!({"id": "y"}));
+        w.ok_with("leave_cancelled", t(350), json!({"id": "y"}));
         assert_eq!(
             w.at(t(350)).kind,
             VerdictKind::Abstain,
@@ -511,22 +478,22 @@ mod tests {
 
     #[test]
     fn r4_a_cancelled_leave_id_can_be_scheduled_again() {
-        let mut w = World::default();
-        w.ok("leave", t(0), leave("x", t(100), t(200)));
-        w.ok("leave_cancelled", t(1), json!({"id": "x"}));
-        w.ok("leave", t(2), leave("x", t(100), t(200)));
+        let mut w = world();
+        w.ok_with("leave", t(0), leave("x", t(100), t(200)));
+        w.ok_with("leave_cancelled", t(1), json!({"id": "x"}));
+        w.ok_with("leave", t(2), leave("x", t(100), t(200)));
         assert_eq!(w.at(t(100)).kind, VerdictKind::Block);
     }
 
     #[test]
     fn r4_dismissal_outranks_a_leave() {
-        let mut w = World::default();
-        w.ok("leave", t(0), leave("x", t(0), t(100)));
-        w.ok("dismissed", t(10), Value::Null);
+        let mut w = world();
+        w.ok_with("leave", t(0), leave("x", t(0), t(100)));
+        w.ok("dismissed", t(10));
         let v = w.at(t(10));
         assert_eq!(v.code, Some(ReasonCode::Dismissed));
         assert_eq!(v.until, None, "the leave's end does not end the dismissal");
-        w.ok("rehired", t(20), Value::Null);
+        w.ok("rehired", t(20));
         let v = w.at(t(20));
         assert_eq!(
             v.code,
@@ -538,7 +505,7 @@ mod tests {
 
     #[test]
     fn r4_leave_end_not_after_start_is_refused_naming_to() {
-        let mut w = World::default();
+        let mut w = world();
         let err = w.refused("leave", t(0), leave("x", t(100), t(100)));
         assert!(err.contains("`to`"), "{err}");
         let err = w.refused("leave", t(0), leave("x", t(100), t(50)));
@@ -549,8 +516,8 @@ mod tests {
     fn r20_bad_signals_are_refused_and_change_nothing() {
         const FROM: &str = "2026-01-01T00:00:00Z";
         const TO: &str = "2026-01-02T00:00:00Z";
-        let mut w = World::default();
-        w.ok("leave", t(0), leave("x", t(100), t(200)));
+        let mut w = world();
+        w.ok_with("leave", t(0), leave("x", t(100), t(200)));
         let cases = [
             ("leave", json!({"from": FROM, "to": TO}), "`id`"),
             (
@@ -587,19 +554,19 @@ mod tests {
 
     #[test]
     fn r4_out_of_order_signals_do_not_move_the_state_backwards() {
-        let mut w = World::default();
-        w.ok("dismissed", t(200), Value::Null);
-        w.ok("rehired", t(100), Value::Null);
+        let mut w = world();
+        w.ok("dismissed", t(200));
+        w.ok("rehired", t(100));
         assert_eq!(
             w.at(t(300)).code,
             Some(ReasonCode::Dismissed),
             "late rehire ignored"
         );
 
-        w.ok("leave", t(60), leave("x", t(1000), t(2000)));
-        w.ok("leave", t(50), leave("x", t(5000), t(6000)));
+        w.ok_with("leave", t(60), leave("x", t(1000), t(2000)));
+        w.ok_with("leave", t(50), leave("x", t(5000), t(6000)));
         assert_eq!(w.at(t(1000)).code, Some(ReasonCode::Dismissed));
-        w.ok("rehired", t(300), Value::Null);
+        w.ok("rehired", t(300));
         assert_eq!(
             w.at(t(1000)).code,
             Some(ReasonCode::OnLeave),
@@ -607,14 +574,14 @@ mod tests {
         );
         assert_eq!(w.at(t(5000)).kind, VerdictKind::Abstain);
 
-        w.ok("leave_cancelled", t(55), json!({"id": "x"}));
+        w.ok_with("leave_cancelled", t(55), json!({"id": "x"}));
         assert_eq!(
             w.at(t(1000)).kind,
             VerdictKind::Block,
             "stale cancel ignored"
         );
-        w.ok("leave_cancelled", t(70), json!({"id": "x"}));
-        w.ok("leave", t(65), leave("x", t(1000), t(2000)));
+        w.ok_with("leave_cancelled", t(70), json!({"id": "x"}));
+        w.ok_with("leave", t(65), leave("x", t(1000), t(2000)));
         assert_eq!(
             w.at(t(1000)).kind,
             VerdictKind::Abstain,
@@ -624,9 +591,9 @@ mod tests {
 
     #[test]
     fn r3_hr_never_grants_nor_says_online() {
-        let mut w = World::default();
-        w.ok("leave", t(0), leave("x", t(100), t(200)));
-        w.ok("dismissed", t(300), Value::Null);
+        let mut w = world();
+        w.ok_with("leave", t(0), leave("x", t(100), t(200)));
+        w.ok("dismissed", t(300));
         for s in (0..400).step_by(50) {
             let kind = w.at(t(s)).kind;
             assert!(
@@ -640,28 +607,23 @@ mod tests {
     fn settings_accept_nothing_but_an_empty_table() {
         assert!(build(&Value::Null).is_ok());
         assert!(build(&json!({})).is_ok());
-        let err = build(&json!({"grace": "5m"})).err().unwrap();
-        assert!(matches!(err, PluginError::Settings { .. }));
-        assert!(err.to_string().contains("`grace`"), "{err}");
+        assert_settings_refused(build, &json!({"grace": "5m"}), "`grace`");
     }
 
     #[test]
     fn conformance() {
         let mut hr = build(&Value::Null).unwrap();
         assert_source_conformance(hr.as_mut(), t(0));
-        let mut w = World::default();
-        w.ok("leave", t(0), leave("x", t(100), t(200)));
-        w.ok("leave", t(0), leave("y", t(200), t(300)));
-        assert_source_conformance(&mut w.hr, t(150));
-        w.ok("dismissed", t(10), Value::Null);
-        assert_source_conformance(&mut w.hr, t(20));
+        let mut w = world();
+        w.ok_with("leave", t(0), leave("x", t(100), t(200)));
+        w.ok_with("leave", t(0), leave("y", t(200), t(300)));
+        assert_source_conformance(&mut w.source, t(150));
+        w.ok("dismissed", t(10));
+        assert_source_conformance(&mut w.source, t(20));
     }
 
     #[test]
     fn registers_itself_as_hr() {
-        let registry = openline_core::Registry::collect().unwrap();
-        let descriptor = registry.source(NAME).unwrap();
-        let built = (descriptor.build)(&Value::Null).unwrap();
-        assert_eq!(built.events(), EVENTS);
+        assert_registered_source(NAME, EVENTS);
     }
 }

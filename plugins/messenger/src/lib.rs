@@ -192,70 +192,28 @@ openline_core::inventory::submit! {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use openline_core::model::GroupDirectory;
-    use openline_core::test_util::{
-        assert_source_conformance, assert_verdict_sane, context, signal, t,
-    };
-    use openline_core::time::TimeDelta;
+    use openline_core::test_util::{SourceProbe, assert_source_conformance, t};
+    use openline_core::test_util::{assert_registered_source, assert_settings_refused};
     use openline_core::verdict::VerdictKind;
     use serde_json::{Value, json};
 
     use super::*;
 
-    /// One agent, `alice`, and a `messenger` source.
-    struct World {
-        messenger: MessengerSource,
-        directory: GroupDirectory,
-    }
-
-    impl World {
-        fn new(settings: Value) -> Self {
-            Self {
-                messenger: MessengerSource::new(registry::settings(NAME, &settings).unwrap()),
-                directory: GroupDirectory::new(),
-            }
-        }
-
-        /// Sends one signal through `check` then `ingest`, which must agree.
-        fn send(&mut self, event: &str, at: Timestamp, fields: Value) -> Result<(), String> {
-            let ctx = context("alice", &[], &self.directory);
-            let s = signal("alice", NAME, event, at, fields);
-            let checked = self.messenger.check(&ctx, &s);
-            let ingested = self.messenger.ingest(&ctx, &s);
-            assert_eq!(checked, ingested, "check and ingest must agree");
-            ingested.map_err(|e| e.message)
-        }
-
-        fn ok(&mut self, event: &str, at: Timestamp) {
-            self.send(event, at, Value::Null).unwrap();
-        }
-
-        fn at(&self, now: Timestamp) -> Verdict {
-            let ctx = context("alice", &[], &self.directory);
-            assert_verdict_sane(&self.messenger, &ctx, now);
-            self.messenger.verdict(&ctx, now)
-        }
-
-        /// Asserts online one second before `end` (with `until = end`) and offline at `end`.
-        fn assert_online_until(&self, end: Timestamp) {
-            let before = self.at(end - TimeDelta::seconds(1));
-            assert_eq!(before.kind, VerdictKind::Online, "{before:?}");
-            assert_eq!(before.until, Some(end));
-            let after = self.at(end);
-            assert_eq!((after.kind, after.until), (VerdictKind::Offline, None));
-        }
+    /// One agent, `alice`, and a `messenger` source with these settings.
+    fn world(settings: Value) -> SourceProbe<MessengerSource> {
+        SourceProbe::with_settings(NAME, &settings, MessengerSource::new)
     }
 
     #[test]
     fn r6_before_any_signal_the_agent_is_offline() {
-        let v = World::new(Value::Null).at(t(0));
+        let v = world(Value::Null).at(t(0));
         assert_eq!((v.kind, v.until), (VerdictKind::Offline, None));
         assert_eq!(v.reason, "no messenger session seen");
     }
 
     #[test]
     fn r6_open_is_online_until_the_heartbeat_timeout() {
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("open", t(0));
         let v = w.at(t(0));
         assert_eq!(v.kind, VerdictKind::Online);
@@ -273,7 +231,7 @@ mod tests {
 
     #[test]
     fn r6_heartbeats_extend_the_online_window() {
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("open", t(0));
         w.ok("heartbeat", t(100));
         w.assert_online_until(t(220));
@@ -283,7 +241,7 @@ mod tests {
 
     #[test]
     fn r6_a_heartbeat_without_open_counts_as_open() {
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("heartbeat", t(10));
         w.assert_online_until(t(130));
         w.ok("close", t(20));
@@ -293,7 +251,7 @@ mod tests {
 
     #[test]
     fn r6_a_heartbeat_after_the_timeout_brings_the_agent_back() {
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("open", t(0));
         assert_eq!(w.at(t(500)).kind, VerdictKind::Offline);
         w.ok("heartbeat", t(500));
@@ -302,7 +260,7 @@ mod tests {
 
     #[test]
     fn r6_close_is_offline_at_once() {
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("open", t(0));
         w.ok("close", t(30));
         let v = w.at(t(30));
@@ -314,7 +272,7 @@ mod tests {
 
     #[test]
     fn r6_do_not_disturb_is_shown_but_never_changes_the_verdict() {
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("open", t(0));
         let without = w.at(t(10));
         w.ok("dnd_on", t(10));
@@ -338,7 +296,7 @@ mod tests {
 
     #[test]
     fn r6_do_not_disturb_alone_does_not_make_the_agent_online() {
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("dnd_off", t(0));
         assert_eq!(w.at(t(0)).kind, VerdictKind::Offline);
         assert_eq!(w.at(t(0)).reason, "no messenger session seen");
@@ -346,7 +304,7 @@ mod tests {
 
     #[test]
     fn r6_out_of_order_signals_do_not_move_the_state_backwards() {
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("open", t(0));
         w.ok("heartbeat", t(100));
         w.ok("heartbeat", t(50));
@@ -369,9 +327,9 @@ mod tests {
 
     #[test]
     fn r20_bad_signals_are_refused_and_change_nothing() {
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("open", t(0));
-        let before = w.messenger.clone();
+        let before = w.source.clone();
         let err = w
             .send("heartbeat", t(10), json!({"battery": 3}))
             .unwrap_err();
@@ -381,7 +339,7 @@ mod tests {
             err.contains("open, heartbeat, close, dnd_on, dnd_off"),
             "{err}"
         );
-        assert_eq!(w.messenger, before);
+        assert_eq!(w.source, before);
     }
 
     #[test]
@@ -393,7 +351,7 @@ mod tests {
             defaults
         );
 
-        let mut w = World::new(json!({"heartbeat_timeout": "1m 30s"}));
+        let mut w = world(json!({"heartbeat_timeout": "1m 30s"}));
         w.ok("open", t(0));
         w.assert_online_until(t(90));
 
@@ -406,9 +364,7 @@ mod tests {
             (json!({"heartbeat_timeout": 120}), "`heartbeat_timeout`"),
             (json!({"heartbeat_timeout": "0s"}), "`heartbeat_timeout`"),
         ] {
-            let err = build(&bad).err().unwrap();
-            assert!(matches!(err, PluginError::Settings { .. }));
-            assert!(err.to_string().contains(needle), "{err}");
+            assert_settings_refused(build, &bad, needle);
         }
     }
 
@@ -416,15 +372,13 @@ mod tests {
     fn conformance() {
         let mut messenger = build(&Value::Null).unwrap();
         assert_source_conformance(messenger.as_mut(), t(0));
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("open", t(0));
-        assert_source_conformance(&mut w.messenger, t(60));
+        assert_source_conformance(&mut w.source, t(60));
     }
 
     #[test]
     fn registers_itself_as_messenger() {
-        let registry = openline_core::Registry::collect().unwrap();
-        let built = (registry.source(NAME).unwrap().build)(&Value::Null).unwrap();
-        assert_eq!(built.events(), EVENTS);
+        assert_registered_source(NAME, EVENTS);
     }
 }

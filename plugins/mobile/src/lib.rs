@@ -206,70 +206,28 @@ openline_core::inventory::submit! {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use openline_core::model::GroupDirectory;
-    use openline_core::test_util::{
-        assert_source_conformance, assert_verdict_sane, context, signal, t,
-    };
-    use openline_core::time::TimeDelta;
+    use openline_core::test_util::{SourceProbe, assert_source_conformance, t};
+    use openline_core::test_util::{assert_registered_source, assert_settings_refused};
     use openline_core::verdict::VerdictKind;
     use serde_json::{Value, json};
 
     use super::*;
 
-    /// One agent, `alice`, and a `mobile` source.
-    struct World {
-        mobile: MobileSource,
-        directory: GroupDirectory,
-    }
-
-    impl World {
-        fn new(settings: Value) -> Self {
-            Self {
-                mobile: MobileSource::new(registry::settings(NAME, &settings).unwrap()),
-                directory: GroupDirectory::new(),
-            }
-        }
-
-        /// Sends one signal through `check` then `ingest`, which must agree.
-        fn send(&mut self, event: &str, at: Timestamp, fields: Value) -> Result<(), String> {
-            let ctx = context("alice", &[], &self.directory);
-            let s = signal("alice", NAME, event, at, fields);
-            let checked = self.mobile.check(&ctx, &s);
-            let ingested = self.mobile.ingest(&ctx, &s);
-            assert_eq!(checked, ingested, "check and ingest must agree");
-            ingested.map_err(|e| e.message)
-        }
-
-        fn ok(&mut self, event: &str, at: Timestamp) {
-            self.send(event, at, Value::Null).unwrap();
-        }
-
-        fn at(&self, now: Timestamp) -> Verdict {
-            let ctx = context("alice", &[], &self.directory);
-            assert_verdict_sane(&self.mobile, &ctx, now);
-            self.mobile.verdict(&ctx, now)
-        }
-
-        /// Asserts online one second before `end` (with `until = end`) and offline at `end`.
-        fn assert_online_until(&self, end: Timestamp) {
-            let before = self.at(end - TimeDelta::seconds(1));
-            assert_eq!(before.kind, VerdictKind::Online, "{before:?}");
-            assert_eq!(before.until, Some(end));
-            let after = self.at(end);
-            assert_eq!((after.kind, after.until), (VerdictKind::Offline, None));
-        }
+    /// One agent, `alice`, and a `mobile` source with these settings.
+    fn world(settings: Value) -> SourceProbe<MobileSource> {
+        SourceProbe::with_settings(NAME, &settings, MobileSource::new)
     }
 
     #[test]
     fn r7_before_any_signal_the_agent_is_offline() {
-        let v = World::new(Value::Null).at(t(0));
+        let v = world(Value::Null).at(t(0));
         assert_eq!((v.kind, v.until), (VerdictKind::Offline, None));
         assert_eq!(v.reason, "no mobile session seen");
     }
 
     #[test]
     fn r7_foreground_is_online_until_the_heartbeat_timeout() {
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("foreground", t(0));
         let v = w.at(t(0));
         assert_eq!((v.kind, v.until), (VerdictKind::Online, Some(t(120))));
@@ -282,7 +240,7 @@ mod tests {
 
     #[test]
     fn r7_heartbeats_keep_a_foreground_app_online() {
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("foreground", t(0));
         w.ok("heartbeat", t(60));
         w.assert_online_until(t(180));
@@ -292,7 +250,7 @@ mod tests {
 
     #[test]
     fn r7_a_heartbeat_without_a_session_counts_as_foreground() {
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("heartbeat", t(10));
         w.assert_online_until(t(130));
         w.ok("close", t(20));
@@ -302,7 +260,7 @@ mod tests {
 
     #[test]
     fn r7_background_keeps_online_for_the_grace_period() {
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("foreground", t(0));
         w.ok("background", t(100));
         let v = w.at(t(100));
@@ -320,7 +278,7 @@ mod tests {
 
     #[test]
     fn r7_background_grace_does_not_need_heartbeats_nor_extend_with_them() {
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("background", t(0));
         w.assert_online_until(t(300));
         w.ok("heartbeat", t(250));
@@ -331,7 +289,7 @@ mod tests {
 
     #[test]
     fn r7_foreground_cancels_the_background_countdown() {
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("background", t(0));
         w.ok("foreground", t(200));
         w.assert_online_until(t(320));
@@ -341,7 +299,7 @@ mod tests {
 
     #[test]
     fn r7_close_is_offline_at_once() {
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("background", t(0));
         w.ok("close", t(10));
         let v = w.at(t(10));
@@ -355,7 +313,7 @@ mod tests {
 
     #[test]
     fn r7_out_of_order_signals_do_not_move_the_state_backwards() {
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("foreground", t(0));
         w.ok("heartbeat", t(100));
         w.ok("heartbeat", t(50));
@@ -378,9 +336,9 @@ mod tests {
 
     #[test]
     fn r20_bad_signals_are_refused_and_change_nothing() {
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("background", t(0));
-        let before = w.mobile.clone();
+        let before = w.source.clone();
         let err = w
             .send("foreground", t(10), json!({"device": "ios"}))
             .unwrap_err();
@@ -390,7 +348,7 @@ mod tests {
             err.contains("foreground, background, heartbeat, close"),
             "{err}"
         );
-        assert_eq!(w.mobile, before);
+        assert_eq!(w.source, before);
     }
 
     #[test]
@@ -403,13 +361,13 @@ mod tests {
             defaults
         );
 
-        let mut w = World::new(json!({"background_grace": "1m"}));
+        let mut w = world(json!({"background_grace": "1m"}));
         w.ok("background", t(0));
         w.assert_online_until(t(60));
         w.ok("foreground", t(100));
         w.assert_online_until(t(220));
 
-        let mut w = World::new(json!({"heartbeat_timeout": "30s", "background_grace": "10m"}));
+        let mut w = world(json!({"heartbeat_timeout": "30s", "background_grace": "10m"}));
         w.ok("foreground", t(0));
         w.assert_online_until(t(30));
         w.ok("background", t(40));
@@ -425,9 +383,7 @@ mod tests {
             (json!({"heartbeat_timeout": "0s"}), "`heartbeat_timeout`"),
             (json!({"heartbeat_timeout": true}), "`heartbeat_timeout`"),
         ] {
-            let err = build(&bad).err().unwrap();
-            assert!(matches!(err, PluginError::Settings { .. }));
-            assert!(err.to_string().contains(needle), "{err}");
+            assert_settings_refused(build, &bad, needle);
         }
     }
 
@@ -435,15 +391,13 @@ mod tests {
     fn conformance() {
         let mut mobile = build(&Value::Null).unwrap();
         assert_source_conformance(mobile.as_mut(), t(0));
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("background", t(0));
-        assert_source_conformance(&mut w.mobile, t(60));
+        assert_source_conformance(&mut w.source, t(60));
     }
 
     #[test]
     fn registers_itself_as_mobile() {
-        let registry = openline_core::Registry::collect().unwrap();
-        let built = (registry.source(NAME).unwrap().build)(&Value::Null).unwrap();
-        assert_eq!(built.events(), EVENTS);
+        assert_registered_source(NAME, EVENTS);
     }
 }

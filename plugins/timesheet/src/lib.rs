@@ -248,9 +248,8 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use openline_core::model::GroupDirectory;
-    use openline_core::test_util::{
-        assert_source_conformance, assert_verdict_sane, context, signal, t,
-    };
+    use openline_core::test_util::{SourceProbe, assert_source_conformance, context, signal, t};
+    use openline_core::test_util::{assert_registered_source, assert_settings_refused};
     use openline_core::verdict::VerdictKind;
     use serde_json::{Value, json};
 
@@ -280,59 +279,14 @@ mod tests {
         );
     }
 
-    /// One agent, `alice`, in `groups`, and a `timesheet` source.
-    struct World {
-        sheet: TimesheetSource,
-        groups: Vec<String>,
-        directory: GroupDirectory,
-    }
-
-    impl World {
-        fn new(settings: Value) -> Self {
-            let settings = registry::settings(NAME, &settings).unwrap();
-            Self {
-                sheet: TimesheetSource::new(settings),
-                groups: Vec::new(),
-                directory: GroupDirectory::new(),
-            }
-        }
-
-        /// Sends one signal through `check` then `ingest`, which must agree.
-        fn send(&mut self, event: &str, at: Timestamp, fields: Value) -> Result<(), String> {
-            let ctx = context("alice", &self.groups, &self.directory);
-            let s = signal("alice", NAME, event, at, fields);
-            let checked = self.sheet.check(&ctx, &s);
-            let ingested = self.sheet.ingest(&ctx, &s);
-            assert_eq!(checked, ingested, "check and ingest must agree");
-            ingested.map_err(|e| e.message)
-        }
-
-        fn ok(&mut self, event: &str, at: Timestamp) {
-            self.send(event, at, Value::Null).unwrap();
-        }
-
-        /// Sends a signal that must be refused without changing anything; returns the error.
-        fn refused(&mut self, event: &str, at: Timestamp, fields: Value) -> String {
-            let before = self.sheet.clone();
-            let err = self.send(event, at, fields).unwrap_err();
-            assert_eq!(self.sheet, before, "a refused signal must change nothing");
-            err
-        }
-
-        fn at(&self, now: Timestamp) -> Verdict {
-            let ctx = context("alice", &self.groups, &self.directory);
-            assert_verdict_sane(&self.sheet, &ctx, now);
-            self.sheet.verdict(&ctx, now)
-        }
-
-        fn kind(&self, now: Timestamp) -> VerdictKind {
-            self.at(now).kind
-        }
+    /// One agent, `alice`, and a `timesheet` source with these settings.
+    fn world(settings: Value) -> SourceProbe<TimesheetSource> {
+        SourceProbe::with_settings(NAME, &settings, TimesheetSource::new)
     }
 
     #[test]
     fn r5_an_agent_who_never_clocked_in_is_blocked_as_not_working() {
-        let w = World::new(Value::Null);
+        let w = world(Value::Null);
         let v = w.at(t(0));
         assert_eq!(v.kind, VerdictKind::Block);
         assert_eq!(v.code, Some(ReasonCode::NotWorking));
@@ -342,13 +296,13 @@ mod tests {
 
     #[test]
     fn r5_clock_in_grants_until_clock_out() {
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("clock_in", t(60));
         let v = w.at(t(60));
         assert_eq!((v.kind, v.until), (VerdictKind::Grant, None));
         assert_eq!(v.reason, "clocked in, working since 00:01:00");
         assert_eq!(
-            w.kind(t(1_000_000)),
+            w.at(t(1_000_000)).kind,
             VerdictKind::Grant,
             "never ends by itself"
         );
@@ -361,7 +315,7 @@ mod tests {
 
     #[test]
     fn r5_a_break_blocks_and_resume_grants_again() {
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("clock_in", t(0));
         w.ok("pause", t(600));
         let v = w.at(t(600));
@@ -371,54 +325,54 @@ mod tests {
         assert_eq!(v.until, None);
         w.ok("resume", t(900));
         assert_eq!(w.at(t(900)).reason, "clocked in, working since 00:15:00");
-        assert_eq!(w.kind(t(900)), VerdictKind::Grant);
+        assert_eq!(w.at(t(900)).kind, VerdictKind::Grant);
         w.ok("pause", t(1000));
         w.ok("clock_out", t(1100));
-        assert_eq!(w.kind(t(1100)), VerdictKind::Block);
+        assert_eq!(w.at(t(1100)).kind, VerdictKind::Block);
     }
 
     #[test]
     fn r5_wtm_applies_to_everyone_without_a_groups_setting() {
-        let mut w = World::new(json!({}));
+        let mut w = world(json!({}));
         w.groups = vec!["anything".into()];
-        assert_eq!(w.kind(t(0)), VerdictKind::Block);
+        assert_eq!(w.at(t(0)).kind, VerdictKind::Block);
         w.groups.clear();
-        assert_eq!(w.kind(t(0)), VerdictKind::Block);
+        assert_eq!(w.at(t(0)).kind, VerdictKind::Block);
     }
 
     #[test]
     fn r5_wtm_applies_only_to_agents_in_the_configured_groups() {
-        let mut w = World::new(json!({"groups": ["shift-workers", "night"]}));
+        let mut w = world(json!({"groups": ["shift-workers", "night"]}));
         w.groups = vec!["support".into()];
         let v = w.at(t(0));
         assert_eq!((v.kind, v.until), (VerdictKind::Abstain, None));
         assert!(v.reason.contains("shift-workers, night"), "{}", v.reason);
         w.ok("clock_in", t(0));
         assert_eq!(
-            w.kind(t(0)),
+            w.at(t(0)).kind,
             VerdictKind::Abstain,
             "clocked in, but WTM off"
         );
         w.groups.push("night".into());
         assert_eq!(
-            w.kind(t(0)),
+            w.at(t(0)).kind,
             VerdictKind::Grant,
             "membership read at each verdict"
         );
         w.ok("clock_out", t(10));
-        assert_eq!(w.kind(t(10)), VerdictKind::Block);
+        assert_eq!(w.at(t(10)).kind, VerdictKind::Block);
     }
 
     #[test]
     fn r5_an_empty_groups_list_applies_to_nobody() {
-        let mut w = World::new(json!({"groups": []}));
+        let mut w = world(json!({"groups": []}));
         w.groups = vec!["support".into()];
-        assert_eq!(w.kind(t(0)), VerdictKind::Abstain);
+        assert_eq!(w.at(t(0)).kind, VerdictKind::Abstain);
     }
 
     #[test]
     fn r5_repeating_the_current_state_is_harmless() {
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("clock_out", t(0));
         w.ok("clock_in", t(10));
         w.ok("clock_in", t(20));
@@ -437,7 +391,7 @@ mod tests {
 
     #[test]
     fn r5_transitions_that_make_no_sense_are_refused_naming_the_state() {
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         let err = w.refused("pause", t(0), Value::Null);
         assert!(err.contains("not clocked in"), "{err}");
         let err = w.refused("resume", t(0), Value::Null);
@@ -455,7 +409,7 @@ mod tests {
 
     #[test]
     fn r20_bad_signals_are_refused_and_change_nothing() {
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("clock_in", t(0));
         let err = w.refused("clock_in", t(10), json!({"shift": "early"}));
         assert!(err.contains("`shift`"), "{err}");
@@ -465,7 +419,7 @@ mod tests {
 
     #[test]
     fn r5_out_of_order_signals_do_not_move_the_state_backwards() {
-        let mut w = World::new(Value::Null);
+        let mut w = world(Value::Null);
         w.ok("clock_in", t(100));
         w.ok("pause", t(200));
         w.ok("clock_in", t(150));
@@ -478,7 +432,7 @@ mod tests {
         w.ok("pause", t(250));
         w.ok("clock_out", t(50));
         assert_eq!(
-            w.kind(t(300)),
+            w.at(t(300)).kind,
             VerdictKind::Grant,
             "late pause and clock_out ignored"
         );
@@ -486,7 +440,7 @@ mod tests {
         w.ok("resume", t(10));
         // Same instant: arrival order.
         w.ok("pause", t(300));
-        assert_eq!(w.kind(t(300)), VerdictKind::Block);
+        assert_eq!(w.at(t(300)).kind, VerdictKind::Block);
     }
 
     #[test]
@@ -498,9 +452,7 @@ mod tests {
         let custom: TimesheetSettings =
             registry::settings(NAME, &json!({"groups": ["a", "b"]})).unwrap();
         assert_eq!(custom.groups, Some(vec!["a".to_owned(), "b".to_owned()]));
-        let err = build(&json!({"group": ["a"]})).err().unwrap();
-        assert!(matches!(err, PluginError::Settings { .. }));
-        assert!(err.to_string().contains("`group`"), "{err}");
+        assert_settings_refused(build, &json!({"group": ["a"]}), "`group`");
         let err = build(&json!({"groups": "a"})).err().unwrap();
         assert!(err.to_string().contains("`groups`"), "{err}");
     }
@@ -509,15 +461,13 @@ mod tests {
     fn conformance() {
         let mut sheet = build(&Value::Null).unwrap();
         assert_source_conformance(sheet.as_mut(), t(0));
-        let mut w = World::new(json!({"groups": ["x"]}));
+        let mut w = world(json!({"groups": ["x"]}));
         w.ok("clock_in", t(0));
-        assert_source_conformance(&mut w.sheet, t(10));
+        assert_source_conformance(&mut w.source, t(10));
     }
 
     #[test]
     fn registers_itself_as_timesheet() {
-        let registry = openline_core::Registry::collect().unwrap();
-        let built = (registry.source(NAME).unwrap().build)(&Value::Null).unwrap();
-        assert_eq!(built.events(), EVENTS);
+        assert_registered_source(NAME, EVENTS);
     }
 }
