@@ -1,4 +1,8 @@
-//! Shared fixtures for openline's benchmarks: engines preloaded with many agents.
+//! Shared fixtures for openline's benchmarks (engines preloaded with many agents) and the
+//! load generator [`loadgen`].
+
+pub mod loadgen;
+pub mod real;
 
 use std::time::Duration;
 

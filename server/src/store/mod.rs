@@ -201,6 +201,9 @@ impl Store {
 
     /// Writes `records` in one transaction; commands get sequence numbers from `next_seq` on.
     /// Returns the next free sequence number. Nothing is written when it fails.
+    ///
+    /// Consecutive commands go in multi-row `INSERT`s (chunks of [`INSERT_CHUNKS`] rows), so a
+    /// batch of n commands costs a handful of statements, not n round trips to the database.
     pub async fn write<'a>(
         &self,
         next_seq: i64,
@@ -208,20 +211,13 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let mut seq = next_seq;
         let mut tx = self.pool.begin().await?;
+        let mut run: Vec<(Timestamp, &str)> = Vec::new();
         for record in records {
             match record {
-                Record::Command { at, json } => {
-                    sqlx::query(
-                        "INSERT INTO openline_command_log (seq, at, command) VALUES ($1, $2, $3)",
-                    )
-                    .bind(seq)
-                    .bind(format_at(*at))
-                    .bind(json.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                    seq += 1;
-                }
+                Record::Command { at, json } => run.push((*at, json.as_str())),
                 Record::Clock(at) => {
+                    seq = insert_commands(&mut tx, seq, &run).await?;
+                    run.clear();
                     sqlx::query(
                         "INSERT INTO openline_clock (id, now) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET now = excluded.now",
                     )
@@ -231,6 +227,7 @@ impl Store {
                 }
             }
         }
+        seq = insert_commands(&mut tx, seq, &run).await?;
         tx.commit().await?;
         Ok(seq)
     }
@@ -239,6 +236,48 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Row counts of the multi-row `INSERT`s a run of commands is split into (largest first): a
+/// few distinct statements, each prepared once and cached by the connection.
+pub const INSERT_CHUNKS: [usize; 4] = [128, 32, 8, 1];
+
+fn insert_sql(rows: usize) -> String {
+    let mut sql = String::from("INSERT INTO openline_command_log (seq, at, command) VALUES ");
+    for row in 0..rows {
+        let first = row * 3 + 1;
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("(${}, ${}, ${})", first, first + 1, first + 2));
+    }
+    sql
+}
+
+fn insert_statements() -> &'static [(usize, String); 4] {
+    static SQL: std::sync::OnceLock<[(usize, String); 4]> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| INSERT_CHUNKS.map(|rows| (rows, insert_sql(rows))))
+}
+
+/// Appends `commands` with sequence numbers from `seq` on; the next free sequence number.
+async fn insert_commands(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    mut seq: i64,
+    mut commands: &[(Timestamp, &str)],
+) -> Result<i64, StoreError> {
+    for (rows, sql) in insert_statements() {
+        while commands.len() >= *rows {
+            let (chunk, rest) = commands.split_at(*rows);
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+            for (at, json) in chunk {
+                query = query.bind(seq).bind(format_at(*at)).bind(*json);
+                seq += 1;
+            }
+            query.execute(&mut **tx).await?;
+            commands = rest;
+        }
+    }
+    Ok(seq)
 }
 
 #[cfg(test)]

@@ -197,6 +197,31 @@ async fn sqlite_append_and_replay_round_trip() {
     append_and_replay_round_trip(&TempDb::new().url()).await;
 }
 
+async fn large_batches_keep_order_and_sequence(url: &str) {
+    // 300 commands split by a clock record: multi-row INSERT chunks of 128, 32, 8 and 1 rows.
+    let store = Store::connect(url).await.unwrap();
+    let mut batch: Vec<Record> = (0..150).map(record).collect();
+    batch.push(Record::Clock(at(7)));
+    batch.extend((150..300).map(record));
+    assert_eq!(store.write(1, &batch).await.unwrap(), 301);
+    let log = logged(&store).await;
+    assert_eq!(log.len(), 300);
+    for (i, entry) in log.iter().enumerate() {
+        assert_eq!(
+            (entry.seq, entry.at, &entry.command),
+            (i as i64 + 1, at(i as i64), &command(i))
+        );
+    }
+    assert_eq!(store.manual_clock().await.unwrap(), Some(at(7)));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_large_batches_keep_order_and_sequence() {
+    let db = TempDb::new();
+    large_batches_keep_order_and_sequence(&db.url()).await;
+}
+
 #[tokio::test]
 async fn sqlite_group_commit_of_concurrent_appends() {
     group_commit_of_concurrent_appends(&TempDb::new().url()).await;
@@ -273,5 +298,15 @@ async fn postgres_group_commit_of_concurrent_appends() {
         return;
     };
     group_commit_of_concurrent_appends(&db.url).await;
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn postgres_large_batches_keep_order_and_sequence() {
+    let Some(db) = PgDatabase::create("postgres_large_batches_keep_order_and_sequence").await
+    else {
+        return;
+    };
+    large_batches_keep_order_and_sequence(&db.url).await;
     db.drop_now().await;
 }

@@ -1,0 +1,316 @@
+//! What the load generator asks of the server: the fixture (agents, one channel, presence)
+//! and the workloads — (a) conversations routed, accepted, answered and closed, (b) batched
+//! presence signals, (c) both at once — plus `/healthz` for the no-op ceiling.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use hyper::Method;
+use serde_json::{Value, json};
+
+use super::client::Conn;
+use super::stats::Tally;
+
+/// The channel every workload routes on.
+pub const CHANNEL: &str = "web";
+
+/// Every `FLAP_EVERY`-th agent has only the messenger for presence, and its signal workers
+/// close and reopen it: a real availability change that withdraws or requeues conversations.
+const FLAP_EVERY: usize = 50;
+
+/// The id of agent `index`.
+pub fn agent(index: usize) -> String {
+    format!("agent-{index:06}")
+}
+
+/// What a worker does in a loop until the phase's deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `GET /healthz` (the no-op ceiling of the same HTTP stack).
+    Noop,
+    /// Open a conversation; accept it as the agent it was offered to; an agent message;
+    /// close it.
+    Conversation,
+    /// `POST /v1/signals` with a batch of presence signals, back to back.
+    Signals,
+    /// Only `POST /v1/channels/{channel}/conversations`: a new conversation routed and offered.
+    Route,
+    /// Like `Signals`, but paced (open loop) so the phase's signal workers together send
+    /// `Load::signal_rate` signals per second; latency counts from the scheduled send instant
+    /// (no coordinated omission).
+    PacedSignals,
+}
+
+/// Parameters shared by every worker.
+#[derive(Debug, Clone, Copy)]
+pub struct Load {
+    /// The server.
+    pub addr: SocketAddr,
+    /// Agents in the fixture.
+    pub agents: usize,
+    /// Signals per batch.
+    pub batch: usize,
+    /// Workers of the phase (to spread the agents between signal workers).
+    pub workers: usize,
+    /// Signals per second of all `PacedSignals` workers together.
+    pub signal_rate: f64,
+    /// How many `PacedSignals` workers the phase has.
+    pub paced_workers: usize,
+}
+
+fn to_body(value: &Value) -> Option<Vec<u8>> {
+    serde_json::to_vec(value).ok()
+}
+
+/// Agents, the channel (all agents in its queue, availability checked against the presence
+/// sources, policy `evenly`, no chat limit) and a messenger session for every agent. Bounded:
+/// `agents` PUTs plus `agents / 500` signal batches, over `concurrency` connections.
+pub async fn setup(addr: SocketAddr, agents: usize, concurrency: usize) -> anyhow::Result<()> {
+    let mut tasks = Vec::new();
+    for worker in 0..concurrency.max(1) {
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::new(addr);
+            for index in (worker..agents).step_by(concurrency.max(1)) {
+                let id = agent(index);
+                let body = json!({"name": id, "groups": ["support"]});
+                let reply = conn
+                    .send(Method::PUT, &format!("/v1/agents/{id}"), to_body(&body))
+                    .await?;
+                anyhow::ensure!(reply.status < 300, "PUT agent {id}: {}", reply.status);
+            }
+            Ok::<_, anyhow::Error>(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let mut conn = Conn::new(addr);
+    let channel = json!({
+        "name": "Website chat", "check_availability": true,
+        "sources": ["hr", "messenger", "mobile", "browser"], "policy": "evenly",
+        "queue": (0..agents).map(agent).collect::<Vec<_>>(), "max_chats": null,
+        "offer_timeout_seconds": 120,
+    });
+    let reply = conn
+        .send(
+            Method::PUT,
+            &format!("/v1/channels/{CHANNEL}"),
+            to_body(&channel),
+        )
+        .await?;
+    anyhow::ensure!(reply.status < 300, "PUT channel: {}", reply.status);
+    for chunk in (0..agents).collect::<Vec<_>>().chunks(500) {
+        let signals: Vec<Value> = chunk
+            .iter()
+            .map(|&i| json!({"agent": agent(i), "source": "messenger", "event": "open"}))
+            .collect();
+        let reply = conn
+            .send(Method::POST, "/v1/signals", to_body(&Value::Array(signals)))
+            .await?;
+        anyhow::ensure!(reply.status < 300, "signals: {}", reply.status);
+    }
+    Ok(())
+}
+
+/// Runs `role` as worker number `worker` until `deadline`.
+pub async fn worker(role: Role, worker: usize, load: Load, tag: &str, deadline: Instant) -> Tally {
+    let mut conn = Conn::new(load.addr);
+    let mut tally = Tally::default();
+    let mut flaps = Flaps::new(worker, load);
+    let mut round = 0usize;
+    let period = Duration::from_secs_f64(
+        (load.paced_workers.max(1) * load.batch) as f64 / load.signal_rate.max(1.0),
+    );
+    // Stagger the paced workers over one period.
+    let mut scheduled = Instant::now() + period.mul_f64(worker as f64 / load.workers.max(1) as f64);
+    while Instant::now() < deadline {
+        round += 1;
+        match role {
+            Role::Route => {
+                let id = format!("{tag}-{worker}-{round}");
+                let body =
+                    json!({"id": id, "customer": format!("customer-{id}"), "text": "Hello?"});
+                let path = format!("/v1/channels/{CHANNEL}/conversations");
+                if conn
+                    .call(&mut tally, Method::POST, &path, to_body(&body), &[])
+                    .await
+                    .is_some()
+                {
+                    tally.conversations += 1;
+                }
+            }
+            Role::PacedSignals => {
+                if scheduled >= deadline {
+                    break;
+                }
+                tokio::time::sleep_until(scheduled.into()).await;
+                let body = signal_batch(worker, round, load, &mut flaps);
+                let sent = conn
+                    .call(&mut tally, Method::POST, "/v1/signals", to_body(&body), &[])
+                    .await;
+                if sent.is_some() {
+                    tally.signals += load.batch as u64;
+                    tally
+                        .signal_latencies_us
+                        .push(u32::try_from(scheduled.elapsed().as_micros()).unwrap_or(u32::MAX));
+                }
+                scheduled += period;
+            }
+            Role::Noop => {
+                conn.call(&mut tally, Method::GET, "/healthz", None, &[])
+                    .await;
+            }
+            Role::Conversation => {
+                let id = format!("{tag}-{worker}-{round}");
+                conversation(&mut conn, &mut tally, &id).await;
+            }
+            Role::Signals => {
+                let body = signal_batch(worker, round, load, &mut flaps);
+                let started = Instant::now();
+                let sent = conn
+                    .call(&mut tally, Method::POST, "/v1/signals", to_body(&body), &[])
+                    .await;
+                if sent.is_some() {
+                    tally.signals += load.batch as u64;
+                    tally
+                        .signal_latencies_us
+                        .push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
+                }
+            }
+        }
+    }
+    tally
+}
+
+/// One conversation's life: arrive (routed and offered), accept, an agent reply, close. A
+/// 409 is expected when a concurrent availability change withdrew the offer.
+async fn conversation(conn: &mut Conn, tally: &mut Tally, id: &str) {
+    let body = json!({"id": id, "customer": format!("customer-{id}"), "text": "Hello?"});
+    let path = format!("/v1/channels/{CHANNEL}/conversations");
+    let Some(reply) = conn
+        .call(tally, Method::POST, &path, to_body(&body), &[])
+        .await
+    else {
+        return;
+    };
+    tally.conversations += 1;
+    let offered = serde_json::from_slice::<Value>(&reply.body)
+        .ok()
+        .and_then(|view| view["offered_to"][0].as_str().map(str::to_owned));
+    if let Some(agent) = offered {
+        tally.offered += 1;
+        let accept = json!({"agent": agent});
+        let accepted = conn
+            .call(
+                tally,
+                Method::POST,
+                &format!("/v1/conversations/{id}/accept"),
+                to_body(&accept),
+                &[409],
+            )
+            .await;
+        if accepted.is_some() {
+            let message = json!({"from": "agent", "agent": agent, "text": "How can I help?"});
+            conn.call(
+                tally,
+                Method::POST,
+                &format!("/v1/conversations/{id}/messages"),
+                to_body(&message),
+                &[409],
+            )
+            .await;
+        }
+    }
+    conn.call(
+        tally,
+        Method::POST,
+        &format!("/v1/conversations/{id}/close"),
+        None,
+        &[409],
+    )
+    .await;
+}
+
+/// The messenger-only agents a signal worker owns, and whether each is open now.
+#[derive(Debug)]
+struct Flaps {
+    agents: Vec<(usize, bool)>,
+    next: usize,
+}
+
+impl Flaps {
+    fn new(worker: usize, load: Load) -> Self {
+        let agents = (0..load.agents)
+            .step_by(FLAP_EVERY)
+            .filter(|i| (i / FLAP_EVERY) % load.workers.max(1) == worker)
+            .map(|i| (i, true))
+            .collect();
+        Self { agents, next: 0 }
+    }
+
+    /// The next flap: an agent and its messenger event (close, or open again).
+    fn next(&mut self) -> Option<Value> {
+        let len = self.agents.len();
+        let (index, open) = self.agents.get_mut(self.next % len.max(1))?;
+        self.next += 1;
+        *open = !*open;
+        let event = if *open { "open" } else { "close" };
+        Some(json!({"agent": agent(*index), "source": "messenger", "event": event}))
+    }
+}
+
+/// A batch of `load.batch` signals: heartbeats and activity of the presence sources spread
+/// over the agents, plus (1 in `FLAP_EVERY`) a messenger close/open of a flapping agent.
+fn signal_batch(worker: usize, round: usize, load: Load, flaps: &mut Flaps) -> Value {
+    let signals: Vec<Value> = (0..load.batch)
+        .map(|k| {
+            let n = (round * load.batch + k) * 7919 + worker * 104_729;
+            let index = n % load.agents.max(1);
+            let flapper = index.is_multiple_of(FLAP_EVERY);
+            if (flapper || k.is_multiple_of(FLAP_EVERY))
+                && let Some(flap) = flaps.next()
+            {
+                return flap;
+            }
+            let index = if flapper {
+                (index + 1) % load.agents.max(1)
+            } else {
+                index
+            };
+            let (source, event) = match n % 3 {
+                0 => ("messenger", "heartbeat"),
+                1 => ("browser", "activity"),
+                _ => ("mobile", "foreground"),
+            };
+            json!({"agent": agent(index), "source": source, "event": event})
+        })
+        .collect();
+    Value::Array(signals)
+}
+
+/// Runs `roles[i]` on worker `i` for `duration`; the merged tally and the elapsed time.
+pub async fn phase(roles: &[Role], load: Load, tag: &str, duration: Duration) -> (Tally, Duration) {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let load = Load {
+        workers: roles.len(),
+        paced_workers: roles.iter().filter(|r| **r == Role::PacedSignals).count(),
+        ..load
+    };
+    let tasks: Vec<_> = roles
+        .iter()
+        .enumerate()
+        .map(|(i, &role)| {
+            let tag = tag.to_owned();
+            tokio::spawn(async move { worker(role, i, load, &tag, deadline).await })
+        })
+        .collect();
+    let mut total = Tally::default();
+    for task in tasks {
+        match task.await {
+            Ok(tally) => total.merge(tally),
+            Err(error) => total.error(format!("worker failed: {error}")),
+        }
+    }
+    (total, started.elapsed())
+}
