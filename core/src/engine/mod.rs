@@ -109,7 +109,7 @@ impl Engine {
     /// deadlines processed up to `now`, whose events are then dropped from the return value
     /// but are still in effect; callers that care call `advance_to` first.
     pub fn apply(&mut self, command: Command, now: Timestamp) -> Result<Applied> {
-        let mut events = self.advance_to(now);
+        let earlier = self.advance_to(now);
         let created = match self.dispatch(command) {
             Ok(created) => created,
             Err(e) => {
@@ -118,7 +118,11 @@ impl Engine {
             }
         };
         self.route_dirty();
-        events.append(&mut self.events);
+        // Hand out the buffer the command filled (one allocation per command, no copy).
+        let mut events = std::mem::take(&mut self.events);
+        if !earlier.is_empty() {
+            events.splice(0..0, earlier);
+        }
         Ok(Applied { events, created })
     }
 
