@@ -131,6 +131,16 @@ impl World {
         self.conv(id).state
     }
 
+    /// The first history entry of `event` in conversation `id`.
+    fn first(&self, id: &str, event: HistoryEvent) -> crate::HistoryEntry {
+        let history = &self.conv(id).history;
+        history
+            .iter()
+            .find(|h| h.event == event)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {event:?} in {history:?}"))
+    }
+
     fn last_reason(&self, id: &str) -> Option<ReasonCode> {
         self.conv(id).history.last().and_then(|h| h.reason.clone())
     }
@@ -335,12 +345,7 @@ fn r12_offer_expires_exactly_at_the_timeout_and_moves_on() {
     assert_eq!(w.offered_to("c1"), ["x"]);
     w.advance(1);
     assert_eq!(w.offered_to("c1"), ["y"]);
-    let expired = w
-        .conv("c1")
-        .history
-        .iter()
-        .find(|h| h.event == HistoryEvent::OfferExpired)
-        .unwrap();
+    let expired = w.first("c1", HistoryEvent::OfferExpired);
     assert_eq!(
         (expired.at, expired.reason.clone()),
         (t(120), Some(ReasonCode::OfferExpired))
@@ -442,12 +447,7 @@ fn r14a_unaccepted_offer_returns_to_queue_and_goes_to_an_available_agent() {
     w.online("y");
     w.say("x", "app", "offline");
     assert_eq!(w.offered_to("c1"), ["y"]);
-    let withdrawn = w
-        .conv("c1")
-        .history
-        .iter()
-        .find(|h| h.event == HistoryEvent::OfferWithdrawn)
-        .unwrap();
+    let withdrawn = w.first("c1", HistoryEvent::OfferWithdrawn);
     assert_eq!(withdrawn.reason, Some(ReasonCode::Offline));
 }
 
@@ -508,12 +508,7 @@ fn r14_removed_from_queue_takes_offers_back() {
     w.open("web", "c1");
     w.patch("web", |s| s.queue = vec!["y".into()]);
     assert_eq!(w.offered_to("c1"), ["y"]);
-    let withdrawn = w
-        .conv("c1")
-        .history
-        .iter()
-        .find(|h| h.event == HistoryEvent::OfferWithdrawn)
-        .unwrap();
+    let withdrawn = w.first("c1", HistoryEvent::OfferWithdrawn);
     assert_eq!(withdrawn.reason, Some(ReasonCode::RemovedFromQueue));
 }
 
