@@ -70,5 +70,50 @@ fn reevaluate_after_signal(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, route_new_conversation, reevaluate_after_signal);
+/// One routing decision per iteration and nothing else around it: the offered agent declines
+/// and the policy picks the next eligible agent for the same conversation (SPEC R12). With
+/// `longest_idle` the agents who just had it rank last, so this is the steady-state cost of a
+/// decision on a queue of that size.
+fn route_after_decline(c: &mut Criterion) {
+    let mut group = c.benchmark_group("route_after_decline");
+    group.throughput(Throughput::Elements(1));
+    for size in SIZES {
+        let mut engine = engine_with_agents(size, "longest_idle").unwrap();
+        let open = Command::OpenConversation {
+            channel: CHANNEL.into(),
+            id: "c".into(),
+            customer: "customer".into(),
+            with_message: true,
+        };
+        let mut offered_to = offeree(&engine.apply(open, at_millis(0)).unwrap().events).unwrap();
+        let mut n: i64 = 0;
+        group.bench_function(BenchmarkId::from_parameter(size), |b| {
+            b.iter(|| {
+                n += 1;
+                let decline = Command::Decline {
+                    conversation: "c".into(),
+                    agent: offered_to.clone(),
+                };
+                let applied = engine.apply(decline, at_millis(n)).unwrap();
+                offered_to = offeree(black_box(&applied.events)).unwrap();
+            });
+        });
+    }
+    group.finish();
+}
+
+/// The agent the last `Offered` event names.
+fn offeree(events: &[openline_core::Event]) -> Option<openline_core::AgentId> {
+    events.iter().rev().find_map(|e| match e {
+        openline_core::Event::Offered { agent, .. } => Some(agent.clone()),
+        _ => None,
+    })
+}
+
+criterion_group!(
+    benches,
+    route_new_conversation,
+    reevaluate_after_signal,
+    route_after_decline
+);
 criterion_main!(benches);

@@ -1,7 +1,7 @@
 //! Hash maps keyed by small dense integers (agent keys, indices). SipHash's DoS resistance
 //! buys nothing for keys the engine allocates itself, and costs on every routing decision.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// A multiplicative (Fibonacci) hasher for integer keys the engine allocates itself.
@@ -34,3 +34,6 @@ impl Hasher for KeyHasher {
 
 /// A `HashMap` for engine-allocated integer keys.
 pub type KeyMap<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
+
+/// A `HashSet` of engine-allocated integer keys.
+pub type KeySet<K> = HashSet<K, BuildHasherDefault<KeyHasher>>;

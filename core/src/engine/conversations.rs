@@ -4,6 +4,7 @@
 use super::deadlines::Deadline;
 use super::{Engine, EngineError, Result};
 use crate::Event;
+use crate::keymap::KeySet;
 use crate::model::{
     AgentId, Author, ChannelId, Conversation, ConversationId, ConversationState, HistoryEntry,
     HistoryEvent, ReasonCode,
@@ -100,7 +101,7 @@ impl Engine {
             arrival,
             offered: Vec::new(),
             holder: None,
-            skipped: Vec::new(),
+            skipped: KeySet::default(),
             offer_deadline: None,
         });
         self.conversation_keys.insert(id.clone(), key);
@@ -193,7 +194,7 @@ impl Engine {
 
     pub(super) fn decline(&mut self, conversation: &str, agent_id: &str) -> Result<()> {
         let (key, agent) = self.offered_agent(conversation, agent_id)?;
-        self.conversations[key].skipped.push(agent);
+        self.conversations[key].skipped.insert(agent);
         self.withdraw_offer(
             key,
             agent,

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::keymap::KeyMap;
+use crate::keymap::{KeyMap, KeySet};
 
 use crate::model::{AgentId, AgentProfile, ChannelId, ChannelSettings, Conversation, ReasonCode};
 use crate::policy::{AgentKey, AgentStats, RoutingPolicy};
@@ -76,7 +76,8 @@ pub(crate) struct ConversationSlot {
     pub arrival: u64,
     pub offered: Vec<AgentKey>,
     pub holder: Option<AgentKey>,
-    /// Agents skipped in this distribution round (SPEC R12).
-    pub skipped: Vec<AgentKey>,
+    /// Agents skipped in this distribution round (SPEC R12); a set, since a long round of
+    /// expiries can skip thousands and every candidate is checked against it.
+    pub skipped: KeySet<AgentKey>,
     pub offer_deadline: Option<Timestamp>,
 }
