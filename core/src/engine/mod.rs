@@ -105,15 +105,16 @@ impl Engine {
         std::mem::take(&mut self.events)
     }
 
-    /// Advances to `now`, then applies `command`. On error nothing changed except the
-    /// deadlines processed up to `now`, whose events are then dropped from the return value
-    /// but are still in effect; callers that care call `advance_to` first.
+    /// Advances to `now`, then applies `command`; the events include those of the deadlines
+    /// processed on the way. A refused command changes nothing; the events of deadlines that
+    /// fell due meanwhile are then returned by the next `apply` or `advance_to`.
     pub fn apply(&mut self, command: Command, now: Timestamp) -> Result<Applied> {
         let earlier = self.advance_to(now);
         let created = match self.dispatch(command) {
             Ok(created) => created,
             Err(e) => {
-                self.events.clear();
+                // Nothing of the command happened; what time did stays pending for the next call.
+                self.events = earlier;
                 return Err(e);
             }
         };

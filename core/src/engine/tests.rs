@@ -719,3 +719,25 @@ fn dismissed_is_derived_from_a_dismissed_block() {
     });
     assert!(w.engine.is_dismissed("x"));
 }
+
+#[test]
+fn r18_events_of_deadlines_are_not_lost_when_the_command_is_refused() {
+    let mut w = World::new();
+    w.agents(&["x", "y"]);
+    w.channel("web", &["x", "y"], "strict_order");
+    w.online("x");
+    w.online("y");
+    w.open("web", "c1");
+    w.now += 120; // the offer to x expires on the way to the refused command
+    let refused = w.run(Command::Close {
+        conversation: "nope".into(),
+    });
+    assert!(matches!(refused, Err(EngineError::NotFound { .. })));
+    let events = w.engine.advance_to(t(w.now));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Offered { agent, .. } if agent.as_ref() == "y")),
+        "{events:?}"
+    );
+}
