@@ -62,6 +62,8 @@ pub struct ChannelSettings {
 impl ChannelSettings {
     /// Default offer timeout (SPEC R12): two minutes.
     pub const DEFAULT_OFFER_TIMEOUT: Duration = Duration::from_secs(120);
+    /// Longest offer timeout accepted: one day (an offer nobody answers must move on).
+    pub const MAX_OFFER_TIMEOUT: Duration = Duration::from_secs(86_400);
 }
 
 /// Who wrote a message.

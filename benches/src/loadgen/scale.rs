@@ -48,7 +48,7 @@ fn commands(scale: &ScaleOptions) -> impl Iterator<Item = Command> + '_ {
             policy: "evenly".into(),
             queue: (0..scale.agents).map(|i| agent(i).into()).collect(),
             max_chats: None,
-            offer_timeout: Duration::from_secs(7 * 24 * 3600),
+            offer_timeout: ChannelSettings::MAX_OFFER_TIMEOUT,
         },
     };
     let agents = (0..scale.agents).map(move |i| Command::PutAgent {

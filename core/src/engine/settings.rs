@@ -59,10 +59,12 @@ impl Engine {
         if settings.name.trim().is_empty() {
             return Err(EngineError::Invalid("`name` must not be empty".into()));
         }
-        if settings.offer_timeout.as_secs() == 0 {
-            return Err(EngineError::Invalid(
-                "`offer_timeout_seconds` must be at least 1".into(),
-            ));
+        let timeout = settings.offer_timeout.as_secs();
+        if !(1..=ChannelSettings::MAX_OFFER_TIMEOUT.as_secs()).contains(&timeout) {
+            return Err(EngineError::Invalid(format!(
+                "`offer_timeout_seconds` must be between 1 and {} (one day), not {timeout}",
+                ChannelSettings::MAX_OFFER_TIMEOUT.as_secs()
+            )));
         }
         if !self.plugins.policies.contains_key(&settings.policy) {
             return Err(EngineError::Invalid(format!(

@@ -741,3 +741,32 @@ fn r18_events_of_deadlines_are_not_lost_when_the_command_is_refused() {
         "{events:?}"
     );
 }
+
+#[test]
+fn r20_offer_timeouts_outside_one_second_to_one_day_are_refused() {
+    let mut w = World::new();
+    for seconds in [0, 86_401] {
+        let mut settings = World::settings(&[], "evenly");
+        settings.offer_timeout = Duration::from_secs(seconds);
+        let err = w
+            .run(Command::PutChannel {
+                id: "web".into(),
+                settings,
+            })
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`offer_timeout_seconds` must be between 1 and 86400"),
+            "{err}"
+        );
+    }
+    let mut settings = World::settings(&[], "evenly");
+    settings.offer_timeout = Duration::from_secs(86_400);
+    assert!(
+        w.run(Command::PutChannel {
+            id: "web".into(),
+            settings
+        })
+        .is_ok()
+    );
+}
