@@ -100,6 +100,23 @@ impl World {
         })
     }
 
+    /// Agents `x` and `y` in the queue of `web` (strict order, check on), both online.
+    fn x_and_y_online() -> Self {
+        let mut w = Self::new();
+        w.agents(&["x", "y"]);
+        w.channel("web", &["x", "y"], "strict_order");
+        w.online("x");
+        w.online("y");
+        w
+    }
+
+    fn decline(&mut self, id: &str, agent: &str) {
+        self.ok(Command::Decline {
+            conversation: id.into(),
+            agent: agent.into(),
+        });
+    }
+
     fn accept(&mut self, id: &str, agent: &str) {
         self.ok(Command::Accept {
             conversation: id.into(),
@@ -334,11 +351,7 @@ fn r11_evenly_prefers_the_agent_whose_last_reply_is_oldest() {
 
 #[test]
 fn r12_offer_expires_exactly_at_the_timeout_and_moves_on() {
-    let mut w = World::new();
-    w.agents(&["x", "y"]);
-    w.channel("web", &["x", "y"], "strict_order");
-    w.online("x");
-    w.online("y");
+    let mut w = World::x_and_y_online();
     w.open("web", "c1");
     assert_eq!(w.engine.next_deadline(), Some(t(120)));
     w.advance(119);
@@ -354,21 +367,11 @@ fn r12_offer_expires_exactly_at_the_timeout_and_moves_on() {
 
 #[test]
 fn r12_decline_moves_on_and_a_new_round_starts_when_all_skipped() {
-    let mut w = World::new();
-    w.agents(&["x", "y"]);
-    w.channel("web", &["x", "y"], "strict_order");
-    w.online("x");
-    w.online("y");
+    let mut w = World::x_and_y_online();
     w.open("web", "c1");
-    w.ok(Command::Decline {
-        conversation: "c1".into(),
-        agent: "x".into(),
-    });
+    w.decline("c1", "x");
     assert_eq!(w.offered_to("c1"), ["y"]);
-    w.ok(Command::Decline {
-        conversation: "c1".into(),
-        agent: "y".into(),
-    });
+    w.decline("c1", "y");
     assert_eq!(
         w.offered_to("c1"),
         ["x"],
@@ -500,11 +503,7 @@ fn r14c_customer_spoke_last_returns_with_the_blocking_reason() {
 
 #[test]
 fn r14_removed_from_queue_takes_offers_back() {
-    let mut w = World::new();
-    w.agents(&["x", "y"]);
-    w.channel("web", &["x", "y"], "strict_order");
-    w.online("x");
-    w.online("y");
+    let mut w = World::x_and_y_online();
     w.open("web", "c1");
     w.patch("web", |s| s.queue = vec!["y".into()]);
     assert_eq!(w.offered_to("c1"), ["y"]);
@@ -529,16 +528,9 @@ fn r16_check_off_never_takes_conversations_away_for_availability() {
 
 #[test]
 fn r17_history_records_every_step_with_reasons() {
-    let mut w = World::new();
-    w.agents(&["x", "y"]);
-    w.channel("web", &["x", "y"], "strict_order");
-    w.online("x");
-    w.online("y");
+    let mut w = World::x_and_y_online();
     w.open("web", "c1");
-    w.ok(Command::Decline {
-        conversation: "c1".into(),
-        agent: "x".into(),
-    });
+    w.decline("c1", "x");
     w.accept("c1", "y");
     w.ok(Command::Transfer {
         conversation: "c1".into(),
@@ -578,11 +570,7 @@ fn r17_history_records_every_step_with_reasons() {
 
 #[test]
 fn transfer_to_a_named_agent_offers_it_to_them() {
-    let mut w = World::new();
-    w.agents(&["x", "y"]);
-    w.channel("web", &["x", "y"], "strict_order");
-    w.online("x");
-    w.online("y");
+    let mut w = World::x_and_y_online();
     w.open("web", "c1");
     w.accept("c1", "x");
     w.ok(Command::Transfer {
@@ -722,11 +710,7 @@ fn dismissed_is_derived_from_a_dismissed_block() {
 
 #[test]
 fn r18_events_of_deadlines_are_not_lost_when_the_command_is_refused() {
-    let mut w = World::new();
-    w.agents(&["x", "y"]);
-    w.channel("web", &["x", "y"], "strict_order");
-    w.online("x");
-    w.online("y");
+    let mut w = World::x_and_y_online();
     w.open("web", "c1");
     w.now += 120; // the offer to x expires on the way to the refused command
     let refused = w.run(Command::Close {
