@@ -7,6 +7,7 @@ pub mod ceiling;
 pub mod client;
 pub mod options;
 pub mod pg;
+pub mod probe;
 pub mod scale;
 pub mod scenarios;
 pub mod server;
@@ -113,6 +114,7 @@ async fn run(options: &Options) -> anyhow::Result<()> {
         "signals_per_sec": first["signals"]["signals_per_sec"],
         "p99_ms": first["routing"]["p99_ms"],
         "signal_p99_ms": first["mix"]["signal_batch_p99_ms"],
+        "requeue_p99_ms": first["mix"]["requeue_p99_ms"],
         "noop_ratio": first["noop_ratio"],
         "store_ratio": first["store_ratio"],
         "errors": errors,
@@ -200,10 +202,14 @@ async fn drive(
         workers: options.concurrency,
         signal_rate: options.signal_rate,
         paced_workers: 0,
+        conversation_rate: None,
+        conversation_workers: 0,
     };
     let c = options.concurrency.max(1);
     let signal_workers = options.signal_concurrency.unwrap_or(c).max(1);
     let paced = options.paced_connections.clamp(1, c);
+    // The mix: paced signals, conversations, and the signal→requeue probe on its own
+    // connection.
     let mix: Vec<Role> = (0..c)
         .map(|i| {
             if i < paced {
@@ -212,6 +218,7 @@ async fn drive(
                 Role::Conversation
             }
         })
+        .chain([Role::Probe])
         .collect();
     // `routing` last: it leaves its conversations open (offered), which would weigh on the
     // phases after it.
@@ -229,6 +236,10 @@ async fn drive(
         }
         let tag = format!("{label}-{name}");
         let cpu_before = server.and_then(ServerProcess::cpu_seconds);
+        let load = Load {
+            conversation_rate: options.conversation_rate.filter(|_| name == "mix"),
+            ..load
+        };
         let (tally, elapsed) = scenarios::phase(&roles, load, &tag, options.duration).await;
         let mut summary = tally.summary(elapsed);
         let cpu_after = server.and_then(ServerProcess::cpu_seconds);

@@ -49,6 +49,10 @@ pub struct Options {
     /// Mix phase: connections carrying the paced signals (the rest carry conversations).
     #[arg(long, default_value_t = 8)]
     pub paced_connections: usize,
+    /// Mix phase: conversation life cycles per second of all conversation connections
+    /// together (open loop). Without it each connection runs life cycles flat out.
+    #[arg(long)]
+    pub conversation_rate: Option<f64>,
     /// Threads of the load generator's own async runtime.
     #[arg(long, default_value_t = 1)]
     pub client_threads: usize,

@@ -39,6 +39,8 @@ pub enum Role {
     /// `Load::signal_rate` signals per second; latency counts from the scheduled send instant
     /// (no coordinated omission).
     PacedSignals,
+    /// The signal→requeue probe ([`super::probe`]), one cycle every 10 ms.
+    Probe,
 }
 
 /// Parameters shared by every worker.
@@ -56,6 +58,11 @@ pub struct Load {
     pub signal_rate: f64,
     /// How many `PacedSignals` workers the phase has.
     pub paced_workers: usize,
+    /// Conversation life cycles per second of all `Conversation` workers together (open
+    /// loop, latency from the scheduled instant); `None` = each worker flat out.
+    pub conversation_rate: Option<f64>,
+    /// How many `Conversation` workers the phase has.
+    pub conversation_workers: usize,
 }
 
 fn to_body(value: &Value) -> Option<Vec<u8>> {
@@ -99,6 +106,7 @@ pub async fn setup(addr: SocketAddr, agents: usize, concurrency: usize) -> anyho
         )
         .await?;
     anyhow::ensure!(reply.status < 300, "PUT channel: {}", reply.status);
+    super::probe::setup(&mut conn).await?;
     for chunk in (0..agents).collect::<Vec<_>>().chunks(500) {
         let signals: Vec<Value> = chunk
             .iter()
@@ -114,6 +122,9 @@ pub async fn setup(addr: SocketAddr, agents: usize, concurrency: usize) -> anyho
 
 /// Runs `role` as worker number `worker` until `deadline`.
 pub async fn worker(role: Role, worker: usize, load: Load, tag: &str, deadline: Instant) -> Tally {
+    if role == Role::Probe {
+        return super::probe::run(load, tag, deadline).await;
+    }
     let mut conn = Conn::new(load.addr);
     let mut tally = Tally::default();
     let mut flaps = Flaps::new(worker, load);
@@ -121,8 +132,12 @@ pub async fn worker(role: Role, worker: usize, load: Load, tag: &str, deadline: 
     let period = Duration::from_secs_f64(
         (load.paced_workers.max(1) * load.batch) as f64 / load.signal_rate.max(1.0),
     );
+    let conversation_period = load.conversation_rate.map(|rate| {
+        Duration::from_secs_f64(load.conversation_workers.max(1) as f64 / rate.max(1e-3))
+    });
     // Stagger the paced workers over one period.
-    let mut scheduled = Instant::now() + period.mul_f64(worker as f64 / load.workers.max(1) as f64);
+    let stagger = worker as f64 / load.workers.max(1) as f64;
+    let mut scheduled = Instant::now() + conversation_period.unwrap_or(period).mul_f64(stagger);
     while Instant::now() < deadline {
         round += 1;
         match role {
@@ -161,9 +176,17 @@ pub async fn worker(role: Role, worker: usize, load: Load, tag: &str, deadline: 
                     .await;
             }
             Role::Conversation => {
+                if let Some(conversation_period) = conversation_period {
+                    if scheduled >= deadline {
+                        break;
+                    }
+                    tokio::time::sleep_until(scheduled.into()).await;
+                    scheduled += conversation_period;
+                }
                 let id = format!("{tag}-{worker}-{round}");
                 conversation(&mut conn, &mut tally, &id).await;
             }
+            Role::Probe => break,
             Role::Signals => {
                 let body = signal_batch(worker, round, load, &mut flaps);
                 let started = Instant::now();
@@ -272,20 +295,26 @@ fn signal_batch(worker: usize, round: usize, load: Load, flaps: &mut Flaps) -> V
             {
                 return flap;
             }
-            let index = if flapper {
-                (index + 1) % load.agents.max(1)
-            } else {
-                index
-            };
-            let (source, event) = match n % 3 {
-                0 => ("messenger", "heartbeat"),
-                1 => ("browser", "activity"),
-                _ => ("mobile", "foreground"),
-            };
-            json!({"agent": agent(index), "source": source, "event": event})
+            filler_signal(n, load)
         })
         .collect();
     Value::Array(signals)
+}
+
+/// A presence signal that changes nobody's availability: a messenger heartbeat, browser
+/// activity or mobile foreground of an agent who is not a flapping one, picked by `n`.
+pub fn filler_signal(n: usize, load: Load) -> Value {
+    let agents = load.agents.max(1);
+    let mut index = n % agents;
+    if index.is_multiple_of(FLAP_EVERY) {
+        index = (index + 1) % agents;
+    }
+    let (source, event) = match n % 3 {
+        0 => ("messenger", "heartbeat"),
+        1 => ("browser", "activity"),
+        _ => ("mobile", "foreground"),
+    };
+    json!({"agent": agent(index), "source": source, "event": event})
 }
 
 /// Runs `roles[i]` on worker `i` for `duration`; the merged tally and the elapsed time.
@@ -295,6 +324,7 @@ pub async fn phase(roles: &[Role], load: Load, tag: &str, duration: Duration) ->
     let load = Load {
         workers: roles.len(),
         paced_workers: roles.iter().filter(|r| **r == Role::PacedSignals).count(),
+        conversation_workers: roles.iter().filter(|r| **r == Role::Conversation).count(),
         ..load
     };
     let tasks: Vec<_> = roles

@@ -21,6 +21,9 @@ pub struct Tally {
     pub signals: u64,
     /// Signal batches accepted, with their latencies in microseconds.
     pub signal_latencies_us: Vec<u32>,
+    /// Signal→requeue latencies of the probe (signal batch sent → `conversation.requeued`
+    /// received over SSE), in microseconds.
+    pub requeue_latencies_us: Vec<u32>,
     /// The first few error messages.
     pub samples: Vec<String>,
 }
@@ -44,6 +47,7 @@ impl Tally {
     pub fn merge(&mut self, other: Tally) {
         self.latencies_us.extend(other.latencies_us);
         self.signal_latencies_us.extend(other.signal_latencies_us);
+        self.requeue_latencies_us.extend(other.requeue_latencies_us);
         self.errors += other.errors;
         self.conflicts += other.conflicts;
         self.conversations += other.conversations;
@@ -61,8 +65,10 @@ impl Tally {
         let seconds = elapsed.as_secs_f64().max(1e-9);
         self.latencies_us.sort_unstable();
         self.signal_latencies_us.sort_unstable();
+        self.requeue_latencies_us.sort_unstable();
         let all = &self.latencies_us;
         let signal = &self.signal_latencies_us;
+        let requeue = &self.requeue_latencies_us;
         json!({
             "seconds": round(seconds, 2),
             "requests": all.len(),
@@ -79,6 +85,10 @@ impl Tally {
             "signal_batch_p50_ms": percentile(signal, 0.50),
             "signal_batch_p99_ms": percentile(signal, 0.99),
             "signal_batch_p999_ms": percentile(signal, 0.999),
+            "requeues_measured": requeue.len(),
+            "requeue_p50_ms": percentile(requeue, 0.50),
+            "requeue_p99_ms": percentile(requeue, 0.99),
+            "requeue_max_ms": percentile(requeue, 1.0),
             "errors": self.errors,
             "conflicts": self.conflicts,
             "error_samples": self.samples,
