@@ -117,11 +117,12 @@ impl Runtime {
             }
         };
         let (writer, writer_task) = Writer::spawn(
-            store.clone(),
+            &settings.store.url,
             store.last_seq().await? + 1,
             publish,
             on_failure,
-        );
+        )
+        .await?;
         let runtime = Arc::new(Self {
             engine: Mutex::new(engine),
             clock,

@@ -223,7 +223,16 @@ async fn a_failed_commit_answers_503_and_stops_the_server() {
     let server = TestServer::start(&settings(db.path(), ClockMode::Manual)).await;
     let runtime = server.started.runtime.clone();
     let shutdown = runtime.shutdown_signal();
-    runtime.store().close().await; // the next commit fails
+    // The log's table disappears under the writer: its next commit fails.
+    sqlx::any::install_default_drivers();
+    let other = sqlx::AnyPool::connect(&format!("sqlite://{}", db.path().display()))
+        .await
+        .unwrap();
+    sqlx::query("DROP TABLE openline_command_log")
+        .execute(&other)
+        .await
+        .unwrap();
+    other.close().await;
     let body = server
         .expect("PUT", "/v1/agents/a", json!({"name": "A"}), 503)
         .await;

@@ -44,6 +44,9 @@ pub enum StoreError {
     /// The database refused or failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The writer's thread or its runtime could not be started.
+    #[error("cannot start the store writer: {0}")]
+    Thread(std::io::Error),
     /// A stored record cannot be read back.
     #[error("corrupt log record {seq}: {message}")]
     Corrupt {

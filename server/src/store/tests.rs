@@ -147,7 +147,7 @@ async fn group_commit_of_concurrent_appends(url: &str) {
         let published = published.clone();
         Arc::new(move |events: Vec<Event>| published.lock().unwrap().extend(events))
     };
-    let (writer, task) = Writer::spawn(store.clone(), 1, publish, || {});
+    let (writer, task) = Writer::spawn(url, 1, publish, || {}).await.unwrap();
     // Queued back to back (as handlers do under the engine lock), acknowledged together.
     let acks: Vec<_> = (0..200)
         .map(|n| {
@@ -250,16 +250,36 @@ async fn a_failed_commit_fails_every_write_from_then_on() {
     let store = Store::connect(&db.url()).await.unwrap();
     let hook = Arc::new(AtomicBool::new(false));
     let called = hook.clone();
-    let (writer, task) = Writer::spawn(store.clone(), 1, Arc::new(|_| {}), move || {
+    let (writer, task) = Writer::spawn(&db.url(), 1, Arc::new(|_| {}), move || {
         called.store(true, Ordering::SeqCst)
-    });
-    store.close().await; // every write now fails
+    })
+    .await
+    .unwrap();
+    // The log's table disappears under the writer: every write now fails.
+    sqlx::query("DROP TABLE openline_command_log")
+        .execute(&store.pool)
+        .await
+        .unwrap();
     let ack = writer.submit(Some(record(0)), Vec::new()).unwrap();
     assert!(ack.await.unwrap().is_err());
     assert!(writer.is_failed() && hook.load(Ordering::SeqCst));
     assert!(writer.submit(Some(record(1)), Vec::new()).is_err());
     writer.stop();
     task.await.unwrap();
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_writer_that_cannot_connect_says_so() {
+    let error = Writer::spawn(
+        "sqlite:///nonexistent-dir/x/openline.db",
+        1,
+        Arc::new(|_| {}),
+        || {},
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, StoreError::Database(_)), "{error}");
 }
 
 #[test]
