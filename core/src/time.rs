@@ -17,9 +17,13 @@ pub fn after(at: Timestamp, duration: Duration) -> Timestamp {
         .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
 }
 
-/// Formats an instant as `HH:MM:SS` (UTC) for human reason texts.
+/// Formats an instant as `HH:MM:SS` (UTC) for human reason texts. Written out by hand: it
+/// runs on every verdict, and chrono's strftime parses its pattern on each call.
 pub fn clock_time(at: Timestamp) -> String {
-    at.format("%H:%M:%S").to_string()
+    use chrono::Timelike as _;
+    // chrono keeps a leap second as :59 with a nanosecond field of 1e9 or more.
+    let second = at.second() + u32::from(at.nanosecond() >= 1_000_000_000);
+    format!("{:02}:{:02}:{second:02}", at.hour(), at.minute())
 }
 
 /// Parses an RFC 3339 timestamp into UTC.
@@ -41,5 +45,11 @@ mod tests {
     fn clock_time_is_utc_hh_mm_ss() {
         let at = parse_rfc3339("2026-01-02T10:02:03+01:00").unwrap();
         assert_eq!(clock_time(at), "09:02:03");
+        let leap_second = parse_rfc3339("2016-12-31T23:59:60Z").unwrap();
+        assert_eq!(
+            clock_time(leap_second),
+            "23:59:60",
+            "as chrono's %S prints it"
+        );
     }
 }

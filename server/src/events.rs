@@ -1,10 +1,12 @@
-//! Server-Sent Events (API.md "Events"): every engine [`Event`] is serialized once and sent on a
-//! bounded broadcast channel; each subscriber filters by agent and channel. A subscriber that
-//! falls behind gets an `event: lagged` message saying how many it missed and continues;
-//! slow subscribers never block routing.
+//! Server-Sent Events (API.md "Events"): every engine [`Event`] is sent once on a bounded
+//! broadcast channel; each subscriber filters by agent and channel. An event is serialized to
+//! JSON at most once, by the first subscriber that wants it, so publishing (on the store
+//! writer's path, before the acknowledgement) costs no serialization. A subscriber that falls
+//! behind gets an `event: lagged` message saying how many it missed and continues; slow
+//! subscribers never block routing.
 
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::response::sse;
 use futures_util::Stream;
@@ -14,17 +16,25 @@ use tokio::sync::{broadcast, watch};
 /// How many events a subscriber may fall behind before it lags.
 pub const CAPACITY: usize = 4096;
 
-/// One published event, serialized once for every subscriber.
-#[derive(Debug, Clone)]
+/// One published event, shared by every subscriber.
+#[derive(Debug)]
 pub struct Published {
+    event: Event,
+    json: OnceLock<String>,
+}
+
+impl Published {
     /// The SSE event name, e.g. `conversation.offered`.
-    pub kind: &'static str,
-    /// The agent it concerns, if any.
-    pub agent: Option<Arc<str>>,
-    /// The channel it concerns.
-    pub channel: Arc<str>,
-    /// The event as JSON (with its `type`).
-    pub data: String,
+    pub fn kind(&self) -> &'static str {
+        self.event.kind()
+    }
+
+    /// The event as JSON (with its `type`), serialized on first use.
+    pub fn data(&self) -> &str {
+        self.json.get_or_init(|| {
+            serde_json::to_string(&self.event).unwrap_or_else(|e| format!(r#"{{"error":"{e}"}}"#))
+        })
+    }
 }
 
 /// The fan-out of engine events to SSE subscribers.
@@ -48,18 +58,14 @@ impl EventBus {
     }
 
     /// Sends `events` to every current subscriber (none is fine).
-    pub fn publish(&self, events: &[Event]) {
+    pub fn publish(&self, events: Vec<Event>) {
         if self.tx.receiver_count() == 0 {
             return;
         }
         for event in events {
-            let data =
-                serde_json::to_string(event).unwrap_or_else(|e| format!(r#"{{"error":"{e}"}}"#));
             let published = Published {
-                kind: event.kind(),
-                agent: event.agent().cloned(),
-                channel: event.channel().clone(),
-                data,
+                event,
+                json: OnceLock::new(),
             };
             let _ = self.tx.send(Arc::new(published));
         }
@@ -83,11 +89,15 @@ pub struct Filter {
 
 impl Filter {
     /// Whether `event` passes.
-    pub fn matches(&self, event: &Published) -> bool {
+    pub fn matches(&self, published: &Published) -> bool {
+        let event = &published.event;
         self.agent
             .as_deref()
-            .is_none_or(|a| event.agent.as_deref() == Some(a))
-            && self.channel.as_deref().is_none_or(|c| &*event.channel == c)
+            .is_none_or(|a| event.agent().map(|agent| &**agent) == Some(a))
+            && self
+                .channel
+                .as_deref()
+                .is_none_or(|c| &**event.channel() == c)
     }
 }
 
@@ -110,7 +120,7 @@ pub fn stream(
                 };
                 let event = match next {
                     Ok(event) if filter.matches(&event) => {
-                        sse::Event::default().event(event.kind).data(&event.data)
+                        sse::Event::default().event(event.kind()).data(event.data())
                     }
                     Ok(_) => continue,
                     Err(broadcast::error::RecvError::Lagged(missed)) => sse::Event::default()
@@ -148,7 +158,7 @@ mod tests {
         let bus = EventBus::new(2);
         let (_stop, shutdown) = watch::channel(false);
         let mut events = Box::pin(stream(bus.subscribe(), Filter::default(), shutdown));
-        bus.publish(&[queued("a"), queued("b"), queued("c"), queued("d")]);
+        bus.publish(vec![queued("a"), queued("b"), queued("c"), queued("d")]);
         let first = text(events.next().await.unwrap().unwrap());
         assert!(
             first.contains("lagged") && first.contains(r#""missed":2"#),
@@ -170,7 +180,7 @@ mod tests {
             channel: Some("web".into()),
         };
         let mut events = Box::pin(stream(bus.subscribe(), filter, shutdown));
-        bus.publish(&[queued("other"), queued("web")]);
+        bus.publish(vec![queued("other"), queued("web")]);
         let got = text(events.next().await.unwrap().unwrap());
         assert!(got.contains(r#""channel":"web""#), "{got}");
         stop.send(true).unwrap();

@@ -107,7 +107,7 @@ impl Runtime {
             let (events, metrics) = (events.clone(), metrics.clone());
             Arc::new(move |batch: Vec<openline_core::Event>| {
                 metrics.record_events(&batch);
-                events.publish(&batch);
+                events.publish(batch);
             })
         };
         let on_failure = {

@@ -107,10 +107,10 @@ async fn sse_subscribers_get_committed_events_in_order() {
     let first = events.recv().await.unwrap();
     let second = events.recv().await.unwrap();
     assert_eq!(
-        (first.kind, second.kind),
+        (first.kind(), second.kind()),
         ("conversation.queued", "conversation.offered")
     );
-    let data: Value = serde_json::from_str(&second.data).unwrap();
+    let data: Value = serde_json::from_str(second.data()).unwrap();
     assert_eq!(
         (data["type"].as_str(), data["agent"].as_str()),
         (Some("conversation.offered"), Some("a"))
