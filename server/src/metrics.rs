@@ -178,10 +178,6 @@ impl Metrics {
 }
 
 fn render_gauges(out: &mut String, engine: &Engine, now: Timestamp) {
-    let mut by_state = [0u64; 4];
-    for conversation in engine.conversations() {
-        by_state[conversation.state as usize] += 1;
-    }
     let _ = writeln!(
         out,
         "# HELP openline_conversations Conversations by state.\n# TYPE openline_conversations gauge"
@@ -200,7 +196,7 @@ fn render_gauges(out: &mut String, engine: &Engine, now: Timestamp) {
         let _ = writeln!(
             out,
             "openline_conversations{{state=\"{name}\"}} {}",
-            by_state[state as usize]
+            engine.conversations_in(state)
         );
     }
     let _ = writeln!(
@@ -214,10 +210,11 @@ fn render_gauges(out: &mut String, engine: &Engine, now: Timestamp) {
     );
     let mut oldest = Vec::new();
     for (id, _) in engine.channels() {
-        let mut waiting = engine.queue(id).into_iter().flatten();
-        let first = waiting.next();
-        let length = usize::from(first.is_some()) + waiting.count();
-        let wait = first.map_or(0.0, |c| {
+        let Some(mut waiting) = engine.queue(id) else {
+            continue;
+        };
+        let length = waiting.len();
+        let wait = waiting.next().map_or(0.0, |c| {
             (now - c.queued_at).num_milliseconds().max(0) as f64 / 1000.0
         });
         oldest.push((id.clone(), wait));

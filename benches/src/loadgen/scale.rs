@@ -170,7 +170,9 @@ pub async fn run(_options: &Options, scale: &ScaleOptions) -> anyhow::Result<()>
                 return Err(error);
             }
         };
+        let scraped = Instant::now();
         let state = gauges(&server).await;
+        let scrape_ms = scraped.elapsed().as_secs_f64() * 1000.0;
         let rss = server.rss().unwrap_or(0);
         let peak = server.peak_rss().unwrap_or(0);
         let stopped = Instant::now();
@@ -181,6 +183,7 @@ pub async fn run(_options: &Options, scale: &ScaleOptions) -> anyhow::Result<()>
             "rss_mib": round(rss as f64 / 1048576.0, 1),
             "peak_rss_mib": round(peak as f64 / 1048576.0, 1),
             "stop_s": round(stopped.elapsed().as_secs_f64(), 2),
+            "metrics_scrape_ms": round(scrape_ms, 1),
             "state": state.unwrap_or(Value::Null),
         });
         println!("scale start {restart}: {entry}");

@@ -85,6 +85,7 @@ impl Engine {
         let key = self.conversations.len();
         let arrival = self.next_arrival;
         self.next_arrival += 1;
+        self.state_counts.arrived();
         self.conversations.push(super::state::ConversationSlot {
             public: Conversation {
                 id: id.clone(),
@@ -178,7 +179,8 @@ impl Engine {
         slot.public.offered_to.clear();
         slot.holder = Some(agent);
         slot.public.agent = Some(self.agents[agent.0 as usize].id.clone());
-        slot.public.state = ConversationState::Accepted;
+        self.state_counts
+            .moved(&mut slot.public.state, ConversationState::Accepted);
         slot.skipped.clear();
         self.cancel_offer_deadline(key);
         self.record(key, HistoryEvent::Accepted, Some(agent), None);
@@ -277,7 +279,8 @@ impl Engine {
         let key = self.open_conversation_key(conversation)?;
         let slot = &mut self.conversations[key];
         self.channels[slot.channel].waiting.remove(&slot.arrival);
-        slot.public.state = ConversationState::Closed;
+        self.state_counts
+            .moved(&mut slot.public.state, ConversationState::Closed);
         let holder = slot.holder.take();
         let holder_id = slot.public.agent.clone();
         self.cancel_offer_deadline(key);
@@ -363,7 +366,8 @@ impl Engine {
     fn back_to_queue(&mut self, key: usize) {
         self.cancel_offer_deadline(key);
         let slot = &mut self.conversations[key];
-        slot.public.state = ConversationState::Queued;
+        self.state_counts
+            .moved(&mut slot.public.state, ConversationState::Queued);
         slot.public.agent = None;
         self.channels[slot.channel]
             .waiting

@@ -51,6 +51,8 @@ pub struct Engine {
     channel_keys: HashMap<crate::ChannelId, usize>,
     conversations: Vec<ConversationSlot>,
     conversation_keys: HashMap<crate::ConversationId, usize>,
+    /// Conversations per lifecycle state.
+    state_counts: state::StateCounts,
     deadlines: Deadlines,
     next_arrival: u64,
     /// Channels that may be able to route now.
@@ -74,6 +76,7 @@ impl Engine {
             channel_keys: HashMap::new(),
             conversations: Vec::new(),
             conversation_keys: HashMap::new(),
+            state_counts: state::StateCounts::default(),
             deadlines: Deadlines::default(),
             next_arrival: 0,
             dirty: routing::DirtyChannels::default(),

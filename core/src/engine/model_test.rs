@@ -228,6 +228,24 @@ fn check_invariants(
     ledger: &HashMap<String, i64>,
 ) -> Result<(), TestCaseError> {
     prop_assert_eq!(engine.conversation_count(), opened, "nothing is lost");
+    for state in [
+        ConversationState::Queued,
+        ConversationState::Offered,
+        ConversationState::Accepted,
+        ConversationState::Closed,
+    ] {
+        prop_assert_eq!(
+            engine.conversations_in(state),
+            engine.conversations().filter(|c| c.state == state).count(),
+            "kept count of {:?} conversations (metrics)",
+            state
+        );
+    }
+    for channel in CHANNELS {
+        if let Some(queue) = engine.queue(channel) {
+            prop_assert_eq!(queue.len(), queue.count(), "queue length of {}", channel);
+        }
+    }
     let mut open_per_agent: HashMap<String, usize> = HashMap::new();
     for (index, conv) in engine.conversations().enumerate() {
         prop_assert_eq!(

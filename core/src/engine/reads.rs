@@ -86,13 +86,18 @@ impl Engine {
         self.conversations.len()
     }
 
+    /// How many conversations are in `state` (kept as they move: no scan).
+    pub fn conversations_in(&self, state: crate::ConversationState) -> usize {
+        self.state_counts.get(state)
+    }
+
     /// Every conversation, in arrival order.
     pub fn conversations(&self) -> impl Iterator<Item = &Conversation> {
         self.conversations.iter().map(|slot| &slot.public)
     }
 
     /// A channel's waiting conversations in queue order (SPEC R10); `None` if no such channel.
-    pub fn queue(&self, channel: &str) -> Option<impl Iterator<Item = &Conversation>> {
+    pub fn queue(&self, channel: &str) -> Option<impl ExactSizeIterator<Item = &Conversation>> {
         let key = *self.channel_keys.get(channel)?;
         Some(
             self.channels[key]

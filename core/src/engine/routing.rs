@@ -77,7 +77,8 @@ impl Engine {
         let slot = &mut self.conversations[conversation];
         let ch = &mut self.channels[slot.channel];
         ch.waiting.remove(&slot.arrival);
-        slot.public.state = ConversationState::Offered;
+        self.state_counts
+            .moved(&mut slot.public.state, ConversationState::Offered);
         for &agent in agents {
             let agent_slot = &mut self.agents[agent.0 as usize];
             agent_slot.open.insert(conversation);
