@@ -85,13 +85,13 @@ impl Runtime {
                 Ok::<(), std::convert::Infallible>(())
             })
             .await?;
+        // A manual clock resumes where it stood (SPEC R18, R19); a new one starts at the
+        // current second (whole seconds read better) and is made durable below.
+        let persisted_clock = store.manual_clock().await?;
         let clock = match settings.clock.mode {
             ClockMode::System => Clock::system(),
             ClockMode::Manual => {
-                // A new manual clock starts at the current second: whole seconds read better.
-                let start = store
-                    .manual_clock()
-                    .await?
+                let start = persisted_clock
                     .unwrap_or_else(|| chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0));
                 Clock::manual(start.max(engine.now()))
             }
@@ -133,6 +133,16 @@ impl Runtime {
             wake: Notify::new(),
             shutdown,
         });
+        if runtime.clock.mode() == ClockMode::Manual && persisted_clock.is_none() {
+            // Else a restart would start the clock at that later wall-clock second, and every
+            // presence timeout would jump forward with it.
+            let ack = runtime
+                .writer
+                .submit(Some(Record::Clock(runtime.clock.now())), Vec::new())?;
+            if !matches!(ack.await, Ok(Ok(()))) {
+                anyhow::bail!("the manual clock's start could not be stored");
+            }
+        }
         runtime.apply_config_channels(settings, registry).await?;
         let timer_task = (runtime.clock.mode() == ClockMode::System)
             .then(|| tokio::spawn(timer(runtime.clone())));

@@ -251,3 +251,27 @@ async fn a_failed_commit_answers_503_and_stops_the_server() {
     server.expect("GET", "/v1/agents/a", json!(null), 404).await;
     assert!(server.stop().await);
 }
+
+/// SPEC R18 + R19: a manual clock that was never advanced is stored from its first instant, so
+/// a restart resumes it there instead of at the wall clock's later second (which would expire
+/// every presence timeout that fell in between).
+#[tokio::test]
+async fn r18_r19_a_manual_clock_is_durable_from_its_start() {
+    let db = TempDb::new();
+    let config = settings(db.path(), ClockMode::Manual);
+    let server = TestServer::start(&config).await;
+    let clock = server.expect("GET", "/v1/clock", json!(null), 200).await;
+    assert!(server.stop().await);
+    let started_at = openline_core::time::parse_rfc3339(clock["now"].as_str().unwrap()).unwrap();
+    let store = Store::connect(&config.store.url).await.unwrap();
+    assert_eq!(store.manual_clock().await.unwrap(), Some(started_at));
+    store.close().await;
+
+    let server = TestServer::start(&config).await;
+    let again = server.expect("GET", "/v1/clock", json!(null), 200).await;
+    assert_eq!(
+        again["now"], clock["now"],
+        "the restarted clock resumes where it stood"
+    );
+    assert!(server.stop().await);
+}
