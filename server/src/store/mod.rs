@@ -5,7 +5,6 @@
 
 pub mod writer;
 
-use futures_util::TryStreamExt;
 use openline_core::{Command, Timestamp};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
@@ -165,6 +164,11 @@ impl Store {
     }
 
     /// Feeds every logged command, in log order, to `each`.
+    ///
+    /// The log is read in pages of [`REPLAY_PAGE`] records, each page one row holding its
+    /// records as `seq TAB at TAB command` lines (a logged command is compact JSON: no raw tab
+    /// or newline). A million rows one by one cost several seconds of driver overhead alone;
+    /// a few hundred rows do not.
     pub async fn replay<E>(
         &self,
         mut each: impl FnMut(LogRecord) -> Result<(), E>,
@@ -172,25 +176,38 @@ impl Store {
     where
         E: std::fmt::Display,
     {
-        let mut rows =
-            sqlx::query("SELECT seq, at, command FROM openline_command_log ORDER BY seq")
-                .fetch(&self.pool);
+        let sql = match self.kind {
+            StoreKind::Sqlite => {
+                "SELECT group_concat(seq || char(9) || at || char(9) || command, char(10) ORDER BY seq) AS page \
+                 FROM (SELECT seq, at, command FROM openline_command_log WHERE seq > $1 ORDER BY seq LIMIT $2)"
+            }
+            StoreKind::Postgres => {
+                "SELECT string_agg(seq::text || E'\\t' || at || E'\\t' || command, E'\\n' ORDER BY seq) AS page \
+                 FROM (SELECT seq, at, command FROM openline_command_log WHERE seq > $1 ORDER BY seq LIMIT $2) AS p"
+            }
+        };
+        let mut last = 0i64;
         let mut count = 0;
-        while let Some(row) = rows.try_next().await? {
-            let seq: i64 = row.try_get("seq")?;
-            let at = parse_at(seq, &row.try_get::<String, _>("at")?)?;
-            let json: String = row.try_get("command")?;
-            let command = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
-                seq,
-                message: e.to_string(),
-            })?;
-            each(LogRecord { seq, at, command }).map_err(|e| StoreError::Corrupt {
-                seq,
-                message: e.to_string(),
-            })?;
-            count += 1;
+        loop {
+            let row = sqlx::query(sql)
+                .bind(last)
+                .bind(REPLAY_PAGE)
+                .fetch_one(&self.pool)
+                .await?;
+            let Some(page) = row.try_get::<Option<String>, _>("page")? else {
+                return Ok(count);
+            };
+            for line in page.split('\n') {
+                let record = parse_log_line(last, line)?;
+                last = record.seq;
+                let seq = record.seq;
+                each(record).map_err(|e| StoreError::Corrupt {
+                    seq,
+                    message: e.to_string(),
+                })?;
+                count += 1;
+            }
         }
-        Ok(count)
     }
 
     /// The manual clock's last persisted instant, if any.
@@ -239,6 +256,33 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Records per page read on replay (see [`Store::replay`]).
+pub const REPLAY_PAGE: i64 = 4096;
+
+/// One replayed `seq TAB at TAB command` line, which must come after record `previous`.
+fn parse_log_line(previous: i64, line: &str) -> Result<LogRecord, StoreError> {
+    let corrupt = |seq, message: String| StoreError::Corrupt { seq, message };
+    let mut fields = line.splitn(3, '\t');
+    let (Some(seq), Some(at), Some(json)) = (fields.next(), fields.next(), fields.next()) else {
+        return Err(corrupt(
+            previous + 1,
+            "a record without its three fields".into(),
+        ));
+    };
+    let seq: i64 = seq
+        .parse()
+        .map_err(|_| corrupt(previous + 1, format!("bad sequence number `{seq}`")))?;
+    if seq <= previous {
+        return Err(corrupt(
+            seq,
+            format!("out of order after record {previous}"),
+        ));
+    }
+    let at = parse_at(seq, at)?;
+    let command = serde_json::from_str(json).map_err(|e| corrupt(seq, e.to_string()))?;
+    Ok(LogRecord { seq, at, command })
 }
 
 /// Row counts of the multi-row `INSERT`s a run of commands is split into (largest first): a

@@ -198,14 +198,16 @@ async fn sqlite_append_and_replay_round_trip() {
 }
 
 async fn large_batches_keep_order_and_sequence(url: &str) {
-    // 300 commands split by a clock record: multi-row INSERT chunks of 128, 32, 8 and 1 rows.
+    // Commands split by a clock record: multi-row INSERT chunks of 128, 32, 8 and 1 rows; and
+    // more than two replay pages, the last one short.
+    let total = 2 * REPLAY_PAGE as usize + 3;
     let store = Store::connect(url).await.unwrap();
     let mut batch: Vec<Record> = (0..150).map(record).collect();
     batch.push(Record::Clock(at(7)));
-    batch.extend((150..300).map(record));
-    assert_eq!(store.write(1, &batch).await.unwrap(), 301);
+    batch.extend((150..total).map(record));
+    assert_eq!(store.write(1, &batch).await.unwrap(), total as i64 + 1);
     let log = logged(&store).await;
-    assert_eq!(log.len(), 300);
+    assert_eq!(log.len(), total);
     for (i, entry) in log.iter().enumerate() {
         assert_eq!(
             (entry.seq, entry.at, &entry.command),
@@ -280,6 +282,26 @@ async fn a_writer_that_cannot_connect_says_so() {
     .await
     .unwrap_err();
     assert!(matches!(error, StoreError::Database(_)), "{error}");
+}
+
+#[test]
+fn a_replayed_line_out_of_order_or_incomplete_is_corrupt() {
+    let json = serde_json::to_string(&command(1)).unwrap();
+    let line = |seq: &str| format!("{seq}\t2026-01-01T00:00:00Z\t{json}");
+    let read = parse_log_line(4, &line("5")).unwrap();
+    assert_eq!((read.seq, read.command), (5, command(1)));
+    let corrupt_at = |result: Result<LogRecord, StoreError>| match result {
+        Err(StoreError::Corrupt { seq, .. }) => seq,
+        other => panic!("not corrupt: {other:?}"),
+    };
+    assert_eq!(
+        corrupt_at(parse_log_line(5, &line("5"))),
+        5,
+        "a repeated record"
+    );
+    assert_eq!(corrupt_at(parse_log_line(5, &line("x"))), 6, "a bad number");
+    assert_eq!(corrupt_at(parse_log_line(5, "6\t2026-01-01T00:00:00Z")), 6);
+    assert_eq!(corrupt_at(parse_log_line(5, "6\tyesterday\t{}")), 6);
 }
 
 #[test]
