@@ -27,8 +27,26 @@ struct Counters {
     withdrawals: BTreeMap<String, u64>,
     requeues: BTreeMap<String, u64>,
     availability: BTreeMap<bool, u64>,
-    requests: BTreeMap<(String, String, u16), u64>,
-    latency: BTreeMap<(String, String), Histogram>,
+    /// HTTP requests by route, then method.
+    routes: BTreeMap<String, BTreeMap<String, RouteStats>>,
+}
+
+/// Requests of one route and method.
+#[derive(Debug, Default)]
+struct RouteStats {
+    statuses: BTreeMap<u16, u64>,
+    latency: Histogram,
+}
+
+impl Counters {
+    /// Every (route, method) with its requests.
+    fn route_stats(&self) -> impl Iterator<Item = (&str, &str, &RouteStats)> {
+        self.routes.iter().flat_map(|(route, methods)| {
+            methods
+                .iter()
+                .map(move |(method, stats)| (route.as_str(), method.as_str(), stats))
+        })
+    }
 }
 
 /// The server's metrics.
@@ -69,13 +87,21 @@ impl Metrics {
     /// Counts one HTTP request of `route` (the matched path pattern) and its latency.
     pub fn record_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         let mut c = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
-        *c.requests
-            .entry((method.to_owned(), route.to_owned(), status))
-            .or_default() += 1;
-        let histogram = c
-            .latency
-            .entry((method.to_owned(), route.to_owned()))
-            .or_default();
+        // Looked up by reference: only a route's first request allocates its keys.
+        if !c.routes.contains_key(route) {
+            c.routes.insert(route.to_owned(), BTreeMap::new());
+        }
+        let Some(methods) = c.routes.get_mut(route) else {
+            return;
+        };
+        if !methods.contains_key(method) {
+            methods.insert(method.to_owned(), RouteStats::default());
+        }
+        let Some(stats) = methods.get_mut(method) else {
+            return;
+        };
+        *stats.statuses.entry(status).or_default() += 1;
+        let histogram = &mut stats.latency;
         let seconds = elapsed.as_secs_f64();
         for (bound, count) in BUCKETS.iter().zip(histogram.counts.iter_mut()) {
             if seconds <= *bound {
@@ -139,18 +165,21 @@ impl Metrics {
             out,
             "# HELP openline_http_requests_total HTTP requests by route and status.\n# TYPE openline_http_requests_total counter"
         );
-        for ((method, route, status), n) in &c.requests {
-            let _ = writeln!(
-                out,
-                "openline_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
-                escape(route)
-            );
+        for (route, method, stats) in c.route_stats() {
+            for (status, n) in &stats.statuses {
+                let _ = writeln!(
+                    out,
+                    "openline_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
+                    escape(route)
+                );
+            }
         }
         let _ = writeln!(
             out,
             "# HELP openline_http_request_duration_seconds HTTP request latency.\n# TYPE openline_http_request_duration_seconds histogram"
         );
-        for ((method, route), h) in &c.latency {
+        for (route, method, stats) in c.route_stats() {
+            let h = &stats.latency;
             let labels = format!("method=\"{method}\",route=\"{}\"", escape(route));
             for (bound, count) in BUCKETS.iter().zip(h.counts.iter()) {
                 let _ = writeln!(

@@ -76,6 +76,9 @@ async fn metrics_expose_gauges_and_counters() {
             201,
         )
         .await;
+    server
+        .expect("PUT", "/v1/agents/b", json!({"name": 7}), 400)
+        .await;
     let (status, text) = server.call("GET", "/metrics", json!(null)).await;
     assert_eq!(status, 200);
     let text = text.as_str().unwrap().to_owned();
@@ -84,7 +87,10 @@ async fn metrics_expose_gauges_and_counters() {
         "openline_conversations{state=\"queued\"} 1",
         "openline_events_total{type=\"conversation.queued\"} 1",
         "openline_queue_oldest_wait_seconds{channel=\"web\"}",
-        "openline_http_request_duration_seconds_bucket{method=\"PUT\",route=\"/v1/agents/{id}\",le=\"+Inf\"} 1",
+        "openline_http_requests_total{method=\"PUT\",route=\"/v1/agents/{id}\",status=\"201\"} 1",
+        "openline_http_requests_total{method=\"PUT\",route=\"/v1/agents/{id}\",status=\"400\"} 1",
+        "openline_http_requests_total{method=\"POST\",route=\"/v1/channels/{id}/conversations\",status=\"201\"} 1",
+        "openline_http_request_duration_seconds_bucket{method=\"PUT\",route=\"/v1/agents/{id}\",le=\"+Inf\"} 2",
     ] {
         assert!(text.contains(line), "missing `{line}` in:\n{text}");
     }
