@@ -163,10 +163,18 @@ async fn run(config: Option<&Path>) -> anyhow::Result<bool> {
     for warning in settings.validate(&registry, chrono::Utc::now())? {
         tracing::warn!("{warning}");
     }
-    let listener = tokio::net::TcpListener::bind(&settings.server.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
+    // The port is taken only once this server holds the store: a standby waiting for the
+    // lock leaves it free (a load balancer sees it down, a second server on the same host can
+    // use the same address once it takes over).
     let started = Runtime::start(&settings, &registry).await?;
+    let listener = match tokio::net::TcpListener::bind(&settings.server.listen).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            started.stop().await;
+            return Err(error)
+                .with_context(|| format!("cannot listen on {}", settings.server.listen));
+        }
+    };
     let runtime = started.runtime.clone();
     tracing::info!(listen = %settings.server.listen, store = store_label(&settings.store.url), "openline serving");
     let stop = {

@@ -16,6 +16,7 @@ use crate::config::{ClockMode, Settings};
 use crate::events::EventBus;
 use crate::http::error::AppError;
 use crate::metrics::Metrics;
+use crate::store::lock::{self, StoreLock};
 use crate::store::writer::{Ack, Writer};
 use crate::store::{Record, Store};
 
@@ -47,6 +48,8 @@ pub struct Started {
     pub runtime: Arc<Runtime>,
     writer_task: JoinHandle<()>,
     timer_task: Option<JoinHandle<()>>,
+    /// Watches the store lock; owns it until [`Started::stop`] released it.
+    lock_task: JoinHandle<()>,
 }
 
 impl Started {
@@ -62,6 +65,9 @@ impl Started {
         let _ = self.writer_task.await;
         self.runtime.store.close().await;
         tracing::debug!("store closed");
+        // Only now may a standby take over: every write of this server is in the log.
+        self.lock_task.abort();
+        let _ = self.lock_task.await;
         !self.runtime.writer.is_failed()
     }
 }
@@ -71,7 +77,14 @@ impl Runtime {
     /// deadlines that fell due while the server was down, applies the config file's channels
     /// and starts the writer and (system clock) the timer.
     pub async fn start(settings: &Settings, registry: &Registry) -> anyhow::Result<Started> {
-        let store = Store::connect(&settings.store.url).await?;
+        let url = &settings.store.url;
+        let lock = StoreLock::acquire(url, || {
+            tracing::warn!(
+                "another openline server holds this store; waiting as a standby until it stops"
+            );
+        })
+        .await?;
+        let store = Store::connect(url).await?;
         let plugins = settings.build_plugins(registry)?;
         let mut engine = Engine::new(plugins, chrono::DateTime::<chrono::Utc>::MIN_UTC);
         let mut refused = 0u64;
@@ -146,10 +159,12 @@ impl Runtime {
         runtime.apply_config_channels(settings, registry).await?;
         let timer_task = (runtime.clock.mode() == ClockMode::System)
             .then(|| tokio::spawn(timer(runtime.clone())));
+        let lock_task = tokio::spawn(keep_lock(lock, runtime.clone()));
         Ok(Started {
             runtime,
             writer_task,
             timer_task,
+            lock_task,
         })
     }
 
@@ -306,6 +321,20 @@ impl Runtime {
     /// Turns true when the server should stop.
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.shutdown.subscribe()
+    }
+}
+
+/// Holds the store lock and checks it every few seconds: a server that lost it (its
+/// PostgreSQL session dropped) may have a successor already, so it stops at once.
+async fn keep_lock(mut lock: StoreLock, runtime: Arc<Runtime>) {
+    loop {
+        tokio::time::sleep(lock::RETRY * 2).await;
+        if !lock.is_held().await {
+            tracing::error!("the store lock was lost (database session ended): shutting down");
+            runtime.request_shutdown();
+            // Keep what is left of the lock until the server stops.
+            std::future::pending::<()>().await;
+        }
     }
 }
 

@@ -275,3 +275,39 @@ async fn r18_r19_a_manual_clock_is_durable_from_its_start() {
     );
     assert!(server.stop().await);
 }
+
+/// One active server per store: a second server on the same store waits as a standby until
+/// the first one stops, then replays the log, including what the first one wrote while the
+/// second was waiting (DESIGN.md "Store": several instances share one deployment).
+#[tokio::test]
+async fn a_second_server_waits_as_a_standby_and_takes_over_with_everything() {
+    let db = TempDb::new();
+    let config = settings(db.path(), ClockMode::Manual);
+    let active = TestServer::start(&config).await;
+    active
+        .expect("PUT", "/v1/agents/a", json!({"name": "A"}), 201)
+        .await;
+    let mut standby = {
+        let config = config.clone();
+        tokio::spawn(async move { TestServer::start(&config).await })
+    };
+    // Not started within 2 s, where an unblocked start takes milliseconds: a window to see
+    // that something does not happen, not a speed limit.
+    let started_beside = tokio::time::timeout(Duration::from_secs(2), &mut standby).await;
+    assert!(
+        started_beside.is_err(),
+        "the standby must not start beside the active server"
+    );
+    active
+        .expect("PUT", "/v1/agents/b", json!({"name": "B"}), 201)
+        .await;
+    assert!(active.stop().await);
+    let standby = standby.await.unwrap();
+    standby
+        .expect("GET", "/v1/agents/a", json!(null), 200)
+        .await;
+    standby
+        .expect("GET", "/v1/agents/b", json!(null), 200)
+        .await;
+    assert!(standby.stop().await);
+}

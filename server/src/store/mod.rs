@@ -3,6 +3,7 @@
 //! `synchronous=FULL`) or PostgreSQL, selected by the URL, through one code path (sqlx `Any`,
 //! runtime queries, tables created if missing).
 
+pub mod lock;
 pub mod writer;
 
 use openline_core::{Command, Timestamp};
