@@ -11,10 +11,17 @@ use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use serde_json::Value;
+
 use super::stats::Tally;
 
 /// Longest a single request may take before it counts as an error.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `value` as a JSON request body.
+pub fn json_body(value: &Value) -> Option<Vec<u8>> {
+    serde_json::to_vec(value).ok()
+}
 
 /// One connection to the server under test (reconnects after a transport error).
 #[derive(Debug)]
@@ -81,6 +88,18 @@ impl Conn {
             self.sender = None; // reconnect next time
         }
         outcome
+    }
+
+    /// Sends `body` as JSON and fails unless the answer is a 2xx (fixture set-up).
+    pub async fn ok(&mut self, method: Method, path: &str, body: &Value) -> anyhow::Result<Reply> {
+        let reply = self.send(method.clone(), path, json_body(body)).await?;
+        anyhow::ensure!(
+            (200..300).contains(&reply.status),
+            "{method} {path}: HTTP {} {}",
+            reply.status,
+            String::from_utf8_lossy(&reply.body)
+        );
+        Ok(reply)
     }
 
     /// Sends one request, records its latency in `tally`, and counts it as an error unless it

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
-use super::client::Conn;
+use super::client::{Conn, json_body};
 use super::scenarios::{self, Load};
 use super::stats::Tally;
 
@@ -46,41 +46,23 @@ pub async fn setup(conn: &mut Conn) -> anyhow::Result<()> {
     for index in 0..AGENTS {
         let id = agent(index);
         let body = json!({"name": id, "groups": ["support"]});
-        let reply = conn
-            .send(Method::PUT, &format!("/v1/agents/{id}"), to_body(&body))
+        conn.ok(Method::PUT, &format!("/v1/agents/{id}"), &body)
             .await?;
-        anyhow::ensure!(reply.status < 300, "PUT agent {id}: {}", reply.status);
     }
     let channel = json!({
         "name": "Requeue probe", "check_availability": true, "sources": ["messenger"],
         "policy": "evenly", "queue": (0..AGENTS).map(agent).collect::<Vec<_>>(),
     });
-    let reply = conn
-        .send(
-            Method::PUT,
-            &format!("/v1/channels/{CHANNEL}"),
-            to_body(&channel),
-        )
+    conn.ok(Method::PUT, &format!("/v1/channels/{CHANNEL}"), &channel)
         .await?;
-    anyhow::ensure!(
-        reply.status < 300,
-        "PUT channel {CHANNEL}: {}",
-        reply.status
-    );
     let opens: Vec<Value> = (0..AGENTS).map(|i| messenger(&agent(i), "open")).collect();
-    let reply = conn
-        .send(Method::POST, "/v1/signals", to_body(&Value::Array(opens)))
+    conn.ok(Method::POST, "/v1/signals", &Value::Array(opens))
         .await?;
-    anyhow::ensure!(reply.status < 300, "probe signals: {}", reply.status);
     Ok(())
 }
 
 fn messenger(agent: &str, event: &str) -> Value {
     json!({"agent": agent, "source": "messenger", "event": event})
-}
-
-fn to_body(value: &Value) -> Option<Vec<u8>> {
-    serde_json::to_vec(value).ok()
 }
 
 /// Conversations whose requeue a cycle is waiting for, by id.
@@ -174,18 +156,12 @@ pub async fn run(load: Load, tag: &str, deadline: Instant) -> Tally {
 /// One cycle: a held conversation, its holder's messenger closed in a full batch, the requeue
 /// awaited on the event stream; then the conversation closed and the messenger reopened.
 async fn cycle(conn: &mut Conn, tally: &mut Tally, waiters: &Waiters, load: Load, id: &str) {
-    let body = json!({"id": id, "customer": format!("customer-{id}"), "text": "Still there?"});
-    let path = format!("/v1/channels/{CHANNEL}/conversations");
-    let Some(reply) = conn
-        .call(tally, Method::POST, &path, to_body(&body), &[])
-        .await
+    let Some(offered) =
+        scenarios::open_conversation(conn, tally, CHANNEL, id, "Still there?").await
     else {
         return;
     };
-    let holder = serde_json::from_slice::<Value>(&reply.body)
-        .ok()
-        .and_then(|view| view["offered_to"][0].as_str().map(str::to_owned));
-    let Some(holder) = holder else {
+    let Some(holder) = offered else {
         tally.error(format!(
             "probe conversation {id} was not offered on arrival"
         ));
@@ -194,7 +170,7 @@ async fn cycle(conn: &mut Conn, tally: &mut Tally, waiters: &Waiters, load: Load
     let accept = json!({"agent": holder});
     let accept_path = format!("/v1/conversations/{id}/accept");
     if conn
-        .call(tally, Method::POST, &accept_path, to_body(&accept), &[])
+        .call(tally, Method::POST, &accept_path, json_body(&accept), &[])
         .await
         .is_some()
     {
@@ -210,7 +186,7 @@ async fn cycle(conn: &mut Conn, tally: &mut Tally, waiters: &Waiters, load: Load
                 tally,
                 Method::POST,
                 "/v1/signals",
-                to_body(&Value::Array(batch)),
+                json_body(&Value::Array(batch)),
                 &[],
             )
             .await
@@ -241,7 +217,7 @@ async fn cycle(conn: &mut Conn, tally: &mut Tally, waiters: &Waiters, load: Load
     .await;
     let reopen = Value::Array(vec![messenger(&holder, "open")]);
     if conn
-        .call(tally, Method::POST, "/v1/signals", to_body(&reopen), &[])
+        .call(tally, Method::POST, "/v1/signals", json_body(&reopen), &[])
         .await
         .is_some()
     {

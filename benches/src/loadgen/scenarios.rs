@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use hyper::Method;
 use serde_json::{Value, json};
 
-use super::client::Conn;
+use super::client::{Conn, json_body};
 use super::stats::Tally;
 
 /// The channel every workload routes on.
@@ -65,10 +65,6 @@ pub struct Load {
     pub conversation_workers: usize,
 }
 
-fn to_body(value: &Value) -> Option<Vec<u8>> {
-    serde_json::to_vec(value).ok()
-}
-
 /// Agents, the channel (all agents in its queue, availability checked against the presence
 /// sources, policy `evenly`, no chat limit) and a messenger session for every agent. Bounded:
 /// `agents` PUTs plus `agents / 500` signal batches, over `concurrency` connections.
@@ -80,10 +76,8 @@ pub async fn setup(addr: SocketAddr, agents: usize, concurrency: usize) -> anyho
             for index in (worker..agents).step_by(concurrency.max(1)) {
                 let id = agent(index);
                 let body = json!({"name": id, "groups": ["support"]});
-                let reply = conn
-                    .send(Method::PUT, &format!("/v1/agents/{id}"), to_body(&body))
+                conn.ok(Method::PUT, &format!("/v1/agents/{id}"), &body)
                     .await?;
-                anyhow::ensure!(reply.status < 300, "PUT agent {id}: {}", reply.status);
             }
             Ok::<_, anyhow::Error>(())
         }));
@@ -98,24 +92,16 @@ pub async fn setup(addr: SocketAddr, agents: usize, concurrency: usize) -> anyho
         "queue": (0..agents).map(agent).collect::<Vec<_>>(), "max_chats": null,
         "offer_timeout_seconds": 120,
     });
-    let reply = conn
-        .send(
-            Method::PUT,
-            &format!("/v1/channels/{CHANNEL}"),
-            to_body(&channel),
-        )
+    conn.ok(Method::PUT, &format!("/v1/channels/{CHANNEL}"), &channel)
         .await?;
-    anyhow::ensure!(reply.status < 300, "PUT channel: {}", reply.status);
     super::probe::setup(&mut conn).await?;
     for chunk in (0..agents).collect::<Vec<_>>().chunks(500) {
         let signals: Vec<Value> = chunk
             .iter()
             .map(|&i| json!({"agent": agent(i), "source": "messenger", "event": "open"}))
             .collect();
-        let reply = conn
-            .send(Method::POST, "/v1/signals", to_body(&Value::Array(signals)))
+        conn.ok(Method::POST, "/v1/signals", &Value::Array(signals))
             .await?;
-        anyhow::ensure!(reply.status < 300, "signals: {}", reply.status);
     }
     Ok(())
 }
@@ -147,7 +133,7 @@ pub async fn worker(role: Role, worker: usize, load: Load, tag: &str, deadline: 
                     json!({"id": id, "customer": format!("customer-{id}"), "text": "Hello?"});
                 let path = format!("/v1/channels/{CHANNEL}/conversations");
                 if conn
-                    .call(&mut tally, Method::POST, &path, to_body(&body), &[])
+                    .call(&mut tally, Method::POST, &path, json_body(&body), &[])
                     .await
                     .is_some()
                 {
@@ -160,15 +146,7 @@ pub async fn worker(role: Role, worker: usize, load: Load, tag: &str, deadline: 
                 }
                 tokio::time::sleep_until(scheduled.into()).await;
                 let body = signal_batch(worker, round, load, &mut flaps);
-                let sent = conn
-                    .call(&mut tally, Method::POST, "/v1/signals", to_body(&body), &[])
-                    .await;
-                if sent.is_some() {
-                    tally.signals += load.batch as u64;
-                    tally
-                        .signal_latencies_us
-                        .push(u32::try_from(scheduled.elapsed().as_micros()).unwrap_or(u32::MAX));
-                }
+                send_signals(&mut conn, &mut tally, &body, scheduled).await;
                 scheduled += period;
             }
             Role::Noop => {
@@ -189,37 +167,55 @@ pub async fn worker(role: Role, worker: usize, load: Load, tag: &str, deadline: 
             Role::Probe => break,
             Role::Signals => {
                 let body = signal_batch(worker, round, load, &mut flaps);
-                let started = Instant::now();
-                let sent = conn
-                    .call(&mut tally, Method::POST, "/v1/signals", to_body(&body), &[])
-                    .await;
-                if sent.is_some() {
-                    tally.signals += load.batch as u64;
-                    tally
-                        .signal_latencies_us
-                        .push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
-                }
+                send_signals(&mut conn, &mut tally, &body, Instant::now()).await;
             }
         }
     }
     tally
 }
 
+/// Posts a batch of signals; counts them and the batch's latency since `since` (its send or
+/// its scheduled instant) once it is accepted.
+async fn send_signals(conn: &mut Conn, tally: &mut Tally, batch: &Value, since: Instant) {
+    let sent = conn
+        .call(tally, Method::POST, "/v1/signals", json_body(batch), &[])
+        .await;
+    if sent.is_some() {
+        tally.signals += batch.as_array().map_or(0, Vec::len) as u64;
+        tally
+            .signal_latencies_us
+            .push(u32::try_from(since.elapsed().as_micros()).unwrap_or(u32::MAX));
+    }
+}
+
+/// Opens conversation `id` on `channel` with a customer message: `None` if the request
+/// failed, else the agent it was offered to on arrival (if any).
+pub async fn open_conversation(
+    conn: &mut Conn,
+    tally: &mut Tally,
+    channel: &str,
+    id: &str,
+    text: &str,
+) -> Option<Option<String>> {
+    let body = json!({"id": id, "customer": format!("customer-{id}"), "text": text});
+    let path = format!("/v1/channels/{channel}/conversations");
+    let reply = conn
+        .call(tally, Method::POST, &path, json_body(&body), &[])
+        .await?;
+    Some(
+        serde_json::from_slice::<Value>(&reply.body)
+            .ok()
+            .and_then(|view| view["offered_to"][0].as_str().map(str::to_owned)),
+    )
+}
+
 /// One conversation's life: arrive (routed and offered), accept, an agent reply, close. A
 /// 409 is expected when a concurrent availability change withdrew the offer.
 async fn conversation(conn: &mut Conn, tally: &mut Tally, id: &str) {
-    let body = json!({"id": id, "customer": format!("customer-{id}"), "text": "Hello?"});
-    let path = format!("/v1/channels/{CHANNEL}/conversations");
-    let Some(reply) = conn
-        .call(tally, Method::POST, &path, to_body(&body), &[])
-        .await
-    else {
+    let Some(offered) = open_conversation(conn, tally, CHANNEL, id, "Hello?").await else {
         return;
     };
     tally.conversations += 1;
-    let offered = serde_json::from_slice::<Value>(&reply.body)
-        .ok()
-        .and_then(|view| view["offered_to"][0].as_str().map(str::to_owned));
     if let Some(agent) = offered {
         tally.offered += 1;
         let accept = json!({"agent": agent});
@@ -228,7 +224,7 @@ async fn conversation(conn: &mut Conn, tally: &mut Tally, id: &str) {
                 tally,
                 Method::POST,
                 &format!("/v1/conversations/{id}/accept"),
-                to_body(&accept),
+                json_body(&accept),
                 &[409],
             )
             .await;
@@ -238,7 +234,7 @@ async fn conversation(conn: &mut Conn, tally: &mut Tally, id: &str) {
                 tally,
                 Method::POST,
                 &format!("/v1/conversations/{id}/messages"),
-                to_body(&message),
+                json_body(&message),
                 &[409],
             )
             .await;
