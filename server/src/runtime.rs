@@ -111,6 +111,7 @@ impl Runtime {
         };
         engine.advance_to(clock.now().max(engine.now()));
         tracing::info!(replayed, refused, mode = clock.mode().as_str(), now = %clock.now(), "state restored from the command log");
+        warn_if_plugin_settings_changed(&store, settings, replayed).await?;
 
         let events = EventBus::default();
         let metrics = Arc::new(Metrics::default());
@@ -322,6 +323,40 @@ impl Runtime {
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.shutdown.subscribe()
     }
+}
+
+/// Replay rebuilds the past with today's `[plugins.*]` settings: if they changed since the
+/// log was written, timeouts in the past may fall differently than what was served. Says so,
+/// naming the plugins, and remembers today's settings.
+async fn warn_if_plugin_settings_changed(
+    store: &Store,
+    settings: &Settings,
+    replayed: u64,
+) -> anyhow::Result<()> {
+    const KEY: &str = "plugin_settings";
+    let current = serde_json::to_string(&settings.plugins)?;
+    let previous = store.meta(KEY).await?;
+    if previous.as_deref() == Some(current.as_str()) {
+        return Ok(());
+    }
+    if let Some(previous) = previous.filter(|_| replayed > 0) {
+        let previous: std::collections::BTreeMap<String, serde_json::Value> =
+            serde_json::from_str(&previous).unwrap_or_default();
+        let changed: Vec<String> = previous
+            .keys()
+            .chain(settings.plugins.keys())
+            .filter(|name| previous.get(*name) != settings.plugins.get(*name))
+            .map(|name| format!("[plugins.{name}]"))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        tracing::warn!(
+            changed = %changed.join(", "),
+            "plugin settings changed since the command log was written: the state was rebuilt with the new ones, so past timeouts may have fallen differently than what was served"
+        );
+    }
+    store.set_meta(KEY, &current).await?;
+    Ok(())
 }
 
 /// Holds the store lock and checks it every few seconds: a server that lost it (its

@@ -331,6 +331,12 @@ impl Server {
         self.kill();
         self.spawn();
     }
+
+    /// SIGKILL, then start again on the same database with other `[plugins.*]` sections.
+    pub fn crash_and_restart_with_plugins(&mut self, toml: &str) {
+        self.settings.plugins = toml.into();
+        self.crash_and_restart();
+    }
 }
 
 impl Drop for Server {

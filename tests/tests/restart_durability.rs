@@ -157,3 +157,29 @@ fn r19_r18_manual_clock_position_survives_restart() {
     s.crash_and_restart();
     assert_eq!(s.now(), t);
 }
+
+#[test]
+fn r19_changed_plugin_settings_are_named_at_restart() {
+    // Replay rebuilds the past with the settings of today: the server says which plugin
+    // settings changed since the log was written, and only then.
+    let mut s = Server::start();
+    s.put_agent("a", &["plain"]);
+    s.signal("a", "messenger", "open");
+    s.crash_and_restart();
+    assert!(
+        !s.log_tail().contains("plugin settings changed"),
+        "{}",
+        s.log_tail()
+    );
+    s.crash_and_restart_with_plugins(&format!(
+        "{}[plugins.messenger]\nheartbeat_timeout = \"5m\"\n",
+        openline_tests::server::DEFAULT_PLUGINS
+    ));
+    let log = s.log_tail();
+    assert!(
+        log.contains("plugin settings changed") && log.contains("[plugins.messenger]"),
+        "{log}"
+    );
+    assert!(!log.contains("[plugins.timesheet]"), "unchanged: {log}");
+    s.expect("GET", "/v1/agents/a", None, &[200]);
+}

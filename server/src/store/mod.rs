@@ -90,9 +90,10 @@ pub struct Store {
     kind: StoreKind,
 }
 
-const SCHEMA: [&str; 2] = [
+const SCHEMA: [&str; 3] = [
     "CREATE TABLE IF NOT EXISTS openline_command_log (seq BIGINT PRIMARY KEY, at TEXT NOT NULL, command TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS openline_clock (id INTEGER PRIMARY KEY, now TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS openline_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 ];
 
 fn format_at(at: Timestamp) -> String {
@@ -209,6 +210,27 @@ impl Store {
                 count += 1;
             }
         }
+    }
+
+    /// A remembered value about the log (e.g. the plugin settings it was written with).
+    pub async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT value FROM openline_meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| row.try_get("value")).transpose()?)
+    }
+
+    /// Remembers `value` under `key`.
+    pub async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO openline_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// The manual clock's last persisted instant, if any.
