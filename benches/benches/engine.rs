@@ -31,7 +31,10 @@ fn verdict_combination(c: &mut Criterion) {
         (
             "blocked",
             vec![
-                Verdict::block(openline_core::ReasonCode::OnLeave, "on leave"),
+                Verdict::block(
+                    openline_core::ReasonCode::from_static("on_leave"),
+                    "on leave",
+                ),
                 Verdict::grant("clocked in"),
                 Verdict::online("messenger"),
                 Verdict::offline("mobile"),

@@ -17,6 +17,7 @@ pub mod presence;
 pub mod registry;
 pub mod source;
 pub mod time;
+pub mod typed;
 pub mod verdict;
 
 #[cfg(any(test, feature = "test-util"))]
@@ -29,8 +30,9 @@ pub use model::{
 };
 pub use policy::{AgentKey, AgentStats, RoutingPolicy};
 pub use registry::{PluginError, PolicyDescriptor, Registry, SourceDescriptor};
-pub use source::{AgentContext, AvailabilitySource, Signal, SignalError};
+pub use source::{AgentContext, AvailabilitySource, GroupSetting, Signal, SignalError};
 pub use time::Timestamp;
+pub use typed::{Source, TypedSource};
 pub use verdict::{Availability, Verdict, VerdictKind, combine};
 
 /// Re-exported so plugin crates can register with `openline_core::inventory::submit!`

@@ -1,5 +1,6 @@
 //! Domain types shared by the engine, the plugins and the server (SPEC "Words").
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,12 +29,51 @@ pub struct AgentProfile {
     pub timezone: Option<String>,
 }
 
-/// Settings of a user group.
+/// Settings of a user group: values keyed by setting name. Which keys exist, and what they
+/// mean, is declared by the sources that read them ([`crate::source::GroupSetting`]; e.g. a
+/// browser session lifetime, SPEC R8); the engine validates a group's settings against those
+/// declarations and never interprets a value itself. A key that is absent means "the
+/// source's default".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GroupSettings {
-    /// Browser session lifetime (SPEC R8); `None` = the browser source's default.
-    #[serde(default)]
-    pub session_lifetime_minutes: Option<u32>,
+#[serde(transparent)]
+pub struct GroupSettings(BTreeMap<String, serde_json::Value>);
+
+impl GroupSettings {
+    /// No setting: every source uses its default for the group.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The value of `key`, if the group sets it.
+    pub fn get(&self, key: &str) -> Option<&serde_json::Value> {
+        self.0.get(key)
+    }
+
+    /// Sets `key` (a `null` value removes it: back to the default).
+    pub fn set(&mut self, key: impl Into<String>, value: serde_json::Value) -> &mut Self {
+        let key = key.into();
+        if value.is_null() {
+            self.0.remove(&key);
+        } else {
+            self.0.insert(key, value);
+        }
+        self
+    }
+
+    /// Every set key with its value, sorted by key.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &serde_json::Value)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v))
+    }
+}
+
+impl<K: Into<String>> FromIterator<(K, serde_json::Value)> for GroupSettings {
+    fn from_iter<I: IntoIterator<Item = (K, serde_json::Value)>>(iter: I) -> Self {
+        let mut settings = Self::new();
+        for (key, value) in iter {
+            settings.set(key, value);
+        }
+        settings
+    }
 }
 
 /// All known user groups by id.
@@ -90,77 +130,47 @@ pub enum ConversationState {
     Closed,
 }
 
-/// Why a conversation was withdrawn from or requeued away from an agent (SPEC R14).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ReasonCode {
-    /// The agent was dismissed.
-    Dismissed,
-    /// The agent is on leave.
-    OnLeave,
-    /// Working Time management: not clocked in, or on a break.
-    NotWorking,
-    /// No presence source says the agent is online.
-    Offline,
-    /// The agent left the channel's queue.
-    RemovedFromQueue,
-    /// The offer was not accepted in time.
-    OfferExpired,
-    /// The agent declined the offer.
-    Declined,
-    /// The conversation was transferred.
-    Transferred,
-    /// A custom source's own code.
-    Custom(String),
-}
+/// Why a conversation was withdrawn from or requeued away from an agent (SPEC R14), as the
+/// snake_case code the API shows.
+///
+/// The engine's own codes are the associated constants; every other code belongs to the
+/// source that emits it and is declared by it ([`crate::source::Source::reason_codes`]),
+/// e.g. `on_leave`. Cloning a code made with [`ReasonCode::from_static`] never allocates.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ReasonCode(Cow<'static, str>);
 
 impl ReasonCode {
-    /// The snake_case code used in the API.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Dismissed => "dismissed",
-            Self::OnLeave => "on_leave",
-            Self::NotWorking => "not_working",
-            Self::Offline => "offline",
-            Self::RemovedFromQueue => "removed_from_queue",
-            Self::OfferExpired => "offer_expired",
-            Self::Declined => "declined",
-            Self::Transferred => "transferred",
-            Self::Custom(code) => code,
-        }
+    /// No presence source says the agent is online (also: unavailable for no stated reason).
+    pub const OFFLINE: Self = Self::from_static("offline");
+    /// The agent left the channel's queue (or was never created).
+    pub const REMOVED_FROM_QUEUE: Self = Self::from_static("removed_from_queue");
+    /// The offer was not accepted in time (SPEC R12).
+    pub const OFFER_EXPIRED: Self = Self::from_static("offer_expired");
+    /// The agent declined the offer (SPEC R12).
+    pub const DECLINED: Self = Self::from_static("declined");
+    /// The conversation was transferred.
+    pub const TRANSFERRED: Self = Self::from_static("transferred");
+
+    /// A code known at compile time, e.g. a source's `ReasonCode::from_static("on_leave")`.
+    pub const fn from_static(code: &'static str) -> Self {
+        Self(Cow::Borrowed(code))
     }
 
-    /// Parses an API code; anything not built in is a custom source's code.
-    pub fn parse(code: &str) -> Self {
-        match code {
-            "dismissed" => Self::Dismissed,
-            "on_leave" => Self::OnLeave,
-            "not_working" => Self::NotWorking,
-            "offline" => Self::Offline,
-            "removed_from_queue" => Self::RemovedFromQueue,
-            "offer_expired" => Self::OfferExpired,
-            "declined" => Self::Declined,
-            "transferred" => Self::Transferred,
-            other => Self::Custom(other.to_owned()),
-        }
+    /// A code read at run time (a log record, a config-defined source).
+    pub fn new(code: impl Into<String>) -> Self {
+        Self(Cow::Owned(code.into()))
+    }
+
+    /// The snake_case code used in the API.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
 impl std::fmt::Display for ReasonCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for ReasonCode {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for ReasonCode {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let code = String::deserialize(deserializer)?;
-        Ok(Self::parse(&code))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::model::{AgentId, GroupDirectory};
+use crate::model::{AgentId, GroupDirectory, ReasonCode};
 use crate::time::Timestamp;
 use crate::verdict::Verdict;
 
@@ -93,7 +93,34 @@ pub struct AgentContext<'a> {
     pub group_settings: &'a GroupDirectory,
 }
 
-/// A source of availability facts (HR records, the timesheet, a client app…).
+impl<'a> AgentContext<'a> {
+    /// The value `key` has in each of the agent's groups that sets it, with the group's name.
+    pub fn group_values(&self, key: &'a str) -> impl Iterator<Item = (&'a str, &'a Value)> + 'a {
+        let directory = self.group_settings;
+        self.groups.iter().filter_map(move |group| {
+            let value = directory.get(group)?.get(key)?;
+            Some((group.as_str(), value))
+        })
+    }
+}
+
+/// A per-group setting a source reads (e.g. the browser's session lifetime, SPEC R8),
+/// declared by that source so the engine can validate `PUT /v1/groups/{group}` bodies
+/// without knowing what any setting means.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupSetting {
+    /// The key in the group's settings, e.g. `session_lifetime_minutes`.
+    pub key: &'static str,
+    /// One line for humans: what it changes and its unit.
+    pub summary: &'static str,
+    /// Validates a non-null value; the message says what is allowed (the key is added by
+    /// the caller). `null` always means "the source's default" and is not passed here.
+    pub check: fn(&Value) -> Result<(), String>,
+}
+
+/// A source of availability facts, as the engine sees it: the object-safe form that every
+/// source is erased to. Plugins normally implement the typed [`crate::typed::Source`]
+/// instead and get this trait from [`crate::typed::TypedSource`].
 ///
 /// Built once per server; it keeps per-agent state and receives each signal once. A channel
 /// selects which sources it combines. `verdict` is on the routing path: synchronous, in
@@ -101,29 +128,31 @@ pub struct AgentContext<'a> {
 #[async_trait::async_trait]
 pub trait AvailabilitySource: Send + Sync {
     /// The event names this source accepts, for error messages and docs.
-    fn events(&self) -> &'static [&'static str];
+    fn events(&self) -> Vec<&str>;
 
-    /// Checks that `signal` would be accepted in the current state, changing nothing.
-    fn check(&self, agent: &AgentContext<'_>, signal: &Signal) -> Result<(), SignalError>;
+    /// The reason codes this source's `block` verdicts carry (SPEC R14), e.g. `on_leave`.
+    fn reason_codes(&self) -> &[ReasonCode] {
+        &[]
+    }
+
+    /// The per-group settings this source reads (SPEC R8's session lifetime, for example).
+    fn group_settings(&self) -> &[GroupSetting] {
+        &[]
+    }
 
     /// Checks several signals for one agent, in order, as if each earlier one had been
-    /// applied; on refusal, the position of the refused signal. The engine calls it for every
-    /// batch, so a batch is accepted only if all of it can be applied (SPEC R20), and then
-    /// `ingest` must accept each of them.
-    ///
-    /// The default checks each signal on its own against the current state, which is right
-    /// for sources where a signal's validity does not depend on earlier ones. Sources with
-    /// state transitions override it (e.g. by applying the sequence to a scratch copy of the
-    /// agent's record).
+    /// applied; on refusal, the position of the refused signal. Changes nothing. The engine
+    /// calls it for every batch, so a batch is accepted only if all of it can be applied
+    /// (SPEC R20), and then `ingest` must accept each of them.
     fn check_sequence(
         &self,
         agent: &AgentContext<'_>,
         signals: &[&Signal],
-    ) -> Result<(), (usize, SignalError)> {
-        for (index, signal) in signals.iter().enumerate() {
-            self.check(agent, signal).map_err(|e| (index, e))?;
-        }
-        Ok(())
+    ) -> Result<(), (usize, SignalError)>;
+
+    /// Checks that `signal` would be accepted in the current state, changing nothing.
+    fn check(&self, agent: &AgentContext<'_>, signal: &Signal) -> Result<(), SignalError> {
+        self.check_sequence(agent, &[signal]).map_err(|(_, e)| e)
     }
 
     /// Applies `signal`. Must change nothing when it returns an error. A signal older than
@@ -132,6 +161,13 @@ pub trait AvailabilitySource: Send + Sync {
 
     /// The verdict for `agent` at `now`. `until`, when set, must be after `now`.
     fn verdict(&self, agent: &AgentContext<'_>, now: Timestamp) -> Verdict;
+
+    /// Every agent's state, as JSON (an object keyed by agent id), for snapshots.
+    fn snapshot(&self) -> Value;
+
+    /// Replaces every agent's state with a [`AvailabilitySource::snapshot`]'s; on error
+    /// nothing changed.
+    fn restore(&mut self, snapshot: Value) -> Result<(), SignalError>;
 
     /// Loads or refreshes state from an external system (I/O). Default: nothing to load.
     async fn refresh(&mut self) -> Result<(), SignalError> {

@@ -1,43 +1,69 @@
 //! Fixtures and conformance helpers shared by engine tests and plugin tests
 //! (feature `test-util`).
 
-use std::collections::HashMap;
-
 use crate::model::{GroupDirectory, GroupSettings, ReasonCode};
 use crate::registry::{PluginError, Registry, SourceBuilder};
 use crate::source::{AgentContext, AvailabilitySource, Signal, SignalError};
 use crate::time::{TimeDelta, Timestamp};
+use crate::typed::{Source, TypedSource};
 use crate::verdict::{Verdict, VerdictKind};
 
 /// A source whose verdict a test sets through signals: events `block`, `grant`, `online`,
 /// `offline`, `abstain`, with optional fields `until` (RFC 3339: the verdict lasts until then,
 /// then becomes `abstain`) and `code` (a block's reason code, default `offline`).
-#[derive(Debug, Default)]
-pub struct FixtureSource {
-    verdicts: HashMap<String, (VerdictKind, Option<Timestamp>, Option<ReasonCode>)>,
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Fixture;
+
+/// The fixture source, erased as the engine uses it.
+pub type FixtureSource = TypedSource<Fixture>;
+
+impl Default for FixtureSource {
+    fn default() -> Self {
+        TypedSource::new("fixture", Fixture)
+    }
 }
 
-/// The events [`FixtureSource`] accepts.
+/// What [`Fixture`] was last told about an agent.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FixtureState {
+    kind: VerdictKind,
+    until: Option<Timestamp>,
+    code: Option<ReasonCode>,
+}
+
+/// The events [`Fixture`] accepts.
 pub const FIXTURE_EVENTS: &[&str] = &["block", "grant", "online", "offline", "abstain"];
 
-impl FixtureSource {
-    fn parse(
+/// `[plugins.<fixture>]` settings: none.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoSettings {}
+
+impl Source for Fixture {
+    type Settings = NoSettings;
+    type State = FixtureState;
+
+    fn new(_: NoSettings) -> Self {
+        Self
+    }
+
+    fn events(&self) -> Vec<&str> {
+        FIXTURE_EVENTS.to_vec()
+    }
+
+    fn apply(
+        &self,
+        _state: Option<&FixtureState>,
+        _agent: &AgentContext<'_>,
         signal: &Signal,
-    ) -> Result<(VerdictKind, Option<Timestamp>, Option<ReasonCode>), SignalError> {
+    ) -> Result<FixtureState, SignalError> {
         signal.only_fields(&["until", "code"])?;
         let kind = match signal.event.as_str() {
             "block" => VerdictKind::Block,
             "grant" => VerdictKind::Grant,
             "online" => VerdictKind::Online,
             "offline" => VerdictKind::Offline,
-            "abstain" => VerdictKind::Abstain,
-            other => {
-                return Err(SignalError::unknown_event(
-                    &signal.source,
-                    other,
-                    FIXTURE_EVENTS,
-                ));
-            }
+            _ => VerdictKind::Abstain,
         };
         let until = if signal.fields.contains_key("until") {
             Some(signal.time_field("until")?)
@@ -45,36 +71,24 @@ impl FixtureSource {
             None
         };
         let code = if signal.fields.contains_key("code") {
-            Some(ReasonCode::parse(signal.str_field("code")?))
+            Some(ReasonCode::new(signal.str_field("code")?))
         } else {
             None
         };
-        Ok((kind, until, code))
-    }
-}
-
-#[async_trait::async_trait]
-impl AvailabilitySource for FixtureSource {
-    fn events(&self) -> &'static [&'static str] {
-        FIXTURE_EVENTS
+        Ok(FixtureState { kind, until, code })
     }
 
-    fn check(&self, _agent: &AgentContext<'_>, signal: &Signal) -> Result<(), SignalError> {
-        Self::parse(signal).map(|_| ())
-    }
-
-    fn ingest(&mut self, agent: &AgentContext<'_>, signal: &Signal) -> Result<(), SignalError> {
-        let parsed = Self::parse(signal)?;
-        self.verdicts.insert(agent.id.to_owned(), parsed);
-        Ok(())
-    }
-
-    fn verdict(&self, agent: &AgentContext<'_>, now: Timestamp) -> Verdict {
-        match self.verdicts.get(agent.id) {
-            Some((kind, until, code)) if until.is_none_or(|u| now < u) => {
+    fn verdict(
+        &self,
+        state: Option<&FixtureState>,
+        _agent: &AgentContext<'_>,
+        now: Timestamp,
+    ) -> Verdict {
+        match state {
+            Some(FixtureState { kind, until, code }) if until.is_none_or(|u| now < u) => {
                 let mut verdict = Verdict::new(*kind, format!("fixture says {}", kind.as_str()));
                 if *kind == VerdictKind::Block {
-                    verdict.code = Some(code.clone().unwrap_or(ReasonCode::Offline));
+                    verdict.code = Some(code.clone().unwrap_or(ReasonCode::OFFLINE));
                 }
                 verdict.until = *until;
                 verdict
@@ -157,7 +171,7 @@ pub fn assert_source_conformance(source: &mut dyn AvailabilitySource, now: Times
         before,
         "a refused signal must change nothing"
     );
-    let mut names: Vec<&str> = source.events().to_vec();
+    let mut names: Vec<&str> = source.events();
     assert!(
         names.iter().all(|n| !n.is_empty()),
         "event names must not be empty"
@@ -170,6 +184,21 @@ pub fn assert_source_conformance(source: &mut dyn AvailabilitySource, now: Times
         "event names must be unique"
     );
     assert_verdict_sane(source, &agent, now);
+    let snapshot = source.snapshot();
+    assert!(
+        snapshot.is_object(),
+        "a snapshot is an object keyed by agent"
+    );
+    assert!(
+        source.restore(snapshot.clone()).is_ok(),
+        "a snapshot must restore"
+    );
+    assert_eq!(
+        source.snapshot(),
+        snapshot,
+        "restoring a snapshot changes nothing"
+    );
+    assert_eq!(source.verdict(&agent, now), before);
 }
 
 /// Asserts the verdict at `now` is pure and its `until`, if any, lies after `now`.
@@ -186,6 +215,13 @@ pub fn assert_verdict_sane(
     );
     if let Some(until) = verdict.until {
         assert!(until > now, "until ({until}) must be after now ({now})");
+    }
+    if let Some(code) = &verdict.code {
+        let declared = source.reason_codes().contains(code) || *code == ReasonCode::OFFLINE;
+        assert!(
+            declared,
+            "reason code `{code}` is not declared by the source"
+        );
     }
 }
 
@@ -228,19 +264,6 @@ impl<S: AvailabilitySource> SourceProbe<S> {
             directory: GroupDirectory::new(),
             name: name.to_owned(),
         }
-    }
-
-    /// A probe for the source `build` makes from `settings` read as the plugin's settings
-    /// ([`crate::registry::settings`]: `null` = all defaults); panics if they are refused.
-    #[track_caller]
-    pub fn with_settings<T: serde::de::DeserializeOwned + Default>(
-        name: &str,
-        settings: &serde_json::Value,
-        build: impl FnOnce(T) -> S,
-    ) -> Self {
-        let settings = crate::registry::settings(name, settings)
-            .unwrap_or_else(|e| panic!("settings {settings} refused: {e}"));
-        Self::new(name, build(settings))
     }
 
     /// Puts the agent in `group` (once) and sets that group's settings in the directory.
@@ -302,6 +325,17 @@ impl<S: AvailabilitySource> SourceProbe<S> {
     }
 }
 
+impl<S: Source> SourceProbe<TypedSource<S>> {
+    /// A probe for the typed source `S` built from `settings` read as the plugin's settings
+    /// ([`crate::registry::settings`]: `null` = all defaults); panics if they are refused.
+    #[track_caller]
+    pub fn typed(name: &str, settings: &serde_json::Value) -> Self {
+        let source = TypedSource::from_settings(name, settings)
+            .unwrap_or_else(|e| panic!("settings {settings} refused: {e}"));
+        Self::new(name, source)
+    }
+}
+
 impl<S: AvailabilitySource + Clone + PartialEq + std::fmt::Debug> SourceProbe<S> {
     /// Sends a signal that must be refused without changing the source; returns the error.
     #[track_caller]
@@ -326,14 +360,19 @@ pub fn assert_registered_source(name: &str, events: &[&str]) {
     assert_eq!(built.events(), events);
 }
 
-/// Asserts `build` refuses `settings` with a [`PluginError::Settings`] whose message contains
-/// `needle`.
+/// Asserts the registered source `name` refuses `settings` with a [`PluginError::Settings`]
+/// naming the plugin, whose message contains `needle`.
 #[track_caller]
-pub fn assert_settings_refused(build: SourceBuilder, settings: &serde_json::Value, needle: &str) {
+pub fn assert_settings_refused(name: &str, settings: &serde_json::Value, needle: &str) {
+    let registry = Registry::collect().unwrap_or_else(|e| panic!("collecting plugins: {e}"));
+    let build: SourceBuilder = registry
+        .source(name)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .build;
     let err = match build(settings) {
         Ok(_) => panic!("settings {settings} should be refused"),
         Err(err) => err,
     };
-    assert!(matches!(err, PluginError::Settings { .. }));
+    assert!(matches!(err, PluginError::Settings { ref plugin, .. } if plugin == name));
     assert!(err.to_string().contains(needle), "{err}");
 }

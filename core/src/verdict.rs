@@ -116,7 +116,7 @@ pub fn combine<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) -> Availabil
     match strongest {
         Some(v) if v.kind == VerdictKind::Block => Availability {
             available: false,
-            code: Some(v.code.clone().unwrap_or(ReasonCode::Offline)),
+            code: Some(v.code.clone().unwrap_or(ReasonCode::OFFLINE)),
         },
         Some(v) if matches!(v.kind, VerdictKind::Grant | VerdictKind::Online) => Availability {
             available: true,
@@ -124,7 +124,7 @@ pub fn combine<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) -> Availabil
         },
         _ => Availability {
             available: false,
-            code: Some(ReasonCode::Offline),
+            code: Some(ReasonCode::OFFLINE),
         },
     }
 }
@@ -141,14 +141,14 @@ mod tests {
     fn r3_block_beats_grant_and_online() {
         let got = combine(&[
             v(VerdictKind::Online),
-            Verdict::block(ReasonCode::OnLeave, "leave"),
+            Verdict::block(ReasonCode::from_static("on_leave"), "leave"),
             v(VerdictKind::Grant),
         ]);
         assert_eq!(
             got,
             Availability {
                 available: false,
-                code: Some(ReasonCode::OnLeave)
+                code: Some(ReasonCode::from_static("on_leave"))
             }
         );
     }
@@ -175,18 +175,18 @@ mod tests {
             got,
             Availability {
                 available: false,
-                code: Some(ReasonCode::Offline)
+                code: Some(ReasonCode::OFFLINE)
             }
         );
-        assert_eq!(combine(&[]).code, Some(ReasonCode::Offline));
+        assert_eq!(combine(&[]).code, Some(ReasonCode::OFFLINE));
     }
 
     #[test]
     fn r3_first_block_decides_the_code() {
         let got = combine(&[
-            Verdict::block(ReasonCode::Dismissed, "dismissed"),
-            Verdict::block(ReasonCode::NotWorking, "clocked out"),
+            Verdict::block(ReasonCode::from_static("dismissed"), "dismissed"),
+            Verdict::block(ReasonCode::from_static("not_working"), "clocked out"),
         ]);
-        assert_eq!(got.code, Some(ReasonCode::Dismissed));
+        assert_eq!(got.code, Some(ReasonCode::from_static("dismissed")));
     }
 }

@@ -93,7 +93,7 @@ impl Engine {
         } else {
             crate::Availability {
                 available: false,
-                code: Some(ReasonCode::Offline),
+                code: Some(ReasonCode::OFFLINE),
             }
         };
         let flipped = member.available != combined.available;
@@ -155,13 +155,13 @@ impl Engine {
     pub(super) fn can_hold(&self, channel: usize, agent: AgentKey) -> Result<(), ReasonCode> {
         let ch = &self.channels[channel];
         let Some(member) = ch.members.get(&agent) else {
-            return Err(ReasonCode::RemovedFromQueue);
+            return Err(ReasonCode::REMOVED_FROM_QUEUE);
         };
         if self.agent(agent).profile.is_none() {
-            return Err(ReasonCode::RemovedFromQueue);
+            return Err(ReasonCode::REMOVED_FROM_QUEUE);
         }
         if ch.settings.check_availability && !member.available {
-            return Err(member.code.clone().unwrap_or(ReasonCode::Offline));
+            return Err(member.code.clone().unwrap_or(ReasonCode::OFFLINE));
         }
         Ok(())
     }

@@ -201,7 +201,7 @@ impl Engine {
             key,
             agent,
             HistoryEvent::Declined,
-            Some(ReasonCode::Declined),
+            Some(ReasonCode::DECLINED),
         );
         Ok(())
     }
@@ -218,7 +218,7 @@ impl Engine {
                 key,
                 agent,
                 HistoryEvent::OfferExpired,
-                Some(ReasonCode::OfferExpired),
+                Some(ReasonCode::OFFER_EXPIRED),
             );
         }
     }
@@ -235,10 +235,10 @@ impl Engine {
                 key,
                 agent,
                 HistoryEvent::OfferWithdrawn,
-                Some(ReasonCode::Transferred),
+                Some(ReasonCode::TRANSFERRED),
             );
         }
-        self.take_from_holder(key, HistoryEvent::Transferred, ReasonCode::Transferred);
+        self.take_from_holder(key, HistoryEvent::Transferred, ReasonCode::TRANSFERRED);
         if let Some(target) = target {
             self.conversations[key].skipped.clear();
             self.offer(key, &[target]);

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::engine::EngineError;
+use crate::model::GroupSettings;
 use crate::registry::{PluginError, PolicyBuilder, Registry};
 use crate::source::AvailabilitySource;
 
@@ -64,6 +66,39 @@ impl Plugins {
     /// Policy names, sorted.
     pub fn policy_names(&self) -> Vec<&str> {
         self.policies.keys().map(String::as_str).collect()
+    }
+
+    /// Every per-group setting the sources declare, sorted by key.
+    pub fn group_settings(&self) -> Vec<&crate::source::GroupSetting> {
+        let mut declared: Vec<_> = self
+            .sources
+            .iter()
+            .flat_map(|(_, s)| s.group_settings())
+            .collect();
+        declared.sort_by_key(|setting| setting.key);
+        declared
+    }
+
+    /// Checks a group's settings against the sources' declarations: every key must be
+    /// declared by some source and its value accepted by that source (SPEC R8, R20).
+    pub fn check_group_settings(&self, settings: &GroupSettings) -> Result<(), EngineError> {
+        let declared = self.group_settings();
+        for (key, value) in settings.iter() {
+            let Some(setting) = declared.iter().find(|s| s.key == key) else {
+                let valid: Vec<&str> = declared.iter().map(|s| s.key).collect();
+                return Err(EngineError::Invalid(format!(
+                    "unknown group setting `{key}`; valid: {}",
+                    if valid.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        valid.join(", ")
+                    }
+                )));
+            };
+            (setting.check)(value)
+                .map_err(|message| EngineError::Invalid(format!("`{key}`: {message}")))?;
+        }
+        Ok(())
     }
 
     pub(crate) fn source_index(&self, name: &str) -> Option<usize> {

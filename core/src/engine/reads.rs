@@ -47,13 +47,14 @@ impl Engine {
             .filter_map(|slot| slot.profile.as_ref().map(|p| (&slot.id, p)))
     }
 
-    /// Whether some source currently blocks the agent with the code `dismissed`.
-    pub fn is_dismissed(&self, id: &str) -> bool {
+    /// Whether some source currently blocks the agent with `code` (e.g. the API's
+    /// `dismissed` flag asks for the HR source's code).
+    pub fn is_blocked_with(&self, id: &str, code: &ReasonCode) -> bool {
         self.agent_key(id).is_some_and(|key| {
             self.agent(key)
                 .verdicts
                 .iter()
-                .any(|v| v.code == Some(ReasonCode::Dismissed))
+                .any(|v| v.kind == crate::VerdictKind::Block && v.code.as_ref() == Some(code))
         })
     }
 
@@ -154,6 +155,15 @@ impl Engine {
                 })
                 .collect(),
         )
+    }
+
+    /// The per-group setting keys the sources declare, sorted.
+    pub fn group_setting_keys(&self) -> Vec<&'static str> {
+        self.plugins
+            .group_settings()
+            .iter()
+            .map(|s| s.key)
+            .collect()
     }
 
     /// Names of the sources and policies this engine was built with, sorted.

@@ -33,11 +33,7 @@ impl Engine {
         if id.trim().is_empty() {
             return Err(EngineError::Invalid("group id must not be empty".into()));
         }
-        if settings.session_lifetime_minutes == Some(0) {
-            return Err(EngineError::Invalid(
-                "`session_lifetime_minutes` must be at least 1 (or null)".into(),
-            ));
-        }
+        self.plugins.check_group_settings(&settings)?;
         let created = self.groups.insert(id.clone(), settings).is_none();
         let members: Vec<AgentKey> = (0..self.agents.len())
             .map(|i| AgentKey(i as u32))
@@ -188,7 +184,7 @@ impl Engine {
             self.agents[agent.0 as usize]
                 .memberships
                 .retain(|c| *c != channel);
-            self.take_away(channel, *agent, ReasonCode::RemovedFromQueue);
+            self.take_away(channel, *agent, ReasonCode::REMOVED_FROM_QUEUE);
         }
         for agent in queue {
             let memberships = &mut self.agents[agent.0 as usize].memberships;

@@ -361,7 +361,7 @@ fn r12_offer_expires_exactly_at_the_timeout_and_moves_on() {
     let expired = w.first("c1", HistoryEvent::OfferExpired);
     assert_eq!(
         (expired.at, expired.reason.clone()),
-        (t(120), Some(ReasonCode::OfferExpired))
+        (t(120), Some(ReasonCode::OFFER_EXPIRED))
     );
 }
 
@@ -451,7 +451,7 @@ fn r14a_unaccepted_offer_returns_to_queue_and_goes_to_an_available_agent() {
     w.say("x", "app", "offline");
     assert_eq!(w.offered_to("c1"), ["y"]);
     let withdrawn = w.first("c1", HistoryEvent::OfferWithdrawn);
-    assert_eq!(withdrawn.reason, Some(ReasonCode::Offline));
+    assert_eq!(withdrawn.reason, Some(ReasonCode::OFFLINE));
 }
 
 #[test]
@@ -498,7 +498,10 @@ fn r14c_customer_spoke_last_returns_with_the_blocking_reason() {
         signals: vec![block],
     });
     assert_eq!(w.state("c1"), ConversationState::Queued);
-    assert_eq!(w.last_reason("c1"), Some(ReasonCode::OnLeave));
+    assert_eq!(
+        w.last_reason("c1"),
+        Some(ReasonCode::from_static("on_leave"))
+    );
 }
 
 #[test]
@@ -508,7 +511,7 @@ fn r14_removed_from_queue_takes_offers_back() {
     w.patch("web", |s| s.queue = vec!["y".into()]);
     assert_eq!(w.offered_to("c1"), ["y"]);
     let withdrawn = w.first("c1", HistoryEvent::OfferWithdrawn);
-    assert_eq!(withdrawn.reason, Some(ReasonCode::RemovedFromQueue));
+    assert_eq!(withdrawn.reason, Some(ReasonCode::REMOVED_FROM_QUEUE));
 }
 
 #[test]
@@ -692,20 +695,29 @@ fn r20_signals_for_unknown_agents_or_from_the_future_are_refused() {
 }
 
 #[test]
-fn dismissed_is_derived_from_a_dismissed_block() {
+fn a_block_code_is_reported_while_some_source_blocks_with_it() {
     let mut w = World::new();
-    w.agents(&["x"]);
-    let dismissed = signal(
+    w.agents(&["x", "y"]);
+    let code = ReasonCode::from_static("suspended");
+    let block = signal(
         "x",
         "hr",
         "block",
         t(0),
-        serde_json::json!({"code": "dismissed"}),
+        serde_json::json!({"code": "suspended"}),
     );
     w.ok(Command::Signals {
-        signals: vec![dismissed],
+        signals: vec![block],
     });
-    assert!(w.engine.is_dismissed("x"));
+    assert!(w.engine.is_blocked_with("x", &code));
+    assert!(!w.engine.is_blocked_with("x", &ReasonCode::OFFLINE));
+    assert!(!w.engine.is_blocked_with("y", &code));
+    assert!(!w.engine.is_blocked_with("nobody", &code));
+    let lifted = signal("x", "hr", "abstain", t(0), serde_json::Value::Null);
+    w.ok(Command::Signals {
+        signals: vec![lifted],
+    });
+    assert!(!w.engine.is_blocked_with("x", &code));
 }
 
 #[test]

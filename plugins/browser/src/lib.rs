@@ -30,15 +30,14 @@
 //! validated, accepted and ignored: an older `activity` never shortens the online window nor
 //! reopens a closed browser. Signals at the same instant apply in arrival order.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use openline_core::presence;
-use openline_core::registry::{self, PluginError, SourceDescriptor};
-use openline_core::source::{AgentContext, AvailabilitySource, Signal, SignalError};
+use openline_core::source::{AgentContext, GroupSetting, Signal, SignalError};
 use openline_core::time::{Timestamp, clock_time};
+use openline_core::typed::Source;
 use openline_core::verdict::Verdict;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The source's registered name.
 pub const NAME: &str = "browser";
@@ -74,16 +73,16 @@ fn idle_timeout<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Dur
     presence::positive_duration("idle_timeout", humantime_serde::deserialize(deserializer))
 }
 
-/// The `browser` source: per-agent tab activity (SPEC R8).
+/// The `browser` source: tab activity (SPEC R8).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BrowserSource {
     settings: BrowserSettings,
-    agents: HashMap<String, Tab>,
 }
 
 /// One agent's browser, as its signals tell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tab {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tab {
     /// Open; the latest activity came at this instant.
     Active(Timestamp),
     /// The last tab closed at this instant.
@@ -99,47 +98,43 @@ impl Tab {
     }
 }
 
-impl BrowserSource {
-    /// A source with these settings; no browser seen yet.
-    pub fn new(settings: BrowserSettings) -> Self {
-        Self {
-            settings,
-            agents: HashMap::new(),
-        }
-    }
+/// The group setting this source reads: the browser session lifetime of a user group.
+pub const SESSION_LIFETIME_MINUTES: &str = "session_lifetime_minutes";
 
+/// The longest session lifetime a group may set: one week, in minutes.
+pub const MAX_SESSION_LIFETIME_MINUTES: u64 = 7 * 24 * 60;
+
+const GROUP_SETTINGS: &[GroupSetting] = &[GroupSetting {
+    key: SESSION_LIFETIME_MINUTES,
+    summary: "browser idle timeout for the group's agents, in whole minutes (SPEC R8)",
+    check: check_session_lifetime,
+}];
+
+/// A session lifetime is a whole number of minutes from 1 to a week.
+fn check_session_lifetime(value: &serde_json::Value) -> Result<(), String> {
+    match value.as_u64() {
+        Some(minutes) if (1..=MAX_SESSION_LIFETIME_MINUTES).contains(&minutes) => Ok(()),
+        _ => Err(format!(
+            "must be a whole number of minutes from 1 to {MAX_SESSION_LIFETIME_MINUTES} \
+             (or null for the default), not {value}"
+        )),
+    }
+}
+
+impl BrowserSource {
     /// The idle timeout for `agent` and why: the shortest session lifetime among its groups
     /// (with the group's name), else the configured default.
     pub fn idle_timeout<'a>(&self, agent: &AgentContext<'a>) -> (Duration, Option<&'a str>) {
         agent
-            .groups
-            .iter()
-            .filter_map(|group| {
-                let minutes = agent
-                    .group_settings
-                    .get(group)?
-                    .session_lifetime_minutes
-                    .filter(|m| *m > 0)?;
-                Some((Duration::from_secs(u64::from(minutes) * 60), group.as_str()))
+            .group_values(SESSION_LIFETIME_MINUTES)
+            .filter_map(|(group, value)| {
+                let minutes = value.as_u64().filter(|m| *m > 0)?;
+                Some((Duration::from_secs(minutes.saturating_mul(60)), group))
             })
             .min_by_key(|(lifetime, _)| *lifetime)
             .map_or((self.settings.idle_timeout, None), |(lifetime, group)| {
                 (lifetime, Some(group))
             })
-    }
-
-    /// The tab after `signal`, or `None` when the signal is stale (ignored).
-    fn plan(&self, agent: &str, signal: &Signal) -> Result<Option<Tab>, SignalError> {
-        let tab = match signal.event.as_str() {
-            "activity" => Tab::Active(signal.at),
-            "close" => Tab::Closed(signal.at),
-            other => return Err(SignalError::unknown_event(NAME, other, EVENTS)),
-        };
-        signal.only_fields(&[])?;
-        if self.agents.get(agent).is_some_and(|t| signal.at < t.at()) {
-            return Ok(None);
-        }
-        Ok(Some(tab))
     }
 }
 
@@ -153,24 +148,38 @@ fn minutes(timeout: Duration) -> String {
     }
 }
 
-impl AvailabilitySource for BrowserSource {
-    fn events(&self) -> &'static [&'static str] {
-        EVENTS
+impl Source for BrowserSource {
+    type Settings = BrowserSettings;
+    type State = Tab;
+
+    fn new(settings: BrowserSettings) -> Self {
+        Self { settings }
     }
 
-    fn check(&self, agent: &AgentContext<'_>, signal: &Signal) -> Result<(), SignalError> {
-        self.plan(agent.id, signal).map(|_| ())
+    fn events(&self) -> Vec<&str> {
+        EVENTS.to_vec()
     }
 
-    fn ingest(&mut self, agent: &AgentContext<'_>, signal: &Signal) -> Result<(), SignalError> {
-        if let Some(tab) = self.plan(agent.id, signal)? {
-            self.agents.insert(agent.id.to_owned(), tab);
-        }
-        Ok(())
+    fn group_settings(&self) -> &[GroupSetting] {
+        GROUP_SETTINGS
     }
 
-    fn verdict(&self, agent: &AgentContext<'_>, now: Timestamp) -> Verdict {
-        match self.agents.get(agent.id) {
+    fn apply(
+        &self,
+        tab: Option<&Tab>,
+        _agent: &AgentContext<'_>,
+        signal: &Signal,
+    ) -> Result<Tab, SignalError> {
+        signal.only_fields(&[])?;
+        Ok(match tab {
+            Some(tab) if signal.at < tab.at() => *tab,
+            _ if signal.event == "close" => Tab::Closed(signal.at),
+            _ => Tab::Active(signal.at),
+        })
+    }
+
+    fn verdict(&self, tab: Option<&Tab>, agent: &AgentContext<'_>, now: Timestamp) -> Verdict {
+        match tab {
             None => presence::never_seen(NAME),
             Some(Tab::Closed(at)) => presence::closed(NAME, *at),
             Some(Tab::Active(last)) => {
@@ -194,19 +203,11 @@ impl AvailabilitySource for BrowserSource {
     }
 }
 
-/// Builds the `browser` source from its `[plugins.browser]` settings (`null` = defaults).
-pub fn build(settings: &serde_json::Value) -> Result<Box<dyn AvailabilitySource>, PluginError> {
-    let settings: BrowserSettings = registry::settings(NAME, settings)?;
-    Ok(Box::new(BrowserSource::new(settings)))
-}
-
-openline_core::inventory::submit! {
-    SourceDescriptor {
-        name: NAME,
-        summary: "browser presence: online until the idle timeout after the last activity",
-        can_make_available: true,
-        build,
-    }
+openline_core::register_source! {
+    BrowserSource,
+    name: NAME,
+    summary: "browser presence: online until the idle timeout after the last activity",
+    can_make_available: true,
 }
 
 #[cfg(test)]
@@ -220,17 +221,19 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use openline_core::registry;
+    use openline_core::typed::TypedSource;
 
     /// One agent, `alice`, and a `browser` source with these settings.
-    fn world(settings: Value) -> SourceProbe<BrowserSource> {
-        SourceProbe::with_settings(NAME, &settings, BrowserSource::new)
+    fn world(settings: Value) -> SourceProbe<TypedSource<BrowserSource>> {
+        SourceProbe::typed(NAME, &settings)
     }
 
     /// A group's settings with this session lifetime.
     fn lifetime(minutes: Option<u32>) -> GroupSettings {
-        GroupSettings {
-            session_lifetime_minutes: minutes,
-        }
+        [(SESSION_LIFETIME_MINUTES, json!(minutes))]
+            .into_iter()
+            .collect()
     }
 
     #[test]
@@ -384,17 +387,38 @@ mod tests {
             (json!({"idle_timeout": "soon"}), "`idle_timeout`"),
             (json!({"idle_timeout": "0s"}), "`idle_timeout`"),
         ] {
-            assert_settings_refused(build, &bad, needle);
+            assert_settings_refused(NAME, &bad, needle);
         }
     }
 
     #[test]
     fn conformance() {
-        let mut browser = build(&Value::Null).unwrap();
-        assert_source_conformance(browser.as_mut(), t(0));
+        let mut browser = TypedSource::<BrowserSource>::from_settings(NAME, &Value::Null).unwrap();
+        assert_source_conformance(&mut browser, t(0));
         let mut w = world(Value::Null);
         w.ok("activity", t(0));
         assert_source_conformance(&mut w.source, t(60));
+    }
+
+    #[test]
+    fn r8_the_session_lifetime_is_declared_as_a_group_setting_and_validated() {
+        let browser = TypedSource::<BrowserSource>::from_settings(NAME, &Value::Null).unwrap();
+        let declared = openline_core::AvailabilitySource::group_settings(&browser);
+        assert_eq!(declared.len(), 1);
+        assert_eq!(declared[0].key, "session_lifetime_minutes");
+        for good in [json!(1), json!(30), json!(MAX_SESSION_LIFETIME_MINUTES)] {
+            assert_eq!((declared[0].check)(&good), Ok(()), "{good}");
+        }
+        for bad in [
+            json!(0),
+            json!(-5),
+            json!(1.5),
+            json!("30"),
+            json!(MAX_SESSION_LIFETIME_MINUTES + 1),
+        ] {
+            let err = (declared[0].check)(&bad).unwrap_err();
+            assert!(err.contains("whole number of minutes"), "{bad}: {err}");
+        }
     }
 
     #[test]

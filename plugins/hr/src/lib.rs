@@ -31,13 +31,14 @@
 //! Verdicts describe the state after the last signal ingested, asked about instants at or
 //! after it (the engine never asks about the past).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use openline_core::model::ReasonCode;
-use openline_core::registry::{self, PluginError, SourceDescriptor};
-use openline_core::source::{AgentContext, AvailabilitySource, Signal, SignalError};
+use openline_core::source::{AgentContext, Signal, SignalError};
 use openline_core::time::{Timestamp, clock_time};
+use openline_core::typed::Source;
 use openline_core::verdict::Verdict;
+use serde::{Deserialize, Serialize};
 
 /// The source's registered name.
 pub const NAME: &str = "hr";
@@ -46,19 +47,24 @@ pub const NAME: &str = "hr";
 pub const EVENTS: &[&str] = &["dismissed", "rehired", "leave", "leave_cancelled"];
 
 /// `[plugins.hr]` settings: there are none, so only `null` or an empty table is accepted.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HrSettings {}
 
-/// The `hr` source: per-agent dismissal and leaves (SPEC R4).
+/// The `hr` source: dismissal and leaves (SPEC R4).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HrSource {
-    agents: HashMap<String, AgentRecord>,
-}
+pub struct HrSource;
+
+/// The reason code of a dismissal's `block`.
+pub const DISMISSED: ReasonCode = ReasonCode::from_static("dismissed");
+/// The reason code of a leave's `block`.
+pub const ON_LEAVE: ReasonCode = ReasonCode::from_static("on_leave");
+/// Every reason code this source's blocks carry.
+const REASON_CODES: &[ReasonCode] = &[DISMISSED, ON_LEAVE];
 
 /// Everything HR said about one agent.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct AgentRecord {
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRecord {
     /// Dismissed since this instant (`None` = employed).
     dismissed_since: Option<Timestamp>,
     /// Instant of the last `dismissed`/`rehired` applied.
@@ -68,7 +74,7 @@ struct AgentRecord {
 }
 
 /// One leave id's latest version.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct LeaveRecord {
     /// Instant of the last signal applied to this id.
     changed_at: Timestamp,
@@ -92,14 +98,13 @@ enum Change {
 }
 
 impl HrSource {
-    /// A source that knows nothing yet: nobody is dismissed or on leave.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Validates `signal` against the current state; `Ok(None)` when it is accepted but
+    /// Validates `signal` against the agent's `record`; `Ok(None)` when it is accepted but
     /// ignored because it is older than what it would replace.
-    fn plan(&self, agent: &str, signal: &Signal) -> Result<Option<Change>, SignalError> {
+    fn plan(
+        record: Option<&AgentRecord>,
+        agent: &str,
+        signal: &Signal,
+    ) -> Result<Option<Change>, SignalError> {
         let change = match signal.event.as_str() {
             "dismissed" => {
                 signal.only_fields(&[])?;
@@ -131,7 +136,6 @@ impl HrSource {
             }
             other => return Err(SignalError::unknown_event(NAME, other, EVENTS)),
         };
-        let record = self.agents.get(agent);
         let last_change = match &change {
             Change::Dismissed | Change::Rehired => record.and_then(|r| r.status_at),
             Change::Leave { id, .. } => record.and_then(|r| r.leaves.get(id)).map(|l| l.changed_at),
@@ -204,7 +208,7 @@ impl AgentRecord {
             }
             if now < end {
                 return Verdict::block(
-                    ReasonCode::OnLeave,
+                    ON_LEAVE,
                     format!(
                         "on leave `{}` from {} until {}",
                         ids.join("`, `"),
@@ -219,82 +223,73 @@ impl AgentRecord {
     }
 }
 
-impl AvailabilitySource for HrSource {
-    fn events(&self) -> &'static [&'static str] {
-        EVENTS
+impl Source for HrSource {
+    type Settings = HrSettings;
+    type State = AgentRecord;
+
+    fn new(HrSettings {}: HrSettings) -> Self {
+        Self
     }
 
-    fn check(&self, agent: &AgentContext<'_>, signal: &Signal) -> Result<(), SignalError> {
-        self.plan(agent.id, signal).map(|_| ())
+    fn events(&self) -> Vec<&str> {
+        EVENTS.to_vec()
     }
 
-    /// A leave may be cancelled in the batch that adds it: the sequence is applied to a
-    /// scratch copy of this agent's record.
-    fn check_sequence(
+    fn reason_codes(&self) -> &[ReasonCode] {
+        REASON_CODES
+    }
+
+    /// A leave may be cancelled in the batch that adds it: the generic part applies a batch
+    /// in order to scratch copies of the agent's record.
+    fn apply(
         &self,
+        record: Option<&AgentRecord>,
         agent: &AgentContext<'_>,
-        signals: &[&Signal],
-    ) -> Result<(), (usize, SignalError)> {
-        let mut scratch = Self {
-            agents: self
-                .agents
-                .get(agent.id)
-                .map(|r| (agent.id.to_owned(), r.clone()))
-                .into_iter()
-                .collect(),
-        };
-        for (index, signal) in signals.iter().enumerate() {
-            scratch.ingest(agent, signal).map_err(|e| (index, e))?;
-        }
-        Ok(())
-    }
-
-    fn ingest(&mut self, agent: &AgentContext<'_>, signal: &Signal) -> Result<(), SignalError> {
-        let Some(change) = self.plan(agent.id, signal)? else {
-            return Ok(());
-        };
-        let record = self.agents.entry(agent.id.to_owned()).or_default();
+        signal: &Signal,
+    ) -> Result<AgentRecord, SignalError> {
+        let change = Self::plan(record, agent.id, signal)?;
+        let mut record = record.cloned().unwrap_or_default();
         match change {
-            Change::Dismissed => {
+            None => {}
+            Some(Change::Dismissed) => {
                 record.dismissed_since.get_or_insert(signal.at);
                 record.status_at = Some(signal.at);
             }
-            Change::Rehired => {
+            Some(Change::Rehired) => {
                 record.dismissed_since = None;
                 record.status_at = Some(signal.at);
             }
-            Change::Leave { id, from, to } => {
-                record.leaves.insert(
-                    id,
-                    LeaveRecord {
-                        changed_at: signal.at,
-                        period: Some((from, to)),
-                    },
-                );
+            Some(Change::Leave { id, from, to }) => {
+                let period = Some((from, to));
+                let leave = LeaveRecord {
+                    changed_at: signal.at,
+                    period,
+                };
+                record.leaves.insert(id, leave);
             }
-            Change::Cancel { id } => {
-                record.leaves.insert(
-                    id,
-                    LeaveRecord {
-                        changed_at: signal.at,
-                        period: None,
-                    },
-                );
+            Some(Change::Cancel { id }) => {
+                let leave = LeaveRecord {
+                    changed_at: signal.at,
+                    period: None,
+                };
+                record.leaves.insert(id, leave);
             }
         }
-        Ok(())
+        Ok(record)
     }
 
-    fn verdict(&self, agent: &AgentContext<'_>, now: Timestamp) -> Verdict {
-        let Some(record) = self.agents.get(agent.id) else {
+    fn verdict(
+        &self,
+        record: Option<&AgentRecord>,
+        _: &AgentContext<'_>,
+        now: Timestamp,
+    ) -> Verdict {
+        let Some(record) = record else {
             return Verdict::abstain("no HR record: not dismissed, not on leave");
         };
         let dismissal = record.dismissed_since;
         if let Some(since) = dismissal.filter(|since| *since <= now) {
-            return Verdict::block(
-                ReasonCode::Dismissed,
-                format!("dismissed since {}", stamp(since)),
-            );
+            return Verdict::block(DISMISSED, format!("dismissed since {}", stamp(since)));
         }
         let mut verdict = record.leave_verdict(now);
         // A dismissal recorded for a later instant than `now` changes the verdict then.
@@ -303,19 +298,11 @@ impl AvailabilitySource for HrSource {
     }
 }
 
-/// Builds the `hr` source from its `[plugins.hr]` settings (`null` or an empty table).
-pub fn build(settings: &serde_json::Value) -> Result<Box<dyn AvailabilitySource>, PluginError> {
-    let HrSettings {} = registry::settings(NAME, settings)?;
-    Ok(Box::new(HrSource::new()))
-}
-
-openline_core::inventory::submit! {
-    SourceDescriptor {
-        name: NAME,
-        summary: "HR records: dismissal and leave (blocks, never grants)",
-        can_make_available: false,
-        build,
-    }
+openline_core::register_source! {
+    HrSource,
+    name: NAME,
+    summary: "HR records: dismissal and leave (blocks, never grants)",
+    can_make_available: false,
 }
 
 #[cfg(test)]
@@ -329,10 +316,12 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use openline_core::source::AvailabilitySource;
+    use openline_core::typed::TypedSource;
 
     #[test]
     fn r20_a_leave_can_be_added_and_cancelled_in_one_batch() {
-        let source = HrSource::new();
+        let source = TypedSource::new(NAME, HrSource);
         let directory = GroupDirectory::new();
         let ctx = context("alice", &[], &directory);
         let fields = json!({"id": "x", "from": t(10).to_rfc3339(), "to": t(20).to_rfc3339()});
@@ -345,12 +334,12 @@ mod tests {
             .unwrap_err();
         assert_eq!(refused.0, 1);
         assert!(refused.1.message.contains("no leave `y`"), "{}", refused.1);
-        assert_eq!(source, HrSource::new(), "checking changes nothing");
+        assert_eq!(source.state("alice"), None, "checking changes nothing");
     }
 
     /// One agent, `alice`, and an `hr` source.
-    fn world() -> SourceProbe<HrSource> {
-        SourceProbe::new(NAME, HrSource::new())
+    fn world() -> SourceProbe<TypedSource<HrSource>> {
+        SourceProbe::typed(NAME, &Value::Null)
     }
 
     fn leave(id: &str, from: Timestamp, to: Timestamp) -> Value {
@@ -376,7 +365,7 @@ mod tests {
         assert_eq!(v.until, Some(t(100)));
         let v = w.at(t(100));
         assert_eq!(v.kind, VerdictKind::Block);
-        assert_eq!(v.code, Some(ReasonCode::Dismissed));
+        assert_eq!(v.code, Some(DISMISSED));
         assert_eq!(v.until, None, "a dismissal never ends by itself");
         assert_eq!(v.reason, "dismissed since 2026-01-01 00:01:40");
         assert_eq!(w.at(t(1_000_000)).kind, VerdictKind::Block);
@@ -404,7 +393,7 @@ mod tests {
         assert_eq!(v.until, Some(t(1000)), "the leave's start is announced");
         let v = w.at(t(1000));
         assert_eq!(v.kind, VerdictKind::Block);
-        assert_eq!(v.code, Some(ReasonCode::OnLeave));
+        assert_eq!(v.code, Some(ON_LEAVE));
         assert_eq!(v.until, Some(t(2000)));
         assert_eq!(
             v.reason,
@@ -491,15 +480,11 @@ mod tests {
         w.ok_with("leave", t(0), leave("x", t(0), t(100)));
         w.ok("dismissed", t(10));
         let v = w.at(t(10));
-        assert_eq!(v.code, Some(ReasonCode::Dismissed));
+        assert_eq!(v.code, Some(DISMISSED));
         assert_eq!(v.until, None, "the leave's end does not end the dismissal");
         w.ok("rehired", t(20));
         let v = w.at(t(20));
-        assert_eq!(
-            v.code,
-            Some(ReasonCode::OnLeave),
-            "still on leave after rehiring"
-        );
+        assert_eq!(v.code, Some(ON_LEAVE), "still on leave after rehiring");
         assert_eq!(v.until, Some(t(100)));
     }
 
@@ -557,21 +542,13 @@ mod tests {
         let mut w = world();
         w.ok("dismissed", t(200));
         w.ok("rehired", t(100));
-        assert_eq!(
-            w.at(t(300)).code,
-            Some(ReasonCode::Dismissed),
-            "late rehire ignored"
-        );
+        assert_eq!(w.at(t(300)).code, Some(DISMISSED), "late rehire ignored");
 
         w.ok_with("leave", t(60), leave("x", t(1000), t(2000)));
         w.ok_with("leave", t(50), leave("x", t(5000), t(6000)));
-        assert_eq!(w.at(t(1000)).code, Some(ReasonCode::Dismissed));
+        assert_eq!(w.at(t(1000)).code, Some(DISMISSED));
         w.ok("rehired", t(300));
-        assert_eq!(
-            w.at(t(1000)).code,
-            Some(ReasonCode::OnLeave),
-            "older version ignored"
-        );
+        assert_eq!(w.at(t(1000)).code, Some(ON_LEAVE), "older version ignored");
         assert_eq!(w.at(t(5000)).kind, VerdictKind::Abstain);
 
         w.ok_with("leave_cancelled", t(55), json!({"id": "x"}));
@@ -605,15 +582,15 @@ mod tests {
 
     #[test]
     fn settings_accept_nothing_but_an_empty_table() {
-        assert!(build(&Value::Null).is_ok());
-        assert!(build(&json!({})).is_ok());
-        assert_settings_refused(build, &json!({"grace": "5m"}), "`grace`");
+        assert!(TypedSource::<HrSource>::from_settings(NAME, &Value::Null).is_ok());
+        assert!(TypedSource::<HrSource>::from_settings(NAME, &json!({})).is_ok());
+        assert_settings_refused(NAME, &json!({"grace": "5m"}), "`grace`");
     }
 
     #[test]
     fn conformance() {
-        let mut hr = build(&Value::Null).unwrap();
-        assert_source_conformance(hr.as_mut(), t(0));
+        let mut hr = TypedSource::<HrSource>::from_settings(NAME, &Value::Null).unwrap();
+        assert_source_conformance(&mut hr, t(0));
         let mut w = world();
         w.ok_with("leave", t(0), leave("x", t(100), t(200)));
         w.ok_with("leave", t(0), leave("y", t(200), t(300)));

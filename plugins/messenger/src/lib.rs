@@ -28,15 +28,14 @@
 //! heartbeat never shortens the online window, and an `open` or `heartbeat` older than a
 //! `close` never reopens the session. Signals at the same instant apply in arrival order.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use openline_core::presence;
-use openline_core::registry::{self, PluginError, SourceDescriptor};
-use openline_core::source::{AgentContext, AvailabilitySource, Signal, SignalError};
+use openline_core::source::{AgentContext, Signal, SignalError};
 use openline_core::time::{Timestamp, clock_time};
+use openline_core::typed::Source;
 use openline_core::verdict::Verdict;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The source's registered name.
 pub const NAME: &str = "messenger";
@@ -76,16 +75,15 @@ fn heartbeat_timeout<'de, D: serde::Deserializer<'de>>(
     )
 }
 
-/// The `messenger` source: per-agent desktop sessions (SPEC R6).
+/// The `messenger` source: desktop sessions (SPEC R6).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MessengerSource {
     settings: MessengerSettings,
-    agents: HashMap<String, Client>,
 }
 
 /// What one agent's messenger said.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Client {
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Client {
     /// The session and the instant of the last session signal applied.
     session: Option<(Session, Timestamp)>,
     /// Do Not Disturb and the instant of the last `dnd_*` signal applied.
@@ -93,7 +91,8 @@ struct Client {
 }
 
 /// The app's session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 enum Session {
     /// Open; the latest `open`/`heartbeat` came at `last_seen`.
     Open { last_seen: Timestamp },
@@ -101,22 +100,26 @@ enum Session {
     Closed(Timestamp),
 }
 
-impl MessengerSource {
-    /// A source with these settings; no session seen yet.
-    pub fn new(settings: MessengerSettings) -> Self {
-        Self {
-            settings,
-            agents: HashMap::new(),
-        }
+impl Source for MessengerSource {
+    type Settings = MessengerSettings;
+    type State = Client;
+
+    fn new(settings: MessengerSettings) -> Self {
+        Self { settings }
     }
 
-    /// The client after `signal` (unchanged when the signal is stale).
-    fn plan(&self, agent: &str, signal: &Signal) -> Result<Client, SignalError> {
-        if !EVENTS.contains(&signal.event.as_str()) {
-            return Err(SignalError::unknown_event(NAME, &signal.event, EVENTS));
-        }
+    fn events(&self) -> Vec<&str> {
+        EVENTS.to_vec()
+    }
+
+    fn apply(
+        &self,
+        client: Option<&Client>,
+        _agent: &AgentContext<'_>,
+        signal: &Signal,
+    ) -> Result<Client, SignalError> {
         signal.only_fields(&[])?;
-        let mut client = self.agents.get(agent).copied().unwrap_or_default();
+        let mut client = client.copied().unwrap_or_default();
         let at = signal.at;
         match signal.event.as_str() {
             "dnd_on" | "dnd_off" => {
@@ -136,25 +139,9 @@ impl MessengerSource {
         }
         Ok(client)
     }
-}
 
-impl AvailabilitySource for MessengerSource {
-    fn events(&self) -> &'static [&'static str] {
-        EVENTS
-    }
-
-    fn check(&self, agent: &AgentContext<'_>, signal: &Signal) -> Result<(), SignalError> {
-        self.plan(agent.id, signal).map(|_| ())
-    }
-
-    fn ingest(&mut self, agent: &AgentContext<'_>, signal: &Signal) -> Result<(), SignalError> {
-        let client = self.plan(agent.id, signal)?;
-        self.agents.insert(agent.id.to_owned(), client);
-        Ok(())
-    }
-
-    fn verdict(&self, agent: &AgentContext<'_>, now: Timestamp) -> Verdict {
-        let client = self.agents.get(agent.id).copied().unwrap_or_default();
+    fn verdict(&self, client: Option<&Client>, _: &AgentContext<'_>, now: Timestamp) -> Verdict {
+        let client = client.copied().unwrap_or_default();
         let mut verdict = match client.session {
             None => presence::never_seen(NAME),
             Some((Session::Closed(at), _)) => presence::closed(NAME, at),
@@ -173,19 +160,11 @@ impl AvailabilitySource for MessengerSource {
     }
 }
 
-/// Builds the `messenger` source from its `[plugins.messenger]` settings (`null` = defaults).
-pub fn build(settings: &serde_json::Value) -> Result<Box<dyn AvailabilitySource>, PluginError> {
-    let settings: MessengerSettings = registry::settings(NAME, settings)?;
-    Ok(Box::new(MessengerSource::new(settings)))
-}
-
-openline_core::inventory::submit! {
-    SourceDescriptor {
-        name: NAME,
-        summary: "desktop messenger presence: online while open and sending heartbeats",
-        can_make_available: true,
-        build,
-    }
+openline_core::register_source! {
+    MessengerSource,
+    name: NAME,
+    summary: "desktop messenger presence: online while open and sending heartbeats",
+    can_make_available: true,
 }
 
 #[cfg(test)]
@@ -198,10 +177,12 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use openline_core::registry;
+    use openline_core::typed::TypedSource;
 
     /// One agent, `alice`, and a `messenger` source with these settings.
-    fn world(settings: Value) -> SourceProbe<MessengerSource> {
-        SourceProbe::with_settings(NAME, &settings, MessengerSource::new)
+    fn world(settings: Value) -> SourceProbe<TypedSource<MessengerSource>> {
+        SourceProbe::typed(NAME, &settings)
     }
 
     #[test]
@@ -364,14 +345,15 @@ mod tests {
             (json!({"heartbeat_timeout": 120}), "`heartbeat_timeout`"),
             (json!({"heartbeat_timeout": "0s"}), "`heartbeat_timeout`"),
         ] {
-            assert_settings_refused(build, &bad, needle);
+            assert_settings_refused(NAME, &bad, needle);
         }
     }
 
     #[test]
     fn conformance() {
-        let mut messenger = build(&Value::Null).unwrap();
-        assert_source_conformance(messenger.as_mut(), t(0));
+        let mut messenger =
+            TypedSource::<MessengerSource>::from_settings(NAME, &Value::Null).unwrap();
+        assert_source_conformance(&mut messenger, t(0));
         let mut w = world(Value::Null);
         w.ok("open", t(0));
         assert_source_conformance(&mut w.source, t(60));

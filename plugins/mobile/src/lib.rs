@@ -34,15 +34,14 @@
 //! older `foreground` never cancels a later `background`, nothing older than a `close`
 //! reopens the app. Signals at the same instant apply in arrival order.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use openline_core::presence;
-use openline_core::registry::{self, PluginError, SourceDescriptor};
-use openline_core::source::{AgentContext, AvailabilitySource, Signal, SignalError};
+use openline_core::source::{AgentContext, Signal, SignalError};
 use openline_core::time::{Timestamp, clock_time};
+use openline_core::typed::Source;
 use openline_core::verdict::Verdict;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The source's registered name.
 pub const NAME: &str = "mobile";
@@ -98,15 +97,22 @@ fn heartbeat_timeout<'de, D: serde::Deserializer<'de>>(
     )
 }
 
-/// The `mobile` source: per-agent app state (SPEC R7).
+/// The `mobile` source: app state (SPEC R7).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MobileSource {
     settings: MobileSettings,
-    agents: HashMap<String, (App, Timestamp)>,
 }
 
-/// The app's state, kept with the instant of the last signal applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One agent's app, with the instant of the last signal applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Phone {
+    app: App,
+    last_at: Timestamp,
+}
+
+/// The app's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 enum App {
     /// On screen; the latest `foreground`/`heartbeat` came at `last_seen`.
     Foreground { last_seen: Timestamp },
@@ -116,56 +122,42 @@ enum App {
     Closed(Timestamp),
 }
 
-impl MobileSource {
-    /// A source with these settings; no app seen yet.
-    pub fn new(settings: MobileSettings) -> Self {
-        Self {
-            settings,
-            agents: HashMap::new(),
-        }
+impl Source for MobileSource {
+    type Settings = MobileSettings;
+    type State = Phone;
+
+    fn new(settings: MobileSettings) -> Self {
+        Self { settings }
     }
 
-    /// The app state after `signal`, or `None` when the signal is stale (ignored).
-    fn plan(&self, agent: &str, signal: &Signal) -> Result<Option<App>, SignalError> {
-        if !EVENTS.contains(&signal.event.as_str()) {
-            return Err(SignalError::unknown_event(NAME, &signal.event, EVENTS));
-        }
+    fn events(&self) -> Vec<&str> {
+        EVENTS.to_vec()
+    }
+
+    fn apply(
+        &self,
+        phone: Option<&Phone>,
+        _agent: &AgentContext<'_>,
+        signal: &Signal,
+    ) -> Result<Phone, SignalError> {
         signal.only_fields(&[])?;
-        let current = self.agents.get(agent).copied();
-        if current.is_some_and(|(_, last)| signal.at < last) {
-            return Ok(None);
+        if let Some(phone) = phone.filter(|p| signal.at < p.last_at) {
+            return Ok(*phone);
         }
         let at = signal.at;
-        let app = current.map(|(app, _)| app);
-        Ok(Some(match (signal.event.as_str(), app) {
+        let app = match (signal.event.as_str(), phone.map(|p| p.app)) {
             ("close", _) => App::Closed(at),
             ("background", Some(background @ App::Background(_))) => background,
             ("background", _) => App::Background(at),
             ("heartbeat", Some(background @ App::Background(_))) => background,
             // `foreground`, or a heartbeat from a foreground, closed or unknown app.
             _ => App::Foreground { last_seen: at },
-        }))
-    }
-}
-
-impl AvailabilitySource for MobileSource {
-    fn events(&self) -> &'static [&'static str] {
-        EVENTS
+        };
+        Ok(Phone { app, last_at: at })
     }
 
-    fn check(&self, agent: &AgentContext<'_>, signal: &Signal) -> Result<(), SignalError> {
-        self.plan(agent.id, signal).map(|_| ())
-    }
-
-    fn ingest(&mut self, agent: &AgentContext<'_>, signal: &Signal) -> Result<(), SignalError> {
-        if let Some(app) = self.plan(agent.id, signal)? {
-            self.agents.insert(agent.id.to_owned(), (app, signal.at));
-        }
-        Ok(())
-    }
-
-    fn verdict(&self, agent: &AgentContext<'_>, now: Timestamp) -> Verdict {
-        match self.agents.get(agent.id).map(|(app, _)| *app) {
+    fn verdict(&self, phone: Option<&Phone>, _: &AgentContext<'_>, now: Timestamp) -> Verdict {
+        match phone.map(|p| p.app) {
             None => presence::never_seen(NAME),
             Some(App::Closed(at)) => presence::closed("mobile app", at),
             Some(App::Foreground { last_seen }) => presence::online_for(
@@ -187,19 +179,11 @@ impl AvailabilitySource for MobileSource {
     }
 }
 
-/// Builds the `mobile` source from its `[plugins.mobile]` settings (`null` = defaults).
-pub fn build(settings: &serde_json::Value) -> Result<Box<dyn AvailabilitySource>, PluginError> {
-    let settings: MobileSettings = registry::settings(NAME, settings)?;
-    Ok(Box::new(MobileSource::new(settings)))
-}
-
-openline_core::inventory::submit! {
-    SourceDescriptor {
-        name: NAME,
-        summary: "mobile app presence: online in foreground, for a grace period in background",
-        can_make_available: true,
-        build,
-    }
+openline_core::register_source! {
+    MobileSource,
+    name: NAME,
+    summary: "mobile app presence: online in foreground, for a grace period in background",
+    can_make_available: true,
 }
 
 #[cfg(test)]
@@ -212,10 +196,12 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use openline_core::registry;
+    use openline_core::typed::TypedSource;
 
     /// One agent, `alice`, and a `mobile` source with these settings.
-    fn world(settings: Value) -> SourceProbe<MobileSource> {
-        SourceProbe::with_settings(NAME, &settings, MobileSource::new)
+    fn world(settings: Value) -> SourceProbe<TypedSource<MobileSource>> {
+        SourceProbe::typed(NAME, &settings)
     }
 
     #[test]
@@ -383,14 +369,14 @@ mod tests {
             (json!({"heartbeat_timeout": "0s"}), "`heartbeat_timeout`"),
             (json!({"heartbeat_timeout": true}), "`heartbeat_timeout`"),
         ] {
-            assert_settings_refused(build, &bad, needle);
+            assert_settings_refused(NAME, &bad, needle);
         }
     }
 
     #[test]
     fn conformance() {
-        let mut mobile = build(&Value::Null).unwrap();
-        assert_source_conformance(mobile.as_mut(), t(0));
+        let mut mobile = TypedSource::<MobileSource>::from_settings(NAME, &Value::Null).unwrap();
+        assert_source_conformance(&mut mobile, t(0));
         let mut w = world(Value::Null);
         w.ok("background", t(0));
         assert_source_conformance(&mut w.source, t(60));

@@ -33,14 +33,12 @@
 //! backwards, and no transition check applies to it. Signals at the same instant apply in
 //! arrival order.
 
-use std::collections::HashMap;
-
 use openline_core::model::ReasonCode;
-use openline_core::registry::{self, PluginError, SourceDescriptor};
-use openline_core::source::{AgentContext, AvailabilitySource, Signal, SignalError};
+use openline_core::source::{AgentContext, Signal, SignalError};
 use openline_core::time::{Timestamp, clock_time};
+use openline_core::typed::Source;
 use openline_core::verdict::Verdict;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The source's registered name.
 pub const NAME: &str = "timesheet";
@@ -65,23 +63,28 @@ fn groups_setting<'de, D: serde::Deserializer<'de>>(
         .map_err(|e| serde::de::Error::custom(format!("`groups`: {e}")))
 }
 
-/// The `timesheet` source: per-agent working state (SPEC R5).
+/// The `timesheet` source: working state (SPEC R5).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TimesheetSource {
     settings: TimesheetSettings,
-    agents: HashMap<String, Sheet>,
 }
 
+/// The reason code of every `block` this source gives: not clocked in, or on a break.
+pub const NOT_WORKING: ReasonCode = ReasonCode::from_static("not_working");
+/// Every reason code this source's blocks carry.
+const REASON_CODES: &[ReasonCode] = &[NOT_WORKING];
+
 /// One agent's timesheet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Sheet {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sheet {
     state: Shift,
     /// Instant of the last signal applied (repeats included).
     last_at: Timestamp,
 }
 
 /// Where an agent's working day stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 enum Shift {
     /// Clocked out at this instant.
     Out(Timestamp),
@@ -103,14 +106,6 @@ impl Shift {
 }
 
 impl TimesheetSource {
-    /// A source with these settings; nobody has clocked in yet.
-    pub fn new(settings: TimesheetSettings) -> Self {
-        Self {
-            settings,
-            agents: HashMap::new(),
-        }
-    }
-
     /// Whether WTM applies to an agent in `groups`.
     fn applies(&self, groups: &[String]) -> bool {
         self.settings
@@ -119,16 +114,17 @@ impl TimesheetSource {
             .is_none_or(|wtm| groups.iter().any(|g| wtm.contains(g)))
     }
 
-    /// The sheet after `signal`, or `None` when it is accepted but changes nothing (a stale
-    /// signal); an error when it makes no sense from the current state.
-    fn plan(&self, agent: &str, signal: &Signal) -> Result<Option<Sheet>, SignalError> {
-        if !EVENTS.contains(&signal.event.as_str()) {
-            return Err(SignalError::unknown_event(NAME, &signal.event, EVENTS));
-        }
+    /// The sheet after `signal` (the same sheet when the signal is stale); an error when it
+    /// makes no sense from the current state.
+    fn plan(
+        &self,
+        sheet: Option<&Sheet>,
+        agent: &str,
+        signal: &Signal,
+    ) -> Result<Sheet, SignalError> {
         signal.only_fields(&[])?;
-        let sheet = self.agents.get(agent);
-        if sheet.is_some_and(|s| signal.at < s.last_at) {
-            return Ok(None);
+        if let Some(sheet) = sheet.filter(|s| signal.at < s.last_at) {
+            return Ok(*sheet);
         }
         let at = signal.at;
         let current = sheet.map(|s| s.state);
@@ -155,54 +151,43 @@ impl TimesheetSource {
             ("clock_out", None) => Shift::Out(at),
             ("clock_out", Some(out @ Shift::Out(_))) => out,
             ("clock_out", Some(_)) => Shift::Out(at),
-            _ => return Err(SignalError::unknown_event(NAME, &signal.event, EVENTS)),
+            (other, _) => return Err(SignalError::unknown_event(NAME, other, EVENTS)),
         };
-        Ok(Some(Sheet {
+        Ok(Sheet {
             state: next,
             last_at: at,
-        }))
+        })
     }
 }
 
-impl AvailabilitySource for TimesheetSource {
-    fn events(&self) -> &'static [&'static str] {
-        EVENTS
+impl Source for TimesheetSource {
+    type Settings = TimesheetSettings;
+    type State = Sheet;
+
+    fn new(settings: TimesheetSettings) -> Self {
+        Self { settings }
     }
 
-    fn check(&self, agent: &AgentContext<'_>, signal: &Signal) -> Result<(), SignalError> {
-        self.plan(agent.id, signal).map(|_| ())
+    fn events(&self) -> Vec<&str> {
+        EVENTS.to_vec()
+    }
+
+    fn reason_codes(&self) -> &[ReasonCode] {
+        REASON_CODES
     }
 
     /// Transitions depend on earlier signals (`[clock_in, pause]` is fine from clocked out):
-    /// the sequence is applied to a scratch copy of this agent's sheet.
-    fn check_sequence(
+    /// a batch is applied in order to scratch copies by the generic part.
+    fn apply(
         &self,
+        sheet: Option<&Sheet>,
         agent: &AgentContext<'_>,
-        signals: &[&Signal],
-    ) -> Result<(), (usize, SignalError)> {
-        let mut scratch = Self {
-            settings: self.settings.clone(),
-            agents: self
-                .agents
-                .get(agent.id)
-                .map(|s| (agent.id.to_owned(), *s))
-                .into_iter()
-                .collect(),
-        };
-        for (index, signal) in signals.iter().enumerate() {
-            scratch.ingest(agent, signal).map_err(|e| (index, e))?;
-        }
-        Ok(())
+        signal: &Signal,
+    ) -> Result<Sheet, SignalError> {
+        self.plan(sheet, agent.id, signal)
     }
 
-    fn ingest(&mut self, agent: &AgentContext<'_>, signal: &Signal) -> Result<(), SignalError> {
-        if let Some(sheet) = self.plan(agent.id, signal)? {
-            self.agents.insert(agent.id.to_owned(), sheet);
-        }
-        Ok(())
-    }
-
-    fn verdict(&self, agent: &AgentContext<'_>, _now: Timestamp) -> Verdict {
+    fn verdict(&self, sheet: Option<&Sheet>, agent: &AgentContext<'_>, _now: Timestamp) -> Verdict {
         if !self.applies(agent.groups) {
             let groups = self.settings.groups.as_deref().unwrap_or_default();
             return Verdict::abstain(format!(
@@ -210,16 +195,15 @@ impl AvailabilitySource for TimesheetSource {
                 groups.join(", ")
             ));
         }
-        match self.agents.get(agent.id).map(|s| s.state) {
-            None => Verdict::block(ReasonCode::NotWorking, "not clocked in"),
+        match sheet.map(|s| s.state) {
+            None => Verdict::block(NOT_WORKING, "not clocked in"),
             Some(Shift::Out(at)) => Verdict::block(
-                ReasonCode::NotWorking,
+                NOT_WORKING,
                 format!("not clocked in (clocked out at {})", clock_time(at)),
             ),
-            Some(Shift::Paused(at)) => Verdict::block(
-                ReasonCode::NotWorking,
-                format!("on a break since {}", clock_time(at)),
-            ),
+            Some(Shift::Paused(at)) => {
+                Verdict::block(NOT_WORKING, format!("on a break since {}", clock_time(at)))
+            }
             Some(Shift::Working(at)) => {
                 Verdict::grant(format!("clocked in, working since {}", clock_time(at)))
             }
@@ -227,20 +211,11 @@ impl AvailabilitySource for TimesheetSource {
     }
 }
 
-/// Builds the `timesheet` source from its `[plugins.timesheet]` settings (`null` = WTM
-/// applies to everyone).
-pub fn build(settings: &serde_json::Value) -> Result<Box<dyn AvailabilitySource>, PluginError> {
-    let settings: TimesheetSettings = registry::settings(NAME, settings)?;
-    Ok(Box::new(TimesheetSource::new(settings)))
-}
-
-openline_core::inventory::submit! {
-    SourceDescriptor {
-        name: NAME,
-        summary: "Working Time management: clocked in grants, not working blocks",
-        can_make_available: true,
-        build,
-    }
+openline_core::register_source! {
+    TimesheetSource,
+    name: NAME,
+    summary: "Working Time management: clocked in grants, not working blocks",
+    can_make_available: true,
 }
 
 #[cfg(test)]
@@ -254,10 +229,13 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use openline_core::registry;
+    use openline_core::source::AvailabilitySource;
+    use openline_core::typed::TypedSource;
 
     #[test]
     fn r20_a_sequence_is_checked_as_if_applied_in_order() {
-        let source = TimesheetSource::default();
+        let source = TypedSource::new(NAME, TimesheetSource::default());
         let directory = GroupDirectory::new();
         let ctx = context("alice", &[], &directory);
         let clock_in = signal("alice", NAME, "clock_in", t(0), Value::Null);
@@ -272,16 +250,12 @@ mod tests {
             refused.0, 2,
             "the resume after clock_out is the one refused"
         );
-        assert_eq!(
-            source,
-            TimesheetSource::default(),
-            "checking changes nothing"
-        );
+        assert_eq!(source.state("alice"), None, "checking changes nothing");
     }
 
     /// One agent, `alice`, and a `timesheet` source with these settings.
-    fn world(settings: Value) -> SourceProbe<TimesheetSource> {
-        SourceProbe::with_settings(NAME, &settings, TimesheetSource::new)
+    fn world(settings: Value) -> SourceProbe<TypedSource<TimesheetSource>> {
+        SourceProbe::typed(NAME, &settings)
     }
 
     #[test]
@@ -289,7 +263,7 @@ mod tests {
         let w = world(Value::Null);
         let v = w.at(t(0));
         assert_eq!(v.kind, VerdictKind::Block);
-        assert_eq!(v.code, Some(ReasonCode::NotWorking));
+        assert_eq!(v.code, Some(NOT_WORKING));
         assert_eq!(v.reason, "not clocked in");
         assert_eq!(v.until, None);
     }
@@ -309,7 +283,7 @@ mod tests {
         w.ok("clock_out", t(120));
         let v = w.at(t(120));
         assert_eq!(v.kind, VerdictKind::Block);
-        assert_eq!(v.code, Some(ReasonCode::NotWorking));
+        assert_eq!(v.code, Some(NOT_WORKING));
         assert_eq!(v.reason, "not clocked in (clocked out at 00:02:00)");
     }
 
@@ -320,7 +294,7 @@ mod tests {
         w.ok("pause", t(600));
         let v = w.at(t(600));
         assert_eq!(v.kind, VerdictKind::Block);
-        assert_eq!(v.code, Some(ReasonCode::NotWorking));
+        assert_eq!(v.code, Some(NOT_WORKING));
         assert_eq!(v.reason, "on a break since 00:10:00");
         assert_eq!(v.until, None);
         w.ok("resume", t(900));
@@ -452,15 +426,14 @@ mod tests {
         let custom: TimesheetSettings =
             registry::settings(NAME, &json!({"groups": ["a", "b"]})).unwrap();
         assert_eq!(custom.groups, Some(vec!["a".to_owned(), "b".to_owned()]));
-        assert_settings_refused(build, &json!({"group": ["a"]}), "`group`");
-        let err = build(&json!({"groups": "a"})).err().unwrap();
-        assert!(err.to_string().contains("`groups`"), "{err}");
+        assert_settings_refused(NAME, &json!({"group": ["a"]}), "`group`");
+        assert_settings_refused(NAME, &json!({"groups": "a"}), "`groups`");
     }
 
     #[test]
     fn conformance() {
-        let mut sheet = build(&Value::Null).unwrap();
-        assert_source_conformance(sheet.as_mut(), t(0));
+        let mut sheet = TypedSource::<TimesheetSource>::from_settings(NAME, &Value::Null).unwrap();
+        assert_source_conformance(&mut sheet, t(0));
         let mut w = world(json!({"groups": ["x"]}));
         w.ok("clock_in", t(0));
         assert_source_conformance(&mut w.source, t(10));

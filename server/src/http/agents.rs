@@ -14,7 +14,17 @@ use super::{AppState, created_status, same_id};
 fn view(engine: &Engine, id: &str) -> Option<AgentView> {
     engine
         .agent_profile(id)
-        .map(|profile| AgentView::new(id, profile, engine.is_dismissed(id)))
+        .map(|profile| AgentView::new(id, profile, is_dismissed(engine, id)))
+}
+
+/// The API's `dismissed` flag: HR currently blocks the agent with its dismissal code.
+fn is_dismissed(engine: &Engine, id: &str) -> bool {
+    engine.is_blocked_with(id, &openline_hr::DISMISSED)
+}
+
+/// The view of group `id` with every group setting the engine's sources declare.
+fn group_view(engine: &Engine, id: &str, settings: &openline_core::GroupSettings) -> GroupView {
+    GroupView::new(id, settings, engine.group_setting_keys())
 }
 
 fn missing(id: &str) -> AppError {
@@ -56,7 +66,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<serde_json::Valu
     let agents: Vec<AgentView> = state.runtime.read(|engine| {
         engine
             .agents()
-            .map(|(id, profile)| AgentView::new(id, profile, engine.is_dismissed(id)))
+            .map(|(id, profile)| AgentView::new(id, profile, is_dismissed(engine, id)))
             .collect()
     })?;
     Ok(Json(json!({ "agents": agents })))
@@ -102,15 +112,19 @@ pub async fn put_group(
     Body(body): Body<GroupBody>,
 ) -> Result<Json<GroupView>, AppError> {
     same_id(&id, body.id.as_deref())?;
-    let settings = openline_core::GroupSettings {
-        session_lifetime_minutes: body.session_lifetime_minutes,
-    };
+    let settings: openline_core::GroupSettings = body.settings.into_iter().collect();
     let command = Command::PutGroup {
         id: id.clone(),
         settings: settings.clone(),
     };
-    state.runtime.execute(|_, _| Ok(command), |_, _| ()).await?;
-    Ok(Json(GroupView::new(&id, &settings)))
+    let view = state
+        .runtime
+        .execute(
+            |_, _| Ok(command),
+            |engine, _| group_view(engine, &id, &settings),
+        )
+        .await?;
+    Ok(Json(view))
 }
 
 /// `GET /v1/groups/{group}`.
@@ -123,7 +137,7 @@ pub async fn get_group(
         .read(|engine| {
             engine
                 .group(&id)
-                .map(|settings| GroupView::new(&id, settings))
+                .map(|settings| group_view(engine, &id, settings))
         })?
         .map(Json)
         .ok_or_else(|| AppError::not_found(format!("group `{id}` not found")))

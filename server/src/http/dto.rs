@@ -69,33 +69,45 @@ impl AgentView {
     }
 }
 
-/// `PUT /v1/groups/{group}`.
+/// `PUT /v1/groups/{group}`: the settings the sources declare (e.g. the browser's
+/// `session_lifetime_minutes`, SPEC R8); the engine refuses keys no source declares.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct GroupBody {
     /// May repeat the path's id.
     #[serde(default)]
     pub id: Option<String>,
-    /// SPEC R8; null or absent = the browser source's default.
-    #[serde(default)]
-    pub session_lifetime_minutes: Option<u32>,
+    /// Every other key: a group setting; null or absent = the source's default.
+    #[serde(flatten)]
+    pub settings: serde_json::Map<String, serde_json::Value>,
 }
 
-/// A group as the API shows it.
+/// A group as the API shows it: its id and every declared group setting (null = default).
 #[derive(Debug, Clone, Serialize)]
 pub struct GroupView {
     /// Id.
     pub id: String,
-    /// SPEC R8.
-    pub session_lifetime_minutes: Option<u32>,
+    /// Each declared setting's value, or null.
+    #[serde(flatten)]
+    pub settings: serde_json::Map<String, serde_json::Value>,
 }
 
 impl GroupView {
-    /// The view of group `id`.
-    pub fn new(id: &str, settings: &GroupSettings) -> Self {
+    /// The view of group `id`, showing each of the `declared` keys.
+    pub fn new<'a>(
+        id: &str,
+        settings: &GroupSettings,
+        declared: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        let settings = declared
+            .into_iter()
+            .map(|key| {
+                let value = settings.get(key).cloned().unwrap_or_default();
+                (key.to_owned(), value)
+            })
+            .collect();
         Self {
             id: id.to_owned(),
-            session_lifetime_minutes: settings.session_lifetime_minutes,
+            settings,
         }
     }
 }

@@ -82,9 +82,9 @@ impl PgDatabase {
 fn command(n: usize) -> Command {
     Command::PutGroup {
         id: format!("g{n}"),
-        settings: openline_core::GroupSettings {
-            session_lifetime_minutes: Some(1),
-        },
+        settings: [("session_lifetime_minutes", serde_json::json!(1))]
+            .into_iter()
+            .collect(),
     }
 }
 

@@ -1,0 +1,354 @@
+//! The typed source trait plugins implement, and the generic adapter that erases it to an
+//! [`AvailabilitySource`] (quickwit's typed factory, STYLE.md).
+//!
+//! A plugin says what it knows about **one** agent: its settings, its per-agent `State`, how
+//! a signal changes that state and what verdict the state gives. [`TypedSource`] owns the
+//! rest, the same way for every source: the per-agent map, the event-name check, batches
+//! applied to scratch copies (all-or-nothing, SPEC R20), and snapshots of every agent's state.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::model::{AgentId, ReasonCode};
+use crate::registry::PluginError;
+use crate::source::{AgentContext, AvailabilitySource, GroupSetting, Signal, SignalError};
+use crate::time::Timestamp;
+use crate::verdict::Verdict;
+
+/// A source plugin, typed. Implement this; register it with [`crate::register_source!`].
+pub trait Source: Sized + Send + Sync + 'static {
+    /// The `[plugins.<name>]` settings; `Default` is what an absent table means. Refuse
+    /// unknown keys with `#[serde(deny_unknown_fields)]`.
+    type Settings: DeserializeOwned + Default;
+
+    /// What the source remembers of one agent. It is snapshotted and restored as JSON, so
+    /// keep it plain data.
+    type State: Clone + Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync;
+
+    /// The source, from validated settings.
+    fn new(settings: Self::Settings) -> Self;
+
+    /// The event names it accepts. Called once, when the source is built.
+    fn events(&self) -> Vec<&str>;
+
+    /// The reason codes its `block` verdicts carry (SPEC R14). Default: none (a source that
+    /// never blocks).
+    fn reason_codes(&self) -> &[ReasonCode] {
+        &[]
+    }
+
+    /// The per-group settings it reads. Default: none.
+    fn group_settings(&self) -> &[GroupSetting] {
+        &[]
+    }
+
+    /// The agent's state after `signal` (whose event is one of [`Source::events`]), from its
+    /// `state` so far (`None` until a signal was accepted for it), or the refusal. A signal
+    /// older than what it would replace must give the state as it is (accepted, ignored).
+    fn apply(
+        &self,
+        state: Option<&Self::State>,
+        agent: &AgentContext<'_>,
+        signal: &Signal,
+    ) -> Result<Self::State, SignalError>;
+
+    /// The verdict for the agent at `now`; `state` is `None` until a signal was accepted for
+    /// it. `until`, when set, must be after `now`.
+    fn verdict(
+        &self,
+        state: Option<&Self::State>,
+        agent: &AgentContext<'_>,
+        now: Timestamp,
+    ) -> Verdict;
+}
+
+/// A [`Source`] with its per-agent states: the [`AvailabilitySource`] the engine uses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypedSource<S: Source> {
+    source: S,
+    /// What `source.events()` said, kept for the check on every signal.
+    events: Vec<String>,
+    /// The source's name, for error messages.
+    name: String,
+    states: HashMap<AgentId, S::State>,
+}
+
+impl<S: Source> TypedSource<S> {
+    /// Wraps `source`, registered as `name`; no agent heard of yet.
+    pub fn new(name: &str, source: S) -> Self {
+        let events = source.events().into_iter().map(str::to_owned).collect();
+        Self {
+            source,
+            events,
+            name: name.to_owned(),
+            states: HashMap::new(),
+        }
+    }
+
+    /// Builds the source from its `[plugins.<name>]` settings (`null` = defaults).
+    pub fn from_settings(name: &str, settings: &Value) -> Result<Self, PluginError> {
+        let settings: S::Settings = crate::registry::settings(name, settings)?;
+        Ok(Self::new(name, S::new(settings)))
+    }
+
+    /// The typed source.
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
+    /// The state of agent `id`, if any signal for it was accepted.
+    pub fn state(&self, id: &str) -> Option<&S::State> {
+        self.states.get(id)
+    }
+
+    /// The state after `signal`, or the refusal.
+    fn step(
+        &self,
+        state: Option<&S::State>,
+        agent: &AgentContext<'_>,
+        signal: &Signal,
+    ) -> Result<S::State, SignalError> {
+        if !self.events.iter().any(|e| *e == signal.event) {
+            let valid: Vec<&str> = self.events.iter().map(String::as_str).collect();
+            return Err(SignalError::unknown_event(
+                &self.name,
+                &signal.event,
+                &valid,
+            ));
+        }
+        self.source.apply(state, agent, signal)
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: Source> AvailabilitySource for TypedSource<S> {
+    fn events(&self) -> Vec<&str> {
+        self.events.iter().map(String::as_str).collect()
+    }
+
+    fn reason_codes(&self) -> &[ReasonCode] {
+        self.source.reason_codes()
+    }
+
+    fn group_settings(&self) -> &[GroupSetting] {
+        self.source.group_settings()
+    }
+
+    fn check_sequence(
+        &self,
+        agent: &AgentContext<'_>,
+        signals: &[&Signal],
+    ) -> Result<(), (usize, SignalError)> {
+        let current = self.states.get(agent.id);
+        let Some((last, earlier)) = signals.split_last() else {
+            return Ok(());
+        };
+        // Only a sequence needs scratch copies: each signal applies to the one before.
+        let mut scratch: Option<S::State> = None;
+        for (index, signal) in earlier.iter().enumerate() {
+            let next = self.step(scratch.as_ref().or(current), agent, signal);
+            scratch = Some(next.map_err(|e| (index, e))?);
+        }
+        self.step(scratch.as_ref().or(current), agent, last)
+            .map(drop)
+            .map_err(|e| (earlier.len(), e))
+    }
+
+    fn ingest(&mut self, agent: &AgentContext<'_>, signal: &Signal) -> Result<(), SignalError> {
+        let next = self.step(self.states.get(agent.id), agent, signal)?;
+        match self.states.get_mut(agent.id) {
+            Some(state) => *state = next,
+            None => {
+                self.states.insert(agent.id.into(), next);
+            }
+        }
+        Ok(())
+    }
+
+    fn verdict(&self, agent: &AgentContext<'_>, now: Timestamp) -> Verdict {
+        self.source.verdict(self.states.get(agent.id), agent, now)
+    }
+
+    fn snapshot(&self) -> Value {
+        let mut agents: Vec<(&AgentId, &S::State)> = self.states.iter().collect();
+        agents.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut map = serde_json::Map::with_capacity(agents.len());
+        for (id, state) in agents {
+            // Plain-data states always serialize; a failure would be a plugin bug, and it
+            // must show in the snapshot rather than vanish.
+            let value = serde_json::to_value(state)
+                .unwrap_or_else(|e| Value::String(format!("unserializable state: {e}")));
+            map.insert(id.to_string(), value);
+        }
+        Value::Object(map)
+    }
+
+    fn restore(&mut self, snapshot: Value) -> Result<(), SignalError> {
+        let states: HashMap<AgentId, S::State> = serde_json::from_value(snapshot)
+            .map_err(|e| SignalError::new(format!("snapshot of source `{}`: {e}", self.name)))?;
+        self.states = states;
+        Ok(())
+    }
+}
+
+/// Builds the typed source `S` registered as `name` from its settings: what
+/// [`crate::register_source!`] puts in the registry.
+pub fn build<S: Source>(
+    name: &str,
+    settings: &Value,
+) -> Result<Box<dyn AvailabilitySource>, PluginError> {
+    Ok(Box::new(TypedSource::<S>::from_settings(name, settings)?))
+}
+
+/// Registers a typed [`Source`] under a name, so every binary that links the crate has it:
+///
+/// ```text
+/// openline_core::register_source! {
+///     PagerSource,
+///     name: "pager",
+///     summary: "on-call pager: online while the agent holds the pager",
+///     can_make_available: true,
+/// }
+/// ```
+#[macro_export]
+macro_rules! register_source {
+    ($source:ty, name: $name:expr, summary: $summary:expr, can_make_available: $can:expr $(,)?) => {
+        $crate::inventory::submit! {
+            $crate::registry::SourceDescriptor {
+                name: $name,
+                summary: $summary,
+                can_make_available: $can,
+                build: |settings| $crate::typed::build::<$source>($name, settings),
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use serde::Deserialize;
+
+    use super::*;
+    use crate::model::GroupDirectory;
+    use crate::test_util::{context, signal, t};
+    use crate::verdict::VerdictKind;
+
+    /// Counts `tick`s; `fail` is refused once the count is 2 or more.
+    #[derive(Debug, Clone, PartialEq)]
+    struct Counter;
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct NoSettings {}
+
+    impl Source for Counter {
+        type Settings = NoSettings;
+        type State = u32;
+
+        fn new(_: NoSettings) -> Self {
+            Self
+        }
+
+        fn events(&self) -> Vec<&str> {
+            vec!["tick", "fail"]
+        }
+
+        fn apply(
+            &self,
+            state: Option<&u32>,
+            _: &AgentContext<'_>,
+            s: &Signal,
+        ) -> Result<u32, SignalError> {
+            let next = state.copied().unwrap_or(0) + 1;
+            if s.event == "fail" && next > 2 {
+                return Err(SignalError::new("too many"));
+            }
+            Ok(next)
+        }
+
+        fn verdict(&self, state: Option<&u32>, _: &AgentContext<'_>, _: Timestamp) -> Verdict {
+            match state {
+                Some(n) => Verdict::online(format!("{n} ticks")),
+                None => Verdict::offline("never ticked"),
+            }
+        }
+    }
+
+    fn sig(event: &str) -> Signal {
+        signal("a", "counter", event, t(0), Value::Null)
+    }
+
+    #[test]
+    fn r20_a_batch_is_checked_on_a_scratch_copy_and_changes_nothing() {
+        let directory = GroupDirectory::new();
+        let a = context("a", &[], &directory);
+        let mut source = TypedSource::new("counter", Counter);
+        let (tick, fail) = (sig("tick"), sig("fail"));
+        assert!(source.check_sequence(&a, &[&tick, &fail]).is_ok());
+        let err = source
+            .check_sequence(&a, &[&tick, &tick, &fail])
+            .unwrap_err();
+        assert_eq!((err.0, err.1.message.as_str()), (2, "too many"));
+        assert_eq!(source.state("a"), None, "checking changed nothing");
+        source.ingest(&a, &tick).unwrap();
+        source.ingest(&a, &tick).unwrap();
+        let before = source.clone();
+        assert!(source.ingest(&a, &fail).is_err());
+        assert_eq!(source, before, "a refused signal changes nothing");
+        assert_eq!(source.verdict(&a, t(0)).reason, "2 ticks");
+    }
+
+    #[test]
+    fn unknown_events_are_refused_listing_the_valid_ones() {
+        let directory = GroupDirectory::new();
+        let a = context("a", &[], &directory);
+        let mut source = TypedSource::new("counter", Counter);
+        let err = source.ingest(&a, &sig("boom")).unwrap_err();
+        assert_eq!(
+            err.message,
+            "unknown event `boom` for source `counter`; valid events: tick, fail"
+        );
+        assert_eq!(source.state("a"), None);
+        assert_eq!(source.verdict(&a, t(0)).kind, VerdictKind::Offline);
+    }
+
+    #[test]
+    fn r19_a_snapshot_restores_every_agents_state() {
+        let directory = GroupDirectory::new();
+        let mut source = TypedSource::new("counter", Counter);
+        for agent in ["a", "b", "a"] {
+            let ctx = context(agent, &[], &directory);
+            source
+                .ingest(&ctx, &signal(agent, "counter", "tick", t(0), Value::Null))
+                .unwrap();
+        }
+        let snapshot = source.snapshot();
+        assert_eq!(snapshot, serde_json::json!({"a": 2, "b": 1}));
+        let mut restored = TypedSource::new("counter", Counter);
+        restored.restore(snapshot).unwrap();
+        assert_eq!(restored, source);
+        let err = restored.restore(serde_json::json!({"a": "x"})).unwrap_err();
+        assert!(
+            err.message.starts_with("snapshot of source `counter`:"),
+            "{err}"
+        );
+        assert_eq!(restored, source, "a bad snapshot changes nothing");
+    }
+
+    #[test]
+    fn settings_are_read_with_the_plugins_name_in_errors() {
+        let err = TypedSource::<Counter>::from_settings("counter", &serde_json::json!({"x": 1}))
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with("invalid settings for counter:"),
+            "{err}"
+        );
+        assert!(TypedSource::<Counter>::from_settings("counter", &Value::Null).is_ok());
+    }
+}
