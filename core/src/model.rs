@@ -31,7 +31,7 @@ pub struct AgentProfile {
 
 /// Settings of a user group: values keyed by setting name. Which keys exist, and what they
 /// mean, is declared by the sources that read them ([`crate::source::GroupSetting`]; e.g. a
-/// browser session lifetime, SPEC R8); the engine validates a group's settings against those
+/// session lifetime, SPEC R8); the engine validates a group's settings against those
 /// declarations and never interprets a value itself. A key that is absent means "the
 /// source's default".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,7 +135,7 @@ pub enum ConversationState {
 ///
 /// The engine's own codes are the associated constants; every other code belongs to the
 /// source that emits it and is declared by it ([`crate::source::Source::reason_codes`]),
-/// e.g. `on_leave`. Cloning a code made with [`ReasonCode::from_static`] never allocates.
+/// e.g. a leave's code. Cloning a code made with [`ReasonCode::from_static`] never allocates.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ReasonCode(Cow<'static, str>);
@@ -152,7 +152,7 @@ impl ReasonCode {
     /// The conversation was transferred.
     pub const TRANSFERRED: Self = Self::from_static("transferred");
 
-    /// A code known at compile time, e.g. a source's `ReasonCode::from_static("on_leave")`.
+    /// A code known at compile time, e.g. a source's `ReasonCode::from_static("away")`.
     pub const fn from_static(code: &'static str) -> Self {
         Self(Cow::Borrowed(code))
     }

@@ -1,4 +1,4 @@
-//! Small helpers shared by the presence sources (`messenger` R6, `mobile` R7, `browser` R8):
+//! Small helpers shared by presence sources (SPEC R6–R8 and custom ones):
 //! a client counts as there until "last seen + timeout", and says so in words.
 //!
 //! Boundary convention (every presence source uses it): a window that ends at `end` is
@@ -12,7 +12,7 @@ use crate::verdict::Verdict;
 
 /// `online` while `now` is before `end`, with `until = end`; `offline` from `end` on.
 ///
-/// `what` describes the client's state, e.g. "mobile app in background since 10:02:00"; the
+/// `what` describes the client's state, e.g. "app in background since 10:02:00"; the
 /// reason becomes "`what`, offline at 10:07:00" while online and "`what`, offline since
 /// 10:07:00" once the window has closed (then `until` is `None`: nothing changes by itself).
 pub fn online_until(now: Timestamp, end: Timestamp, what: &str) -> Verdict {
@@ -30,7 +30,7 @@ pub fn online_for(now: Timestamp, since: Timestamp, lasts: Duration, what: &str)
 }
 
 /// The verdict before a client has sent anything for the agent: `offline`,
-/// "no `client` session seen" (e.g. "no messenger session seen"). It never changes by itself.
+/// "no `client` session seen" (e.g. "no pager session seen"). It never changes by itself.
 pub fn never_seen(client: &str) -> Verdict {
     Verdict::offline(format!("no {client} session seen"))
 }

@@ -7,7 +7,7 @@ use crate::model::{AgentId, GroupDirectory, ReasonCode};
 use crate::time::Timestamp;
 use crate::verdict::Verdict;
 
-/// One signal for one source about one agent, e.g. `{"agent":"alice","source":"mobile",
+/// One signal for one source about one agent, e.g. `{"agent":"alice","source":"pager",
 /// "event":"background"}`. `fields` holds the event's extra fields (e.g. a leave's `from`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Signal {
@@ -104,12 +104,12 @@ impl<'a> AgentContext<'a> {
     }
 }
 
-/// A per-group setting a source reads (e.g. the browser's session lifetime, SPEC R8),
+/// A per-group setting a source reads (e.g. a session lifetime, SPEC R8),
 /// declared by that source so the engine can validate `PUT /v1/groups/{group}` bodies
 /// without knowing what any setting means.
 #[derive(Debug, Clone, Copy)]
 pub struct GroupSetting {
-    /// The key in the group's settings, e.g. `session_lifetime_minutes`.
+    /// The key in the group's settings, e.g. `idle_minutes`.
     pub key: &'static str,
     /// One line for humans: what it changes and its unit.
     pub summary: &'static str,
@@ -130,7 +130,7 @@ pub trait AvailabilitySource: Send + Sync {
     /// The event names this source accepts, for error messages and docs.
     fn events(&self) -> Vec<&str>;
 
-    /// The reason codes this source's `block` verdicts carry (SPEC R14), e.g. `on_leave`.
+    /// The reason codes this source's `block` verdicts carry (SPEC R14), e.g. `suspended`.
     fn reason_codes(&self) -> &[ReasonCode] {
         &[]
     }

@@ -10,7 +10,7 @@ use crate::time::Timestamp;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VerdictKind {
-    /// The agent must not get conversations (dismissed, on leave, WTM not working).
+    /// The agent must not get conversations (e.g. a dismissal, a leave).
     Block,
     /// Available whatever presence says (WTM: clocked in).
     Grant,
@@ -40,11 +40,11 @@ impl VerdictKind {
 pub struct Verdict {
     /// The opinion.
     pub kind: VerdictKind,
-    /// Human explanation, e.g. "mobile app in background since 10:02:00, offline at 10:07:00".
+    /// Human explanation, e.g. "app in background since 10:02:00, offline at 10:07:00".
     pub reason: String,
     /// When this verdict will change without any further signal, if it will.
     pub until: Option<Timestamp>,
-    /// Reason code used when a block takes conversations away (SPEC R14), e.g. `on_leave`.
+    /// Reason code used when a block takes conversations away (SPEC R14), e.g. `suspended`.
     pub code: Option<ReasonCode>,
 }
 

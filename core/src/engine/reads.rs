@@ -47,8 +47,8 @@ impl Engine {
             .filter_map(|slot| slot.profile.as_ref().map(|p| (&slot.id, p)))
     }
 
-    /// Whether some source currently blocks the agent with `code` (e.g. the API's
-    /// `dismissed` flag asks for the HR source's code).
+    /// Whether some source currently blocks the agent with `code` (the API's dismissal flag
+    /// asks this).
     pub fn is_blocked_with(&self, id: &str, code: &ReasonCode) -> bool {
         self.agent_key(id).is_some_and(|key| {
             self.agent(key)
