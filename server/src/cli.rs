@@ -34,8 +34,13 @@ enum Cmd {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// List the registered sources and policies.
-    Plugins,
+    /// List the registered sources and policies (with `--config`, also the file's
+    /// `[[presence_sources]]`).
+    Plugins {
+        /// TOML configuration file whose config-defined sources to list too.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
 }
 
 /// Runs the command line; the process exit code.
@@ -64,7 +69,7 @@ where
     match cli.command {
         Cmd::Serve { config } => serve(config.as_deref()),
         Cmd::Check { config } => check(&config),
-        Cmd::Plugins => plugins(),
+        Cmd::Plugins { config } => plugins(config.as_deref()),
     }
 }
 
@@ -108,12 +113,28 @@ fn check(path: &Path) -> ExitCode {
     }
 }
 
-fn plugins() -> ExitCode {
-    match crate::registry() {
-        Ok(registry) => {
+fn plugins(config: Option<&Path>) -> ExitCode {
+    let listed = crate::registry()
+        .map_err(|e| e.to_string())
+        .and_then(|registry| {
+            let declared = match config {
+                Some(path) => {
+                    Settings::load(Some(path))
+                        .map_err(|e| e.to_string())?
+                        .presence_sources
+                }
+                None => Vec::new(),
+            };
+            Ok((registry, declared))
+        });
+    match listed {
+        Ok((registry, declared)) => {
             println!("sources:");
             for source in registry.sources() {
                 println!("  {:<14} {}", source.name, source.summary);
+            }
+            for source in &declared {
+                println!("  {:<14} {}", source.name, source.summary());
             }
             println!("policies:");
             for policy in registry.policies() {

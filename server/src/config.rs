@@ -12,6 +12,7 @@ use openline_core::{Engine, Timestamp};
 use serde::Deserialize;
 
 use crate::channel::ChannelBody;
+use crate::presence_sources::PresenceSourceConfig;
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -63,6 +64,9 @@ pub struct Settings {
     /// `[[channels]]`: applied at start-up; the file wins for them.
     #[serde(default)]
     pub channels: Vec<ChannelBody>,
+    /// `[[presence_sources]]`: presence sources declared without code (SPEC R34).
+    #[serde(default)]
+    pub presence_sources: Vec<PresenceSourceConfig>,
 }
 
 /// `[server]`.
@@ -205,8 +209,22 @@ impl Settings {
                 ));
             }
         }
-        Plugins::from_registry(registry, |name| self.plugin_settings(name))
-            .map_err(|e| ConfigError::invalid("plugins", e.to_string()))
+        let mut plugins = Plugins::from_registry(registry, |name| self.plugin_settings(name))
+            .map_err(|e| ConfigError::invalid("plugins", e.to_string()))?;
+        for (index, declared) in self.presence_sources.iter().enumerate() {
+            let earlier = &self.presence_sources[..index];
+            let taken = |name: &str| {
+                sources.contains(&name) || earlier.iter().any(|other| other.name == name)
+            };
+            if let Some((key, message)) = declared.problem(taken) {
+                return Err(ConfigError::invalid(
+                    format!("presence_sources[{index}].{key}"),
+                    message,
+                ));
+            }
+            plugins.add_source(&declared.name, Box::new(declared.build()));
+        }
+        Ok(plugins)
     }
 
     /// Checks everything that can be checked without starting: addresses, the store URL,

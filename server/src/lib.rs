@@ -14,6 +14,7 @@ pub mod config;
 pub mod events;
 pub mod http;
 pub mod metrics;
+pub mod presence_sources;
 pub mod runtime;
 pub mod store;
 
@@ -25,6 +26,13 @@ use openline_hr as _;
 use openline_messenger as _;
 use openline_mobile as _;
 use openline_timesheet as _;
+
+/// Runs the `openline` command line (`serve`, `check`, `plugins`, …) with every source
+/// registered in this binary: a custom binary that links its own source crates and calls
+/// this is openline with those sources added (SPEC R34, API.md "Custom binary").
+pub fn main() -> std::process::ExitCode {
+    cli::main()
+}
 
 /// Every plugin registered in this binary: the core's built-in policies and the bundled
 /// source plugins, which are named here once so the linker keeps their registrations

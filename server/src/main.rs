@@ -1,5 +1,5 @@
-//! The `openline` binary: everything lives in the library's [`openline_server::cli`].
+//! The `openline` binary: everything lives in the library ([`openline_server::main`]).
 
 fn main() -> std::process::ExitCode {
-    openline_server::cli::main()
+    openline_server::main()
 }
