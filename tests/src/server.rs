@@ -118,6 +118,7 @@ pub struct ServerBuilder {
     backend: Backend,
     listen_via_env: bool,
     config_file: bool,
+    program: Option<PathBuf>,
 }
 
 impl Default for ServerBuilder {
@@ -130,6 +131,7 @@ impl Default for ServerBuilder {
             backend: Backend::Sqlite,
             listen_via_env: false,
             config_file: true,
+            program: None,
         }
     }
 }
@@ -171,6 +173,13 @@ impl ServerBuilder {
     pub fn without_config_file(mut self) -> Self {
         self.config_file = false;
         self.listen_via_env = true;
+        self
+    }
+
+    /// Runs `program` instead of this package's server, e.g. a custom binary that links
+    /// its own sources (SPEC R34).
+    pub fn program(mut self, program: impl Into<PathBuf>) -> Self {
+        self.program = Some(program.into());
         self
     }
 
@@ -254,7 +263,10 @@ impl Server {
                 .append(true)
                 .open(self.log_path())
                 .expect("log file");
-            let mut cmd = clean_command();
+            let mut cmd = match &self.settings.program {
+                Some(program) => clean_command_of(program.clone()),
+                None => clean_command(),
+            };
             cmd.arg("serve").current_dir(self.dir.path());
             cmd.stdin(Stdio::null())
                 .stdout(log.try_clone().expect("log"))
@@ -355,7 +367,12 @@ impl Drop for Server {
 /// The binary as a command without any inherited `OPENLINE*` variable (so that a developer's
 /// shell cannot change what a test configures).
 fn clean_command() -> Command {
-    let mut cmd = Command::new(binary());
+    clean_command_of(binary())
+}
+
+/// `program` as a command without any inherited `OPENLINE*` variable.
+fn clean_command_of(program: PathBuf) -> Command {
+    let mut cmd = Command::new(program);
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("OPENLINE") {
             cmd.env_remove(key);
