@@ -85,7 +85,7 @@ impl Engine {
     pub(super) fn refresh_availability(&mut self, channel: usize, agent: AgentKey) {
         let slot = &self.agents[agent.0 as usize];
         let ch = &mut self.channels[channel];
-        let Some(member) = ch.members.get_mut(&agent) else {
+        let Some(member) = ch.members.get_mut(agent) else {
             return;
         };
         let combined = if slot.profile.is_some() {
@@ -119,7 +119,7 @@ impl Engine {
     pub(super) fn refresh_eligibility(&mut self, channel: usize, agent: AgentKey) {
         let slot = &self.agents[agent.0 as usize];
         let ch = &mut self.channels[channel];
-        let Some(member) = ch.members.get_mut(&agent) else {
+        let Some(member) = ch.members.get(agent) else {
             return;
         };
         let has_capacity = ch
@@ -129,17 +129,10 @@ impl Engine {
         let eligible = slot.profile.is_some()
             && (!ch.settings.check_availability || member.available)
             && has_capacity;
-        if eligible {
-            ch.policy.upsert(agent, slot.stats(member.position));
-            if !member.eligible {
-                member.eligible = true;
-                ch.eligible_count += 1;
-                self.dirty.insert(channel);
-            }
-        } else if member.eligible {
-            ch.policy.remove(agent);
-            member.eligible = false;
-            ch.eligible_count -= 1;
+        if !eligible {
+            ch.members.make_ineligible(agent);
+        } else if ch.members.make_eligible(agent, slot.stats(member.position)) {
+            self.dirty.insert(channel);
         }
     }
 
@@ -154,7 +147,7 @@ impl Engine {
     /// Whether `agent` may hold `channel`'s conversations now; if not, the R14 reason code.
     pub(super) fn can_hold(&self, channel: usize, agent: AgentKey) -> Result<(), ReasonCode> {
         let ch = &self.channels[channel];
-        let Some(member) = ch.members.get(&agent) else {
+        let Some(member) = ch.members.get(agent) else {
             return Err(ReasonCode::REMOVED_FROM_QUEUE);
         };
         if self.agent(agent).profile.is_none() {

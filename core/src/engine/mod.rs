@@ -11,6 +11,7 @@ mod conversations;
 mod deadlines;
 mod error;
 mod event;
+mod members;
 mod plugins;
 mod reads;
 mod routing;

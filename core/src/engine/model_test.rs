@@ -246,6 +246,15 @@ fn check_invariants(
             prop_assert_eq!(queue.len(), queue.count(), "queue length of {}", channel);
         }
     }
+    for ch in &engine.channels {
+        let marked = ch.members.iter().filter(|(_, m)| m.is_eligible()).count();
+        prop_assert_eq!(
+            ch.members.eligible_count(),
+            marked,
+            "eligible count of {}",
+            ch.id
+        );
+    }
     let mut open_per_agent: HashMap<String, usize> = HashMap::new();
     for (index, conv) in engine.conversations().enumerate() {
         prop_assert_eq!(

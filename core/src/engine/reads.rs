@@ -134,7 +134,7 @@ impl Engine {
                 .into_iter()
                 .filter_map(|channel| {
                     let ch = &self.channels[channel];
-                    let member = ch.members.get(&key)?;
+                    let member = ch.members.get(key)?;
                     let verdicts = ch
                         .sources
                         .iter()

@@ -52,16 +52,16 @@ impl Engine {
             let Some((_, &conversation)) = ch.waiting.first_key_value() else {
                 break;
             };
-            if ch.eligible_count == 0 {
+            if ch.members.eligible_count() == 0 {
                 break;
             }
             let skipped = &self.conversations[conversation].skipped;
-            ch.policy
+            ch.members
                 .choose(&|agent| skipped.contains(&agent), &mut chosen);
             if chosen.is_empty() {
                 // SPEC R12: every eligible agent was skipped: a new round starts.
                 self.conversations[conversation].skipped.clear();
-                ch.policy.choose(&|_| false, &mut chosen);
+                ch.members.choose(&|_| false, &mut chosen);
                 if chosen.is_empty() {
                     break;
                 }

@@ -2,7 +2,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::state::{ChannelSlot, Member};
+use super::members::Members;
+use super::state::ChannelSlot;
 use super::{Engine, EngineError, Result};
 use crate::model::{AgentId, AgentProfile, ChannelId, ChannelSettings, GroupSettings, ReasonCode};
 use crate::policy::AgentKey;
@@ -132,9 +133,7 @@ impl Engine {
                     id: id.clone(),
                     settings: settings.clone(),
                     sources: sources.clone(),
-                    policy,
-                    members: Default::default(),
-                    eligible_count: 0,
+                    members: Members::new(policy),
                     waiting: Default::default(),
                 });
                 self.channel_keys.insert(id, key);
@@ -144,11 +143,7 @@ impl Engine {
         // From here on nothing can fail.
         let ch = &mut self.channels[channel];
         if let Some(policy) = replacement {
-            ch.policy = policy;
-            for member in ch.members.values_mut() {
-                member.eligible = false;
-            }
-            ch.eligible_count = 0;
+            ch.members.replace_policy(policy);
         }
         ch.settings = settings;
         ch.sources = sources;
@@ -158,27 +153,16 @@ impl Engine {
             .members
             .iter()
             .filter(|(a, _)| !kept.contains(a))
-            .map(|(a, m)| (m.position, *a))
+            .map(|(a, m)| (m.position, a))
             .collect();
         removed.sort_unstable();
         let removed: Vec<AgentKey> = removed.into_iter().map(|(_, a)| a).collect();
         for agent in &removed {
-            if let Some(member) = ch.members.remove(agent)
-                && member.eligible
-            {
-                ch.policy.remove(*agent);
-                ch.eligible_count -= 1;
-            }
+            ch.members.remove(*agent);
         }
         for (position, agent) in queue.iter().enumerate() {
-            let position = u32::try_from(position).unwrap_or(u32::MAX);
-            let member = ch.members.entry(*agent).or_insert(Member {
-                position,
-                available: false,
-                code: None,
-                eligible: false,
-            });
-            member.position = position;
+            ch.members
+                .place(*agent, u32::try_from(position).unwrap_or(u32::MAX));
         }
         for agent in &removed {
             self.agents[agent.0 as usize]

@@ -2,12 +2,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::keymap::{KeyMap, KeySet};
+use crate::keymap::KeySet;
 
 use crate::model::{
-    AgentId, AgentProfile, ChannelId, ChannelSettings, Conversation, ConversationState, ReasonCode,
+    AgentId, AgentProfile, ChannelId, ChannelSettings, Conversation, ConversationState,
 };
-use crate::policy::{AgentKey, AgentStats, RoutingPolicy};
+use crate::policy::{AgentKey, AgentStats};
 use crate::time::Timestamp;
 use crate::verdict::Verdict;
 
@@ -48,25 +48,13 @@ impl AgentSlot {
     }
 }
 
-/// An agent's place in one channel's queue.
-pub(crate) struct Member {
-    pub position: u32,
-    /// Combined availability for this channel's sources (SPEC R3).
-    pub available: bool,
-    /// Why unavailable.
-    pub code: Option<ReasonCode>,
-    /// Currently in the policy's index.
-    pub eligible: bool,
-}
-
 pub(crate) struct ChannelSlot {
     pub id: ChannelId,
     pub settings: ChannelSettings,
     /// Indices of the sources this channel combines.
     pub sources: Vec<usize>,
-    pub policy: Box<dyn RoutingPolicy>,
-    pub members: KeyMap<AgentKey, Member>,
-    pub eligible_count: usize,
+    /// The queue's members and the policy's index of the eligible ones.
+    pub members: super::members::Members,
     /// Waiting conversations by arrival number (SPEC R10).
     pub waiting: BTreeMap<u64, usize>,
 }

@@ -766,3 +766,31 @@ fn r20_offer_timeouts_outside_one_second_to_one_day_are_refused() {
         .is_ok()
     );
 }
+
+#[test]
+fn r17_a_block_whose_code_changes_is_explained_with_the_new_code() {
+    let mut w = World::new();
+    w.agents(&["x"]);
+    w.ok(Command::PutChannel {
+        id: "web".into(),
+        settings: World::settings(&["x"], "strict_order"),
+    });
+    let block = |code: &str| Command::Signals {
+        signals: vec![signal(
+            "x",
+            "hr",
+            "block",
+            t(0),
+            serde_json::json!({"code": code}),
+        )],
+    };
+    let reason = |w: &World| w.engine.explain("x").unwrap()[0].reason.clone();
+    w.ok(block("on_leave"));
+    assert_eq!(reason(&w), Some(ReasonCode::from_static("on_leave")));
+    w.ok(block("dismissed"));
+    assert_eq!(
+        reason(&w),
+        Some(ReasonCode::from_static("dismissed")),
+        "still blocked, for another reason"
+    );
+}

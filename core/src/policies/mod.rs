@@ -2,7 +2,7 @@
 
 mod all_at_once;
 mod round_robin;
-mod sorted;
+pub(crate) mod sorted;
 
 pub use all_at_once::AllAtOnce;
 pub use round_robin::RoundRobin;
