@@ -112,7 +112,7 @@ impl<S: Source> TypedSource<S> {
         agent: &AgentContext<'_>,
         signal: &Signal,
     ) -> Result<S::State, SignalError> {
-        if !self.events.iter().any(|e| *e == signal.event) {
+        if !self.events.contains(&signal.event) {
             let valid: Vec<&str> = self.events.iter().map(String::as_str).collect();
             return Err(SignalError::unknown_event(
                 &self.name,

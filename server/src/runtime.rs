@@ -7,18 +7,41 @@ use std::time::Duration;
 
 use openline_core::engine::Applied;
 use openline_core::registry::Registry;
-use openline_core::{Command, Engine, Timestamp};
+use openline_core::{Command, Engine, EngineError, Timestamp};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, ClockError};
 use crate::config::{ClockMode, Settings};
 use crate::events::EventBus;
-use crate::http::error::AppError;
 use crate::metrics::Metrics;
 use crate::store::lock::{self, StoreLock};
-use crate::store::writer::{Ack, Writer};
+use crate::store::writer::{Ack, WriteFailed, Writer};
 use crate::store::{Record, Store};
+
+/// Why the runtime did not carry out a request. Nothing was acknowledged.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// The engine refused the command; nothing changed.
+    #[error(transparent)]
+    Refused(#[from] EngineError),
+    /// The clock refused the change (not manual, or out of range).
+    #[error(transparent)]
+    Clock(#[from] ClockError),
+    /// Writes cannot be made durable: the store failed and the server is stopping.
+    #[error("the store cannot make writes durable; the server is stopping")]
+    Unavailable,
+    /// A bug, logged by whoever answers; never shown to clients.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<WriteFailed> for RuntimeError {
+    fn from(_: WriteFailed) -> Self {
+        Self::Unavailable
+    }
+}
 
 /// The engine inside its I/O shell, shared by every request and the timer.
 pub struct Runtime {
@@ -184,26 +207,24 @@ impl Runtime {
             if !unchanged {
                 self.execute(|_, _| Ok(body.to_command(&id)), |_, _| ())
                     .await
-                    .map_err(|e| {
-                        anyhow::anyhow!("channel `{id}` from the config file: {}", e.message())
-                    })?;
+                    .map_err(|e| anyhow::anyhow!("channel `{id}` from the config file: {e}"))?;
             }
         }
         Ok(())
     }
 
-    fn engine(&self) -> Result<MutexGuard<'_, Engine>, AppError> {
+    fn engine(&self) -> Result<MutexGuard<'_, Engine>, RuntimeError> {
         self.engine.lock().map_err(|_| {
             tracing::error!(
                 "the engine panicked while locked; its state is not trusted any more: shutting down"
             );
             self.request_shutdown();
-            AppError::unavailable()
+            RuntimeError::Unavailable
         })
     }
 
     /// The engine at the clock's now (deadlines due are processed first), for reading.
-    pub fn read<R>(&self, read: impl FnOnce(&Engine) -> R) -> Result<R, AppError> {
+    pub fn read<R>(&self, read: impl FnOnce(&Engine) -> R) -> Result<R, RuntimeError> {
         let mut engine = self.engine()?;
         let now = self.clock.now().max(engine.now());
         self.writer.publish(engine.advance_to(now));
@@ -215,21 +236,24 @@ impl Runtime {
     /// durable. A refused command changes nothing and is not logged.
     pub async fn execute<R>(
         &self,
-        build: impl FnOnce(Timestamp, &Engine) -> Result<Command, AppError>,
+        build: impl FnOnce(Timestamp, &Engine) -> Result<Command, EngineError>,
         render: impl FnOnce(&Engine, &Applied) -> R,
-    ) -> Result<R, AppError> {
+    ) -> Result<R, RuntimeError> {
         let (ack, response): (Ack, R) = {
             let mut engine = self.engine()?;
             if self.writer.is_failed() {
-                return Err(AppError::unavailable());
+                return Err(RuntimeError::Unavailable);
             }
             let now = self.clock.now().max(engine.now());
             let mut events = engine.advance_to(now);
-            let outcome = build(now, &engine).and_then(|command| {
-                let json = serde_json::to_string(&command).map_err(AppError::internal)?;
-                let applied = engine.apply(command, now)?;
-                Ok((json, applied))
-            });
+            let outcome = build(now, &engine)
+                .map_err(RuntimeError::Refused)
+                .and_then(|command| {
+                    let json = serde_json::to_string(&command)
+                        .map_err(|e| RuntimeError::Internal(e.to_string()))?;
+                    let applied = engine.apply(command, now)?;
+                    Ok((json, applied))
+                });
             let (json, applied) = match outcome {
                 Ok(done) => done,
                 Err(error) => {
@@ -247,17 +271,17 @@ impl Runtime {
         };
         match ack.await {
             Ok(Ok(())) => Ok(response),
-            _ => Err(AppError::unavailable()),
+            _ => Err(RuntimeError::Unavailable),
         }
     }
 
     /// Moves the manual clock `seconds` forward; returns once every deadline up to the new
     /// instant was processed and the instant is durable (SPEC R18). 409 in system mode.
-    pub async fn advance_clock(&self, seconds: u64) -> Result<Timestamp, AppError> {
+    pub async fn advance_clock(&self, seconds: u64) -> Result<Timestamp, RuntimeError> {
         let (ack, now) = {
             let mut engine = self.engine()?;
             if self.writer.is_failed() {
-                return Err(AppError::unavailable());
+                return Err(RuntimeError::Unavailable);
             }
             let to = self.clock.peek_advance(seconds)?.max(engine.now());
             self.clock.set(to)?;
@@ -266,7 +290,7 @@ impl Runtime {
         };
         match ack.await {
             Ok(Ok(())) => Ok(now),
-            _ => Err(AppError::unavailable()),
+            _ => Err(RuntimeError::Unavailable),
         }
     }
 
@@ -304,7 +328,7 @@ impl Runtime {
     }
 
     /// The Prometheus exposition: the metrics, gauges from the engine, store commits.
-    pub fn render_metrics(&self) -> Result<String, AppError> {
+    pub fn render_metrics(&self) -> Result<String, RuntimeError> {
         let now = self.clock.now();
         let mut text = self.read(|engine| self.metrics.render(engine, now))?;
         text.push_str(&format!(

@@ -77,10 +77,10 @@ impl Engine {
             return Ok(false);
         }
         if id.trim().is_empty() {
-            return Err(EngineError::Invalid("`id` must not be empty".into()));
+            return Err(EngineError::field("id", "must not be empty"));
         }
         if customer.trim().is_empty() {
-            return Err(EngineError::Invalid("`customer` must not be empty".into()));
+            return Err(EngineError::field("customer", "must not be empty"));
         }
         let key = self.conversations.len();
         let arrival = self.next_arrival;
@@ -120,8 +120,9 @@ impl Engine {
     pub(super) fn message(&mut self, id: &str, from: Author, agent: Option<AgentId>) -> Result<()> {
         let key = self.open_conversation_key(id)?;
         match (from, agent) {
-            (Author::Customer, Some(_)) => Err(EngineError::Invalid(
-                "`agent` is only allowed when `from` is \"agent\"".into(),
+            (Author::Customer, Some(_)) => Err(EngineError::field(
+                "agent",
+                "is only allowed when `from` is \"agent\"",
             )),
             (Author::Customer, None) => {
                 self.conversations[key].public.last_message_from = Some(Author::Customer);
@@ -134,8 +135,9 @@ impl Engine {
                 }
                 Ok(())
             }
-            (Author::Agent, None) => Err(EngineError::Invalid(
-                "`agent` is required when `from` is \"agent\"".into(),
+            (Author::Agent, None) => Err(EngineError::field(
+                "agent",
+                "is required when `from` is \"agent\"",
             )),
             (Author::Agent, Some(agent_id)) => {
                 let agent = self.existing_agent(&agent_id)?;

@@ -15,16 +15,33 @@ pub enum EngineError {
     /// The input is invalid (HTTP 400); the message names the field.
     #[error("{0}")]
     Invalid(String),
+    /// One field of the input is invalid (HTTP 400), e.g. a channel's `policy`.
+    #[error("`{field}`: {message}")]
+    InvalidField {
+        /// The field's name as the API and the config file spell it.
+        field: &'static str,
+        /// What is wrong and what is valid.
+        message: String,
+    },
     /// The transition is not allowed now (HTTP 409).
     #[error("{0}")]
     Conflict(String),
 }
 
 impl EngineError {
-    pub(crate) fn not_found(what: &'static str, id: &str) -> Self {
+    /// `what` (e.g. "channel") called `id` does not exist.
+    pub fn not_found(what: &'static str, id: &str) -> Self {
         Self::NotFound {
             what,
             id: id.to_owned(),
+        }
+    }
+
+    /// `field` is invalid: `message` says why.
+    pub fn field(field: &'static str, message: impl Into<String>) -> Self {
+        Self::InvalidField {
+            field,
+            message: message.into(),
         }
     }
 }

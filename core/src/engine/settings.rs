@@ -15,7 +15,7 @@ impl Engine {
             return Err(EngineError::Invalid("agent id must not be empty".into()));
         }
         if profile.name.trim().is_empty() {
-            return Err(EngineError::Invalid("`name` must not be empty".into()));
+            return Err(EngineError::field("name", "must not be empty"));
         }
         let key = self.agent_key_or_insert(&id);
         let slot = &mut self.agents[key.0 as usize];
@@ -54,48 +54,57 @@ impl Engine {
     /// Validates a channel's settings against the plugins, naming the field at fault.
     fn validate_channel(&self, settings: &ChannelSettings) -> Result<Vec<usize>> {
         if settings.name.trim().is_empty() {
-            return Err(EngineError::Invalid("`name` must not be empty".into()));
+            return Err(EngineError::field("name", "must not be empty"));
         }
         let timeout = settings.offer_timeout.as_secs();
         if !(1..=ChannelSettings::MAX_OFFER_TIMEOUT.as_secs()).contains(&timeout) {
-            return Err(EngineError::Invalid(format!(
-                "`offer_timeout_seconds` must be between 1 and {} (one day), not {timeout}",
-                ChannelSettings::MAX_OFFER_TIMEOUT.as_secs()
-            )));
+            return Err(EngineError::field(
+                "offer_timeout_seconds",
+                format!(
+                    "must be between 1 and {} (one day), not {timeout}",
+                    ChannelSettings::MAX_OFFER_TIMEOUT.as_secs()
+                ),
+            ));
         }
         if !self.plugins.policies.contains_key(&settings.policy) {
-            return Err(EngineError::Invalid(format!(
-                "`policy`: unknown policy `{}`; registered: {}",
-                settings.policy,
-                self.plugins.policy_names().join(", ")
-            )));
+            return Err(EngineError::field(
+                "policy",
+                format!(
+                    "unknown policy `{}`; registered: {}",
+                    settings.policy,
+                    self.plugins.policy_names().join(", ")
+                ),
+            ));
         }
         let mut sources = Vec::with_capacity(settings.sources.len());
         for name in &settings.sources {
             let index = self.plugins.source_index(name).ok_or_else(|| {
-                EngineError::Invalid(format!(
-                    "`sources`: unknown source `{name}`; registered: {}",
-                    self.plugins.source_names().join(", ")
-                ))
+                EngineError::field(
+                    "sources",
+                    format!(
+                        "unknown source `{name}`; registered: {}",
+                        self.plugins.source_names().join(", ")
+                    ),
+                )
             })?;
             if sources.contains(&index) {
-                return Err(EngineError::Invalid(format!(
-                    "`sources`: `{name}` is listed twice"
-                )));
+                return Err(EngineError::field(
+                    "sources",
+                    format!("`{name}` is listed twice"),
+                ));
             }
             sources.push(index);
         }
         let mut seen = HashSet::new();
         for agent in &settings.queue {
             if agent.trim().is_empty() {
-                return Err(EngineError::Invalid(
-                    "`queue`: agent ids must not be empty".into(),
-                ));
+                return Err(EngineError::field("queue", "agent ids must not be empty"));
             }
             if !seen.insert(agent) {
-                return Err(EngineError::Invalid(format!(
-                    "`queue`: agent `{agent}` is listed twice"
-                )));
+                return Err(EngineError::field(
+                    "queue",
+                    format!("agent `{agent}` is listed twice"),
+                ));
             }
         }
         Ok(sources)
@@ -113,7 +122,7 @@ impl Engine {
                 let build = self.plugins.policies[&settings.policy];
                 Some(
                     build(&serde_json::Value::Null)
-                        .map_err(|e| EngineError::Invalid(format!("`policy`: {e}")))?,
+                        .map_err(|e| EngineError::field("policy", e.to_string()))?,
                 )
             }
         };
@@ -125,7 +134,7 @@ impl Engine {
         let (channel, replacement) = match (existing, new_policy) {
             (Some(key), replacement) => (key, replacement),
             (None, None) => {
-                return Err(EngineError::Invalid("`policy`: could not be built".into()));
+                return Err(EngineError::field("policy", "could not be built"));
             }
             (None, Some(policy)) => {
                 let key = self.channels.len();

@@ -752,7 +752,7 @@ fn r20_offer_timeouts_outside_one_second_to_one_day_are_refused() {
             .unwrap_err();
         assert!(
             err.to_string()
-                .contains("`offer_timeout_seconds` must be between 1 and 86400"),
+                .contains("`offer_timeout_seconds`: must be between 1 and 86400"),
             "{err}"
         );
     }

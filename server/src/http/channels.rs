@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use openline_core::Engine;
+use openline_core::{Engine, EngineError};
 use serde_json::json;
 
 use super::dto::ConversationList;
@@ -50,9 +50,9 @@ pub async fn patch(
 ) -> Result<Json<Option<ChannelBody>>, AppError> {
     same_id(&id, patch.id.as_deref())?;
     let build = |_, engine: &Engine| {
-        let current = view(engine, &id).ok_or_else(|| missing(&id))?;
+        let current = view(engine, &id).ok_or_else(|| EngineError::not_found("channel", &id))?;
         let patched = patch.apply(current);
-        patched.validate().map_err(AppError::invalid)?;
+        patched.validate().map_err(EngineError::Invalid)?;
         Ok(patched.to_command(&id))
     };
     let channel = state

@@ -8,51 +8,53 @@ use axum::response::{IntoResponse, Response};
 use openline_core::EngineError;
 
 use crate::clock::ClockError;
+use crate::runtime::RuntimeError;
 use crate::store::writer::WriteFailed;
 
-/// An error answer: status, stable code, human message.
+/// An error answer of the HTTP layer; each variant has one status and one stable code.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
+#[non_exhaustive]
+pub enum AppError {
+    /// 400 `invalid_request`: the message names the field (and, in a batch, the index).
+    Invalid(String),
+    /// 404 `not_found`.
+    NotFound(String),
+    /// 405 `method_not_allowed`.
+    MethodNotAllowed(String),
+    /// 409 `conflict`: the transition is not allowed now.
+    Conflict(String),
+    /// 413 `payload_too_large`.
+    TooLarge(String),
+    /// 503 `unavailable`: the store cannot be reached or the server is stopping.
+    Unavailable(&'static str),
+    /// 500 `internal`: the details were logged, never sent.
+    Internal,
 }
 
 impl AppError {
-    /// Any status with its code.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-
     /// 400 `invalid_request`: the message names the field.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+        Self::Invalid(message.into())
     }
 
     /// 404 `not_found`.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+        Self::NotFound(message.into())
     }
 
     /// 409 `conflict`.
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, "conflict", message)
+        Self::Conflict(message.into())
     }
 
     /// 413 `payload_too_large`.
     pub fn too_large(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+        Self::TooLarge(message.into())
     }
 
     /// 503 `unavailable`: the store failed; the server is stopping (fail-stop).
     pub fn unavailable() -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+        Self::Unavailable(
             "the server cannot make writes durable and is shutting down; retry after it restarts",
         )
     }
@@ -60,26 +62,46 @@ impl AppError {
     /// 500 `internal`: logs `error`, answers without its details.
     pub fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        )
+        Self::Internal
     }
 
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
-        self.status
+        match self {
+            Self::Invalid(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
     }
 
     /// The stable code, e.g. `invalid_request`.
     pub fn code(&self) -> &'static str {
-        self.code
+        match self {
+            Self::Invalid(_) => "invalid_request",
+            Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::Conflict(_) => "conflict",
+            Self::TooLarge(_) => "payload_too_large",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal => "internal",
+        }
     }
 
     /// The human message.
     pub fn message(&self) -> &str {
-        &self.message
+        match self {
+            Self::Invalid(m)
+            | Self::NotFound(m)
+            | Self::MethodNotAllowed(m)
+            | Self::Conflict(m)
+            | Self::TooLarge(m) => m,
+            Self::Unavailable(m) => m,
+            Self::Internal => "internal error",
+        }
     }
 }
 
@@ -88,9 +110,9 @@ impl std::fmt::Display for AppError {
         write!(
             f,
             "{} {}: {}",
-            self.status.as_u16(),
-            self.code,
-            self.message
+            self.status().as_u16(),
+            self.code(),
+            self.message()
         )
     }
 }
@@ -99,8 +121,8 @@ impl std::error::Error for AppError {}
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
-        (self.status, Json(body)).into_response()
+        let body = serde_json::json!({"error": {"code": self.code(), "message": self.message()}});
+        (self.status(), Json(body)).into_response()
     }
 }
 
@@ -111,6 +133,17 @@ impl From<EngineError> for AppError {
             EngineError::Conflict(message) => Self::conflict(message),
             EngineError::Invalid(message) => Self::invalid(message),
             other => Self::invalid(other.to_string()),
+        }
+    }
+}
+
+impl From<RuntimeError> for AppError {
+    fn from(error: RuntimeError) -> Self {
+        match error {
+            RuntimeError::Refused(error) => error.into(),
+            RuntimeError::Clock(error) => error.into(),
+            RuntimeError::Unavailable => Self::unavailable(),
+            RuntimeError::Internal(message) => Self::internal(message),
         }
     }
 }

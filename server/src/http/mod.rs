@@ -88,15 +88,11 @@ async fn not_found(request: Request) -> AppError {
 }
 
 async fn method_not_allowed(request: Request) -> AppError {
-    AppError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        format!(
-            "method {} is not allowed on {}",
-            request.method(),
-            request.uri().path()
-        ),
-    )
+    AppError::MethodNotAllowed(format!(
+        "method {} is not allowed on {}",
+        request.method(),
+        request.uri().path()
+    ))
 }
 
 fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {

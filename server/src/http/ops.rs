@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::{Value, json};
@@ -27,12 +27,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         Ok(()) => Json(json!({ "status": "ready" })).into_response(),
         Err(error) => {
             tracing::warn!(%error, "readiness check failed");
-            AppError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the store is not reachable",
-            )
-            .into_response()
+            AppError::Unavailable("the store is not reachable").into_response()
         }
     }
 }
