@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use openline_core::engine::Plugins;
 use openline_core::test_util::{signal, t};
-use openline_core::{AgentProfile, ChannelSettings, Command, Engine, Timestamp};
+use openline_core::{AgentId, AgentProfile, ChannelSettings, Command, Engine, Timestamp};
 
 use crate::{CHANNEL, agent_id};
 
@@ -17,6 +17,22 @@ pub const HEARTBEAT_TIMEOUT_MS: i64 = 120_000;
 pub fn plugins() -> Result<Plugins, String> {
     let registry = openline_server::registry().map_err(|e| e.to_string())?;
     Plugins::from_registry(&registry, |_| serde_json::Value::Null).map_err(|e| e.to_string())
+}
+
+/// The channel of the fixtures on the real plugins: "Website chat", the availability check on,
+/// every bundled source, `policy` over `queue`, no chat limit, offers waiting `offer_timeout`.
+pub fn website_chat(policy: &str, queue: Vec<AgentId>, offer_timeout: Duration) -> ChannelSettings {
+    ChannelSettings {
+        name: "Website chat".into(),
+        check_availability: true,
+        sources: ["hr", "timesheet", "messenger", "mobile", "browser"]
+            .map(String::from)
+            .to_vec(),
+        policy: policy.into(),
+        queue,
+        max_chats: None,
+        offer_timeout,
+    }
 }
 
 /// An instant `millis` after the fixtures' epoch.
@@ -33,17 +49,11 @@ pub fn setup_commands(agents: usize, policy: &str) -> Vec<(Timestamp, Command)> 
         at(0),
         Command::PutChannel {
             id: CHANNEL.into(),
-            settings: ChannelSettings {
-                name: "Website chat".into(),
-                check_availability: true,
-                sources: ["hr", "timesheet", "messenger", "mobile", "browser"]
-                    .map(String::from)
-                    .to_vec(),
-                policy: policy.into(),
-                queue: ids.iter().map(|id| id.as_str().into()).collect(),
-                max_chats: None,
-                offer_timeout: Duration::from_secs(120),
-            },
+            settings: website_chat(
+                policy,
+                ids.iter().map(|id| id.as_str().into()).collect(),
+                Duration::from_secs(120),
+            ),
         },
     )];
     for id in &ids {

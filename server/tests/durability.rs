@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TempDb, TestServer, settings};
+use common::{TempDb, TestServer, history_events, manual_store, settings};
 use openline_core::{AgentProfile, ChannelSettings, Command};
 use openline_server::channel::ChannelBody;
 use openline_server::config::ClockMode;
@@ -25,15 +25,14 @@ async fn snapshot(server: &TestServer) -> Vec<serde_json::Value> {
         "/v1/groups/g",
         "/v1/channels/web/queue",
     ] {
-        all.push(server.expect("GET", path, json!(null), 200).await);
+        all.push(server.get(path).await);
     }
     all
 }
 
 #[tokio::test]
 async fn r19_state_survives_a_restart() {
-    let db = TempDb::new();
-    let config = settings(db.path(), ClockMode::Manual);
+    let (_db, config) = manual_store();
     let server = TestServer::start(&config).await;
     for agent in ["x", "y"] {
         server
@@ -56,35 +55,17 @@ async fn r19_state_survives_a_restart() {
             200,
         )
         .await;
-    server.expect("POST", "/v1/signals", json!([{"agent": "x", "source": "mobile", "event": "foreground"},
-                                                 {"agent": "x", "source": "mobile", "event": "background"}]), 200).await;
     server
-        .expect(
-            "POST",
-            "/v1/channels/web/conversations",
-            json!({"id": "c1", "customer": "a", "text": "hi"}),
-            201,
+        .signal(
+            json!([{"agent": "x", "source": "mobile", "event": "foreground"},
+                         {"agent": "x", "source": "mobile", "event": "background"}]),
         )
         .await;
-    server
-        .expect(
-            "POST",
-            "/v1/conversations/c1/accept",
-            json!({"agent": "x"}),
-            200,
-        )
-        .await;
-    server
-        .expect(
-            "POST",
-            "/v1/channels/web/conversations",
-            json!({"id": "c2", "customer": "b"}),
-            201,
-        )
-        .await;
-    server
-        .expect("POST", "/v1/clock/advance", json!({"seconds": 60}), 200)
-        .await;
+    let c1 = json!({"id": "c1", "customer": "a", "text": "hi"});
+    server.open(c1, 201).await;
+    server.act("c1", "accept", json!({"agent": "x"}), 200).await;
+    server.open(json!({"id": "c2", "customer": "b"}), 201).await;
+    server.advance(60).await;
     let before = snapshot(&server).await;
     assert!(server.stop().await);
 
@@ -95,12 +76,8 @@ async fn r19_state_survives_a_restart() {
         "same agents, channels, conversations, clock"
     );
     // The pending deadline survived: x's background grace ends 5 min after it began.
-    server
-        .expect("POST", "/v1/clock/advance", json!({"seconds": 300}), 200)
-        .await;
-    let c1 = server
-        .expect("GET", "/v1/conversations/c1", json!(null), 200)
-        .await;
+    server.advance(300).await;
+    let c1 = server.get("/v1/conversations/c1").await;
     assert_eq!(c1["agent"], json!(null), "R14c after the grace: requeued");
     let last = c1["history"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(
@@ -155,15 +132,8 @@ async fn r19_deadlines_due_while_down_are_processed_on_start() {
     store.close().await;
 
     let server = TestServer::start(&config).await;
-    let c1 = server
-        .expect("GET", "/v1/conversations/c1", json!(null), 200)
-        .await;
-    let events: Vec<&str> = c1["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["event"].as_str().unwrap())
-        .collect();
+    let c1 = server.get("/v1/conversations/c1").await;
+    let events = history_events(&c1);
     assert_eq!(&events[..3], ["queued", "offered", "offer_expired"], "{c1}");
     let expired =
         chrono::DateTime::parse_from_rfc3339(c1["history"][2]["at"].as_str().unwrap()).unwrap();
@@ -177,18 +147,12 @@ async fn r19_deadlines_due_while_down_are_processed_on_start() {
 
 #[tokio::test]
 async fn config_channels_are_applied_at_start_and_the_file_wins() {
-    let db = TempDb::new();
-    let mut config = settings(db.path(), ClockMode::Manual);
+    let (_db, mut config) = manual_store();
     let body: ChannelBody =
         serde_json::from_value(json!({"id": "web", "name": "Web", "queue": ["a"]})).unwrap();
     config.channels = vec![body];
     let server = TestServer::start(&config).await;
-    assert_eq!(
-        server
-            .expect("GET", "/v1/channels/web", json!(null), 200)
-            .await["queue"],
-        json!(["a"])
-    );
+    assert_eq!(server.get("/v1/channels/web").await["queue"], json!(["a"]));
     server
         .expect("PATCH", "/v1/channels/web", json!({"queue": ["b"]}), 200)
         .await;
@@ -196,9 +160,7 @@ async fn config_channels_are_applied_at_start_and_the_file_wins() {
 
     let server = TestServer::start(&config).await;
     assert_eq!(
-        server
-            .expect("GET", "/v1/channels/web", json!(null), 200)
-            .await["queue"],
+        server.get("/v1/channels/web").await["queue"],
         json!(["a"]),
         "the file wins"
     );
@@ -219,8 +181,8 @@ async fn config_channels_are_applied_at_start_and_the_file_wins() {
 
 #[tokio::test]
 async fn a_failed_commit_answers_503_and_stops_the_server() {
-    let db = TempDb::new();
-    let server = TestServer::start(&settings(db.path(), ClockMode::Manual)).await;
+    let (db, config) = manual_store();
+    let server = TestServer::start(&config).await;
     let runtime = server.started.runtime.clone();
     let shutdown = runtime.shutdown_signal();
     // The log's table disappears under the writer: its next commit fails.
@@ -247,7 +209,7 @@ async fn a_failed_commit_answers_503_and_stops_the_server() {
         "a store failure makes the process exit non-zero"
     );
 
-    let server = TestServer::start(&settings(db.path(), ClockMode::Manual)).await;
+    let server = TestServer::start(&config).await;
     server.expect("GET", "/v1/agents/a", json!(null), 404).await;
     assert!(server.stop().await);
 }
@@ -257,10 +219,9 @@ async fn a_failed_commit_answers_503_and_stops_the_server() {
 /// every presence timeout that fell in between).
 #[tokio::test]
 async fn r18_r19_a_manual_clock_is_durable_from_its_start() {
-    let db = TempDb::new();
-    let config = settings(db.path(), ClockMode::Manual);
+    let (_db, config) = manual_store();
     let server = TestServer::start(&config).await;
-    let clock = server.expect("GET", "/v1/clock", json!(null), 200).await;
+    let clock = server.get("/v1/clock").await;
     assert!(server.stop().await);
     let started_at = openline_core::time::parse_rfc3339(clock["now"].as_str().unwrap()).unwrap();
     let store = Store::connect(&config.store.url).await.unwrap();
@@ -268,7 +229,7 @@ async fn r18_r19_a_manual_clock_is_durable_from_its_start() {
     store.close().await;
 
     let server = TestServer::start(&config).await;
-    let again = server.expect("GET", "/v1/clock", json!(null), 200).await;
+    let again = server.get("/v1/clock").await;
     assert_eq!(
         again["now"], clock["now"],
         "the restarted clock resumes where it stood"
@@ -281,12 +242,9 @@ async fn r18_r19_a_manual_clock_is_durable_from_its_start() {
 /// second was waiting (DESIGN.md "Store": several instances share one deployment).
 #[tokio::test]
 async fn a_second_server_waits_as_a_standby_and_takes_over_with_everything() {
-    let db = TempDb::new();
-    let config = settings(db.path(), ClockMode::Manual);
+    let (_db, config) = manual_store();
     let active = TestServer::start(&config).await;
-    active
-        .expect("PUT", "/v1/agents/a", json!({"name": "A"}), 201)
-        .await;
+    active.create_agent("a", "A").await;
     let mut standby = {
         let config = config.clone();
         tokio::spawn(async move { TestServer::start(&config).await })
@@ -298,16 +256,11 @@ async fn a_second_server_waits_as_a_standby_and_takes_over_with_everything() {
         started_beside.is_err(),
         "the standby must not start beside the active server"
     );
-    active
-        .expect("PUT", "/v1/agents/b", json!({"name": "B"}), 201)
-        .await;
+    active.create_agent("b", "B").await;
     assert!(active.stop().await);
     let standby = standby.await.unwrap();
-    standby
-        .expect("GET", "/v1/agents/a", json!(null), 200)
-        .await;
-    standby
-        .expect("GET", "/v1/agents/b", json!(null), 200)
-        .await;
+    for agent in ["/v1/agents/a", "/v1/agents/b"] {
+        standby.get(agent).await;
+    }
     assert!(standby.stop().await);
 }

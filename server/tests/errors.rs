@@ -5,29 +5,36 @@
 mod common;
 
 use common::{TestServer, error};
-use serde_json::json;
+use serde_json::{Value, json};
+
+/// A request that must be refused as `400 invalid_request` with a message containing
+/// `needle`: method, path, body, needle.
+type Invalid<'a> = (&'a str, &'a str, Value, &'a str);
+
+/// Sends each request of `cases` and checks its 400 `invalid_request` names its needle.
+async fn assert_each_invalid(server: &TestServer, cases: Vec<Invalid<'_>>) {
+    for (method, path, body, needle) in cases {
+        let message = server
+            .refused(method, path, body, 400, "invalid_request")
+            .await;
+        assert!(
+            message.contains(needle),
+            "{method} {path}: `{needle}` not in {message:?}"
+        );
+    }
+}
 
 #[tokio::test]
 async fn malformed_json_is_a_400_invalid_request() {
     let server = TestServer::manual().await;
+    let json = Some("application/json");
     let (status, body) = server
-        .raw(
-            "PUT",
-            "/v1/agents/alice",
-            b"{\"name\": ".to_vec(),
-            Some("application/json"),
-        )
+        .raw("PUT", "/v1/agents/alice", b"{\"name\": ".to_vec(), json)
         .await;
     assert_eq!(status, 400);
     assert!(error(&body, "invalid_request").contains("malformed JSON"));
-    let (status, body) = server
-        .raw(
-            "PUT",
-            "/v1/agents/alice",
-            b"{\"name\": \"A\"} trailing".to_vec(),
-            Some("application/json"),
-        )
-        .await;
+    let trailing = b"{\"name\": \"A\"} trailing".to_vec();
+    let (status, body) = server.raw("PUT", "/v1/agents/alice", trailing, json).await;
     assert_eq!(status, 400, "{body}");
     error(&body, "invalid_request");
     server
@@ -39,62 +46,48 @@ async fn malformed_json_is_a_400_invalid_request() {
 #[tokio::test]
 async fn unknown_and_missing_fields_are_named() {
     let server = TestServer::manual().await;
-    let body = server
-        .expect(
-            "PUT",
-            "/v1/agents/alice",
-            json!({"name": "A", "team": "x"}),
-            400,
-        )
-        .await;
-    assert!(error(&body, "invalid_request").contains("`team`"));
-    let body = server
-        .expect("PUT", "/v1/agents/alice", json!({"groups": []}), 400)
-        .await;
-    assert!(error(&body, "invalid_request").contains("`name`"));
-    let body = server
-        .expect(
-            "PUT",
-            "/v1/channels/web",
-            json!({"name": "W", "max_chats": "five"}),
-            400,
-        )
-        .await;
-    assert!(error(&body, "invalid_request").contains("max_chats"));
-    let body = server
-        .expect(
-            "PUT",
-            "/v1/channels/web",
-            json!({"name": "W", "offer_timeout_seconds": 0}),
-            400,
-        )
-        .await;
-    assert!(error(&body, "invalid_request").contains("offer_timeout_seconds"));
-    let body = server
-        .expect(
-            "PUT",
-            "/v1/channels/web",
-            json!({"name": "W", "policy": "fastest"}),
-            400,
-        )
-        .await;
-    assert!(error(&body, "invalid_request").contains("fastest"));
-    server
-        .expect("GET", "/v1/channels/web", json!(null), 404)
-        .await;
-    let body = server
-        .expect(
-            "POST",
-            "/v1/channels/web/conversations",
-            json!({"customer": 1}),
-            400,
-        )
-        .await;
-    assert!(error(&body, "invalid_request").contains("customer"));
-    let body = server
-        .expect("POST", "/v1/conversations/c/transfer", json!({}), 400)
-        .await;
-    assert!(error(&body, "invalid_request").contains("`to`"));
+    let agent = "/v1/agents/alice";
+    let channel = "/v1/channels/web";
+    assert_each_invalid(
+        &server,
+        vec![
+            ("PUT", agent, json!({"name": "A", "team": "x"}), "`team`"),
+            ("PUT", agent, json!({"groups": []}), "`name`"),
+            (
+                "PUT",
+                channel,
+                json!({"name": "W", "max_chats": "five"}),
+                "max_chats",
+            ),
+            (
+                "PUT",
+                channel,
+                json!({"name": "W", "offer_timeout_seconds": 0}),
+                "offer_timeout_seconds",
+            ),
+            (
+                "PUT",
+                channel,
+                json!({"name": "W", "policy": "fastest"}),
+                "fastest",
+            ),
+        ],
+    )
+    .await;
+    server.expect("GET", channel, json!(null), 404).await;
+    assert_each_invalid(
+        &server,
+        vec![
+            (
+                "POST",
+                "/v1/channels/web/conversations",
+                json!({"customer": 1}),
+                "customer",
+            ),
+            ("POST", "/v1/conversations/c/transfer", json!({}), "`to`"),
+        ],
+    )
+    .await;
     server.stop().await;
 }
 
@@ -120,23 +113,14 @@ async fn every_body_is_read_as_json_whatever_its_content_type() {
         ("a2", Some("text/plain")),
         ("a3", None),
     ] {
-        let (status, _) = server
-            .raw(
-                "PUT",
-                &format!("/v1/agents/{agent}"),
-                b"{\"name\":\"A\"}".to_vec(),
-                content_type,
-            )
-            .await;
+        let path = format!("/v1/agents/{agent}");
+        let body = b"{\"name\":\"A\"}".to_vec();
+        let (status, _) = server.raw("PUT", &path, body, content_type).await;
         assert_eq!(status, 201, "content type {content_type:?}");
     }
+    let form = Some("application/x-www-form-urlencoded");
     let (status, body) = server
-        .raw(
-            "PUT",
-            "/v1/agents/a4",
-            b"name=A".to_vec(),
-            Some("application/x-www-form-urlencoded"),
-        )
+        .raw("PUT", "/v1/agents/a4", b"name=A".to_vec(), form)
         .await;
     assert_eq!(
         status, 400,
@@ -149,160 +133,115 @@ async fn every_body_is_read_as_json_whatever_its_content_type() {
 #[tokio::test]
 async fn unknown_routes_wrong_methods_and_bad_ids_answer_json() {
     let server = TestServer::manual().await;
-    let body = server.expect("GET", "/v1/nothing", json!(null), 404).await;
-    error(&body, "not_found");
-    let body = server
-        .expect("DELETE", "/v1/agents/alice", json!(null), 405)
+    server
+        .refused("GET", "/v1/nothing", json!(null), 404, "not_found")
         .await;
-    error(&body, "method_not_allowed");
-    let long = "a".repeat(129);
-    let body = server
-        .expect(
-            "PUT",
-            &format!("/v1/agents/{long}"),
-            json!({"name": "A"}),
-            400,
-        )
-        .await;
-    assert!(error(&body, "invalid_request").contains("128"));
-    let body = server
-        .expect("PUT", "/v1/agents/a%07b", json!({"name": "A"}), 400)
-        .await;
-    assert!(error(&body, "invalid_request").contains("control"));
-    let body = server
-        .expect(
-            "PUT",
+    server
+        .refused(
+            "DELETE",
             "/v1/agents/alice",
-            json!({"id": "bob", "name": "A"}),
-            400,
+            json!(null),
+            405,
+            "method_not_allowed",
         )
         .await;
-    assert!(error(&body, "invalid_request").contains("does not match"));
+    let long = format!("/v1/agents/{}", "a".repeat(129));
+    assert_each_invalid(
+        &server,
+        vec![
+            ("PUT", &long, json!({"name": "A"}), "128"),
+            ("PUT", "/v1/agents/a%07b", json!({"name": "A"}), "control"),
+            (
+                "PUT",
+                "/v1/agents/alice",
+                json!({"id": "bob", "name": "A"}),
+                "does not match",
+            ),
+        ],
+    )
+    .await;
     server.stop().await;
 }
 
 #[tokio::test]
 async fn engine_refusals_map_to_404_409_and_400() {
     let server = TestServer::manual().await;
-    server
-        .expect("PUT", "/v1/agents/alice", json!({"name": "Alice"}), 201)
-        .await;
-    server
-        .expect(
-            "PUT",
-            "/v1/channels/web",
-            json!({"name": "Web", "queue": ["alice"]}),
-            201,
-        )
-        .await;
-    let c = server
-        .expect(
-            "POST",
-            "/v1/channels/web/conversations",
-            json!({"id": "c1", "customer": "x"}),
-            201,
-        )
-        .await;
+    server.create_agent("alice", "Alice").await;
+    let web = json!({"name": "Web", "queue": ["alice"]});
+    server.expect("PUT", "/v1/channels/web", web, 201).await;
+    let c = server.open(json!({"id": "c1", "customer": "x"}), 201).await;
     assert_eq!(
         c["offered_to"],
         json!(["alice"]),
         "check off: every queued agent is eligible (R1)"
     );
     server
-        .expect(
-            "POST",
-            "/v1/conversations/c1/accept",
-            json!({"agent": "bob"}),
+        .act("c1", "accept", json!({"agent": "bob"}), 404)
+        .await;
+    server.create_agent("bob", "Bob").await;
+    let accept = "/v1/conversations/c1/accept";
+    server
+        .refused("POST", accept, json!({"agent": "bob"}), 409, "conflict")
+        .await;
+    server.act("c1", "close", json!(null), 200).await;
+    for (path, body, status, code) in [
+        ("/v1/conversations/c1/close", json!({}), 409, "conflict"),
+        (
+            "/v1/conversations/nope/close",
+            json!(null),
             404,
-        )
+            "not_found",
+        ),
+    ] {
+        server.refused("POST", path, body, status, code).await;
+    }
+    let bot = json!({"from": "bot"});
+    let messages = "/v1/conversations/c1/messages";
+    let message = server
+        .refused("POST", messages, bot, 400, "invalid_request")
         .await;
-    server
-        .expect("PUT", "/v1/agents/bob", json!({"name": "Bob"}), 201)
-        .await;
-    let body = server
-        .expect(
-            "POST",
-            "/v1/conversations/c1/accept",
-            json!({"agent": "bob"}),
-            409,
-        )
-        .await;
-    error(&body, "conflict");
-    server
-        .expect("POST", "/v1/conversations/c1/close", json!(null), 200)
-        .await;
-    let body = server
-        .expect("POST", "/v1/conversations/c1/close", json!({}), 409)
-        .await;
-    error(&body, "conflict");
-    let body = server
-        .expect("POST", "/v1/conversations/nope/close", json!(null), 404)
-        .await;
-    error(&body, "not_found");
-    let body = server
-        .expect(
-            "POST",
-            "/v1/conversations/c1/messages",
-            json!({"from": "bot"}),
-            400,
-        )
-        .await;
-    assert!(error(&body, "invalid_request").contains("from"));
+    assert!(message.contains("from"), "{message}");
     server.stop().await;
 }
 
 #[tokio::test]
 async fn signals_are_all_or_nothing_and_errors_name_the_index() {
     let server = TestServer::manual().await;
-    server
-        .expect("PUT", "/v1/agents/alice", json!({"name": "Alice"}), 201)
+    server.create_agent("alice", "Alice").await;
+    let batch = json!([
+        {"agent": "alice", "source": "browser", "event": "activity"},
+        {"agent": "alice", "source": "browser", "event": "teleport"}
+    ]);
+    let message = server
+        .refused("POST", "/v1/signals", batch, 400, "invalid_request")
         .await;
-    let body = server
-        .expect(
-            "POST",
-            "/v1/signals",
-            json!([
-                {"agent": "alice", "source": "browser", "event": "activity"},
-                {"agent": "alice", "source": "browser", "event": "teleport"}
-            ]),
-            400,
-        )
-        .await;
-    let message = error(&body, "invalid_request");
     assert!(
         message.contains("[1]") && message.contains("activity"),
         "{message}"
     );
-    let body = server
-        .expect(
-            "POST",
-            "/v1/signals",
-            json!({"agent": "ghost", "source": "browser", "event": "activity"}),
-            404,
-        )
+    let ghost = json!({"agent": "ghost", "source": "browser", "event": "activity"});
+    server
+        .refused("POST", "/v1/signals", ghost, 404, "not_found")
         .await;
-    error(&body, "not_found");
-    let body = server
-        .expect(
-            "POST",
-            "/v1/signals",
-            json!({"agent": "alice", "source": "fax", "event": "ring"}),
-            400,
-        )
-        .await;
-    assert!(
-        error(&body, "invalid_request").contains("browser"),
-        "lists the registered sources"
-    );
     let future = (chrono::Utc::now() + chrono::TimeDelta::days(1)).to_rfc3339();
-    let body = server
-        .expect(
-            "POST",
-            "/v1/signals",
-            json!({"agent": "alice", "source": "browser", "event": "activity", "at": future}),
-            400,
-        )
-        .await;
-    assert!(error(&body, "invalid_request").contains("future"));
+    assert_each_invalid(
+        &server,
+        vec![
+            // The message lists the registered sources.
+            (
+                "POST",
+                "/v1/signals",
+                json!({"agent": "alice", "source": "fax", "event": "ring"}),
+                "browser",
+            ),
+            (
+                "POST",
+                "/v1/signals",
+                json!({"agent": "alice", "source": "browser", "event": "activity", "at": future}),
+                "future",
+            ),
+        ],
+    )
+    .await;
     server.stop().await;
 }

@@ -4,36 +4,25 @@
 
 mod common;
 
-use common::{TestServer, error, setup};
+use common::{TestServer, setup};
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn groups_clock_plugins_and_operations() {
     let server = TestServer::manual().await;
+    let lifetime = json!({"session_lifetime_minutes": 30});
     let g = server
-        .expect(
-            "PUT",
-            "/v1/groups/support",
-            json!({"session_lifetime_minutes": 30}),
-            200,
-        )
+        .expect("PUT", "/v1/groups/support", lifetime, 200)
         .await;
     assert_eq!(g, json!({"id": "support", "session_lifetime_minutes": 30}));
-    assert_eq!(
-        server
-            .expect("GET", "/v1/groups/support", json!(null), 200)
-            .await,
-        g
-    );
+    assert_eq!(server.get("/v1/groups/support").await, g);
     server
         .expect("GET", "/v1/groups/none", json!(null), 404)
         .await;
 
-    let before = server.expect("GET", "/v1/clock", json!(null), 200).await;
+    let before = server.get("/v1/clock").await;
     assert_eq!(before["mode"], "manual");
-    let after = server
-        .expect("POST", "/v1/clock/advance", json!({"seconds": 300}), 200)
-        .await;
+    let after = server.advance(300).await;
     let t0 = chrono::DateTime::parse_from_rfc3339(before["now"].as_str().unwrap()).unwrap();
     let t1 = chrono::DateTime::parse_from_rfc3339(after["now"].as_str().unwrap()).unwrap();
     assert_eq!((t1 - t0).num_seconds(), 300);
@@ -43,19 +32,18 @@ async fn groups_clock_plugins_and_operations() {
         json!({"seconds": -3}),
         json!({}),
     ] {
-        error(
-            &server.expect("POST", "/v1/clock/advance", bad, 400).await,
-            "invalid_request",
-        );
+        server
+            .refused("POST", "/v1/clock/advance", bad, 400, "invalid_request")
+            .await;
     }
 
-    let plugins = server.expect("GET", "/v1/plugins", json!(null), 200).await;
+    let plugins = server.get("/v1/plugins").await;
     assert_eq!(
         plugins["sources"],
         json!(["browser", "hr", "messenger", "mobile", "timesheet"])
     );
-    server.expect("GET", "/healthz", json!(null), 200).await;
-    server.expect("GET", "/readyz", json!(null), 200).await;
+    server.get("/healthz").await;
+    server.get("/readyz").await;
     server.stop().await;
 }
 
@@ -68,14 +56,7 @@ async fn metrics_expose_gauges_and_counters() {
         json!({"name": "Web", "queue": ["a"], "check_availability": true, "sources": ["browser"]}),
     )
     .await;
-    server
-        .expect(
-            "POST",
-            "/v1/channels/web/conversations",
-            json!({"id": "c1", "customer": "x"}),
-            201,
-        )
-        .await;
+    server.open(json!({"id": "c1", "customer": "x"}), 201).await;
     server
         .expect("PUT", "/v1/agents/b", json!({"name": 7}), 400)
         .await;
@@ -102,14 +83,7 @@ async fn sse_subscribers_get_committed_events_in_order() {
     let server = TestServer::manual().await;
     let mut events = server.started.runtime.events().subscribe();
     setup(&server, &["a"], json!({"name": "Web", "queue": ["a"]})).await;
-    server
-        .expect(
-            "POST",
-            "/v1/channels/web/conversations",
-            json!({"id": "c1", "customer": "x"}),
-            201,
-        )
-        .await;
+    server.open(json!({"id": "c1", "customer": "x"}), 201).await;
     let first = events.recv().await.unwrap();
     let second = events.recv().await.unwrap();
     assert_eq!(
@@ -121,10 +95,15 @@ async fn sse_subscribers_get_committed_events_in_order() {
         (data["type"].as_str(), data["agent"].as_str()),
         (Some("conversation.offered"), Some("a"))
     );
-    let body = server
-        .expect("GET", "/v1/events?bogus=1", json!(null), 400)
+    server
+        .refused(
+            "GET",
+            "/v1/events?bogus=1",
+            json!(null),
+            400,
+            "invalid_request",
+        )
         .await;
-    error(&body, "invalid_request");
     server.stop().await;
 }
 
@@ -133,13 +112,10 @@ async fn the_system_clock_cannot_be_advanced() {
     let db = common::TempDb::new();
     let settings = common::settings(db.path(), openline_server::config::ClockMode::System);
     let server = TestServer::start(&settings).await;
-    let body = server
-        .expect("POST", "/v1/clock/advance", json!({"seconds": 5}), 409)
+    let five = json!({"seconds": 5});
+    server
+        .refused("POST", "/v1/clock/advance", five, 409, "conflict")
         .await;
-    error(&body, "conflict");
-    assert_eq!(
-        server.expect("GET", "/v1/clock", json!(null), 200).await["mode"],
-        "system"
-    );
+    assert_eq!(server.get("/v1/clock").await["mode"], "system");
     server.stop().await;
 }

@@ -134,6 +134,13 @@ impl Server {
         self.signal(agent, "messenger", "open");
     }
 
+    /// Opens the mobile app and sends it to the background: online until the background grace
+    /// ends (R7).
+    pub fn mobile_in_background(&self, agent: &str) {
+        self.signal(agent, "mobile", "foreground");
+        self.signal(agent, "mobile", "background");
+    }
+
     /// An hr leave `[from, to)` with the given id.
     pub fn leave(&self, agent: &str, id: &str, from: DateTime<Utc>, to: DateTime<Utc>) {
         self.signal_with(json!({"agent": agent, "source": "hr", "event": "leave", "id": id, "from": ts(from), "to": ts(to)}));
@@ -149,6 +156,13 @@ impl Server {
             Some(body),
             &[201],
         )
+    }
+
+    /// Opens conversation `id` on `channel` and has `agent` accept it (→ 201, 200); the
+    /// accepted conversation.
+    pub fn serve(&self, channel: &str, id: &str, agent: &str) -> Value {
+        self.new_conversation(channel, id);
+        self.accept(id, agent)
     }
 
     /// `GET /v1/conversations/{id}`.
@@ -253,6 +267,43 @@ impl Server {
             .unwrap_or_else(|| panic!("`available` is not a bool: {entry}"))
     }
 
+    /// `source`'s verdict on `agent` for `channel` is `online` until exactly `until` (R17).
+    #[track_caller]
+    pub fn assert_online_until(
+        &self,
+        agent: &str,
+        channel: &str,
+        source: &str,
+        until: DateTime<Utc>,
+    ) {
+        let v = self.verdict(agent, channel, source);
+        assert_eq!(v["verdict"], "online", "{v}");
+        assert_eq!(
+            verdict_until(&v),
+            until,
+            "{source} verdict must say when it changes: {v}"
+        );
+    }
+
+    /// Probes a timeout to the second: advances the clock `seconds - 1` and checks that the
+    /// agent is still available for the channel, then 1 more and checks that it is not.
+    #[track_caller]
+    pub fn assert_available_for(&self, agent: &str, channel: &str, seconds: i64) {
+        self.advance(seconds - 1);
+        assert!(
+            self.is_available(agent, channel),
+            "{agent} should still be available on {channel} after {} s: {}",
+            seconds - 1,
+            self.availability(agent, channel)
+        );
+        self.advance(1);
+        assert!(
+            !self.is_available(agent, channel),
+            "{agent} should be unavailable on {channel} after {seconds} s: {}",
+            self.availability(agent, channel)
+        );
+    }
+
     /// One source's verdict object in the agent's entry for the channel.
     pub fn verdict(&self, agent: &str, channel: &str, source: &str) -> Value {
         let entry = self.availability(agent, channel);
@@ -261,6 +312,28 @@ impl Server {
             .and_then(|vs| vs.iter().find(|v| v["source"] == source))
             .cloned()
             .unwrap_or_else(|| panic!("no verdict of source {source} in {entry}"))
+    }
+
+    /// `source`'s verdict on `agent` for `channel` is `verdict`, with a reason that starts with
+    /// `reason` (R17: a verdict explains itself).
+    #[track_caller]
+    pub fn assert_verdict(
+        &self,
+        agent: &str,
+        channel: &str,
+        source: &str,
+        verdict: &str,
+        reason: &str,
+    ) {
+        let v = self.verdict(agent, channel, source);
+        assert_eq!(v["verdict"], verdict, "{v}");
+        let said = v["reason"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no reason in the verdict {v}"));
+        assert!(
+            said.starts_with(reason),
+            "reason should start with {reason:?}: {v}"
+        );
     }
 
     /// Ids of the conversations waiting in the channel's queue, in order.
@@ -272,6 +345,15 @@ impl Server {
     pub fn agent_conversations(&self, agent: &str) -> Vec<String> {
         ids(&self.get(&format!("/v1/agents/{agent}/conversations"))["conversations"])
     }
+}
+
+/// The instant a verdict object says it changes by itself (its `until`); fails without one.
+#[track_caller]
+pub fn verdict_until(verdict: &Value) -> DateTime<Utc> {
+    let until = verdict["until"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no `until` in the verdict {verdict}"));
+    parse_ts(until)
 }
 
 /// The `id`s of an array of objects.

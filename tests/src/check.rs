@@ -64,12 +64,14 @@ pub fn history(conv: &Value) -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// The history has an entry with one of `events`, for `agent`, with reason code `reason`.
+/// The history has an entry with one of `events`, for `agent`, with reason code `reason`; an
+/// empty `agent` or `reason` matches any.
 #[track_caller]
 pub fn assert_history_has(conv: &Value, events: &[&str], agent: &str, reason: &str) {
+    let matches = |want: &str, got: &str| want.is_empty() || want == got;
     let found = history(conv)
         .iter()
-        .any(|(e, a, r)| events.contains(&e.as_str()) && a == agent && r == reason);
+        .any(|(e, a, r)| events.contains(&e.as_str()) && matches(agent, a) && matches(reason, r));
     assert!(
         found,
         "expected a history entry {events:?} for agent `{agent}` with reason `{reason}` in conversation {}: {:#}",
@@ -95,6 +97,22 @@ pub fn assert_history_in_order(conv: &Value, expected: &[(&str, &str)]) {
             ),
         }
     }
+}
+
+/// Waiting in the queue again, its history recording `event` for `agent` with reason code
+/// `reason` (an offer withdrawn or a conversation requeued, SPEC R14).
+#[track_caller]
+pub fn assert_returned_to_queue(conv: &Value, event: &str, agent: &str, reason: &str) {
+    assert_waiting(conv);
+    assert_history_has(conv, &[event], agent, reason);
+}
+
+/// Offered to exactly `to` after `from` lost it: the history records one of `events` for
+/// `from` with reason code `reason` (SPEC R12, R14).
+#[track_caller]
+pub fn assert_passed_on(conv: &Value, to: &[&str], events: &[&str], from: &str, reason: &str) {
+    assert_offered(conv, to);
+    assert_history_has(conv, events, from, reason);
 }
 
 /// Whether `message` names `needle`: case-insensitive substring; `a|b` = either; `=word` = a
@@ -182,6 +200,16 @@ pub struct Watch<'a> {
     pub groups: &'a [&'a str],
 }
 
+impl<'a> Watch<'a> {
+    /// Watches these conversations and no group.
+    pub const fn conversations(conversations: &'a [&'a str]) -> Self {
+        Self {
+            conversations,
+            groups: &[],
+        }
+    }
+}
+
 /// Sends a request that must be refused (R20) and checks the status, the error shape and
 /// message (`expected` = status, code, needles), that no readable state changed, and that the
 /// server still serves.
@@ -216,6 +244,14 @@ pub fn assert_refused(
     );
 }
 
+/// The needles of a refusal of the unknown name `unknown` whose message must also list every
+/// `valid` name (e.g. the registered sources).
+pub fn unknown_and_valid<'a>(unknown: &'a str, valid: &[&'a str]) -> Vec<&'a str> {
+    let mut needles = vec![unknown];
+    needles.extend(valid);
+    needles
+}
+
 /// What an error message about malformed JSON may say (any of these).
 pub const MALFORMED: &str = "json|parse|syntax|expected|eof|malformed|end of";
 
@@ -237,6 +273,26 @@ pub fn assert_invalid(
         body,
         (400, "invalid_request", needles),
     );
+}
+
+/// [`assert_invalid`] for each `(body, needles)` of `cases`, in order, all sent as `method path`.
+#[track_caller]
+pub fn assert_each_invalid(
+    s: &mut Server,
+    watch: Watch<'_>,
+    method: &str,
+    path: &str,
+    cases: &[(&str, &[&str])],
+) {
+    for (body, needles) in cases {
+        assert_invalid(s, watch, method, path, body, needles);
+    }
+}
+
+/// [`assert_refused`] with 409 `conflict` (the message may say anything).
+#[track_caller]
+pub fn assert_conflict(s: &mut Server, watch: Watch<'_>, method: &str, path: &str, body: &str) {
+    assert_refused(s, watch, method, path, body, (409, "conflict", &[]));
 }
 
 /// [`assert_refused`] with 404 `not_found`, the message naming `missing`.

@@ -45,6 +45,28 @@ impl Backend {
     }
 }
 
+/// Defines the two variants of a store-dependent test: `$sqlite` runs `$scenario` (a
+/// `fn(&Backend)`) on [`Backend::sqlite`], `$postgres` on [`Backend::postgres`] — and passes
+/// without running it when no PostgreSQL server is configured.
+///
+/// `backend_tests!(scenario: name_sqlite, name_postgres);`
+#[macro_export]
+macro_rules! backend_tests {
+    ($scenario:ident: $sqlite:ident, $postgres:ident) => {
+        #[test]
+        fn $sqlite() {
+            $scenario(&$crate::Backend::sqlite());
+        }
+
+        #[test]
+        fn $postgres() {
+            if let Some(backend) = $crate::Backend::postgres() {
+                $scenario(&backend);
+            }
+        }
+    };
+}
+
 /// A PostgreSQL database created for one test.
 #[derive(Debug)]
 pub struct PgDatabase {
@@ -54,20 +76,18 @@ pub struct PgDatabase {
     pub url: String,
 }
 
-fn block_on<T>(future: impl Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
+/// Runs one statement on the server at `admin_url` over a connection of its own, to the end.
+fn execute(admin_url: &str, sql: &str) -> Result<(), sqlx::Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("tokio runtime")
-        .block_on(future)
-}
-
-async fn execute(admin_url: &str, sql: String) -> Result<(), sqlx::Error> {
-    let mut conn = sqlx::PgConnection::connect(admin_url).await?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-        .execute(&mut conn)
-        .await?;
-    conn.close().await
+        .expect("tokio runtime");
+    runtime.block_on(async {
+        let mut conn = sqlx::PgConnection::connect(admin_url).await?;
+        let statement = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()));
+        statement.execute(&mut conn).await?;
+        conn.close().await
+    })
 }
 
 /// `postgres://user@host:port/db?opts` with the database part replaced by `name`.
@@ -88,7 +108,7 @@ impl PgDatabase {
     /// Creates `openline_t_<random>` on the server named by `admin_url`.
     pub fn create(admin_url: &str) -> Self {
         let name = format!("openline_t_{}", crate::server::unique_suffix());
-        block_on(execute(admin_url, format!("CREATE DATABASE {name}")))
+        execute(admin_url, &format!("CREATE DATABASE {name}"))
             .unwrap_or_else(|e| panic!("CREATE DATABASE {name} on {admin_url}: {e}"));
         Self {
             admin_url: admin_url.to_owned(),
@@ -101,7 +121,7 @@ impl PgDatabase {
 impl Drop for PgDatabase {
     fn drop(&mut self) {
         let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        if let Err(e) = block_on(execute(&self.admin_url, sql)) {
+        if let Err(e) = execute(&self.admin_url, &sql) {
             eprintln!("could not drop test database {}: {e}", self.name);
         }
     }

@@ -8,14 +8,17 @@ pub mod check;
 pub mod db;
 pub mod http;
 pub mod server;
+pub mod world;
 
-pub use api::{ALL_POLICIES, ALL_SOURCES, ids, parse_ts, plus, sorted_strings, ts};
+pub use api::{ALL_POLICIES, ALL_SOURCES, ids, parse_ts, plus, sorted_strings, ts, verdict_until};
 pub use check::{
-    MALFORMED, Watch, assert_error, assert_held, assert_history_has, assert_history_in_order,
-    assert_invalid, assert_not_found, assert_offered, assert_refused, assert_waiting, history,
-    names, offered_single, snapshot,
+    MALFORMED, Watch, assert_conflict, assert_each_invalid, assert_error, assert_held,
+    assert_history_has, assert_history_in_order, assert_invalid, assert_not_found, assert_offered,
+    assert_passed_on, assert_refused, assert_returned_to_queue, assert_waiting, history, names,
+    offered_single, snapshot, unknown_and_valid,
 };
 pub use db::Backend;
 pub use http::{EventStream, SseEvent, mentions};
 pub use serde_json::{Value, json};
 pub use server::{Server, ServerBuilder, TempDir, run_cli};
+pub use world::{clocked_in_on_web, team_on_web};

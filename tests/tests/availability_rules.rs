@@ -5,9 +5,7 @@ use openline_tests::*;
 
 #[test]
 fn r1_check_off_routes_to_an_offline_agent_and_patch_on_takes_effect_at_once() {
-    let s = Server::start();
-    s.put_agent("a", &[]);
-    s.put_channel("web", &["a"], json!({"check_availability": false}));
+    let s = team_on_web(&["a"], &[], json!({"check_availability": false}));
     // `a` has sent no presence signal at all: with the check off nobody asks the sources.
     assert_offered(&s.new_conversation("web", "c1"), &["a"]);
 
@@ -26,9 +24,7 @@ fn r1_check_off_routes_to_an_offline_agent_and_patch_on_takes_effect_at_once() {
 
 #[test]
 fn r1_patch_off_routes_a_waiting_conversation_immediately() {
-    let s = Server::start();
-    s.put_agent("a", &[]);
-    s.put_channel("web", &["a"], json!({}));
+    let s = team_on_web(&["a"], &[], json!({}));
     assert_waiting(&s.new_conversation("web", "c1"));
     s.patch_channel("web", json!({"check_availability": false}));
     // R13: a setting changing routes at once; no clock advance, no new conversation needed.
@@ -38,11 +34,9 @@ fn r1_patch_off_routes_a_waiting_conversation_immediately() {
 
 #[test]
 fn r1_check_off_still_applies_capacity() {
-    let s = Server::start();
-    s.put_agent("a", &[]);
-    s.put_channel(
-        "web",
+    let s = team_on_web(
         &["a"],
+        &[],
         json!({"check_availability": false, "max_chats": 1}),
     );
     assert_offered(&s.new_conversation("web", "c1"), &["a"]);
@@ -52,9 +46,7 @@ fn r1_check_off_still_applies_capacity() {
 
 #[test]
 fn r2_dismissed_agent_is_unavailable_although_online() {
-    let s = Server::start();
-    s.put_agent("a", &[]);
-    s.put_channel("web", &["a"], json!({}));
+    let s = team_on_web(&["a"], &[], json!({}));
     s.online("a");
     assert!(s.is_available("a", "web"));
     s.signal("a", "hr", "dismissed");
@@ -66,9 +58,7 @@ fn r2_dismissed_agent_is_unavailable_although_online() {
 
 #[test]
 fn r2_agent_on_leave_is_unavailable_although_online() {
-    let s = Server::start();
-    s.put_agent("a", &[]);
-    s.put_channel("web", &["a"], json!({}));
+    let s = team_on_web(&["a"], &[], json!({}));
     s.online("a");
     let now = s.now();
     s.leave("a", "vacation", now, plus(now, 86_400));
@@ -79,9 +69,7 @@ fn r2_agent_on_leave_is_unavailable_although_online() {
 
 #[test]
 fn r2_wtm_agent_needs_to_clock_in_and_presence_is_not_enough() {
-    let s = Server::start();
-    s.put_agent("w", &["shift"]);
-    s.put_channel("web", &["w"], json!({}));
+    let s = team_on_web(&["w"], &["shift"], json!({}));
     s.online("w");
     s.signal("w", "browser", "activity");
     assert!(
@@ -97,9 +85,7 @@ fn r2_wtm_agent_needs_to_clock_in_and_presence_is_not_enough() {
 
 #[test]
 fn r2_agent_without_wtm_needs_a_presence_signal() {
-    let s = Server::start();
-    s.put_agent("a", &["support"]);
-    s.put_channel("web", &["a"], json!({}));
+    let s = team_on_web(&["a"], &["support"], json!({}));
     assert!(!s.is_available("a", "web"), "no source says online yet");
     assert_eq!(
         s.verdict("a", "web", "timesheet")["verdict"],
@@ -116,9 +102,7 @@ fn r2_agent_without_wtm_needs_a_presence_signal() {
 
 #[test]
 fn r3_any_block_beats_a_grant() {
-    let s = Server::start();
-    s.put_agent("w", &["shift"]);
-    s.put_channel("web", &["w"], json!({}));
+    let s = team_on_web(&["w"], &["shift"], json!({}));
     s.signal("w", "timesheet", "clock_in");
     s.online("w");
     assert!(s.is_available("w", "web"));
@@ -130,9 +114,7 @@ fn r3_any_block_beats_a_grant() {
 
 #[test]
 fn r3_grant_makes_available_whatever_the_apps_say() {
-    let s = Server::start();
-    s.put_agent("w", &["shift"]);
-    s.put_channel("web", &["w"], json!({}));
+    let s = team_on_web(&["w"], &["shift"], json!({}));
     s.online("w");
     s.signal("w", "messenger", "close");
     s.signal("w", "timesheet", "clock_in");
@@ -147,8 +129,7 @@ fn r3_grant_makes_available_whatever_the_apps_say() {
 #[test]
 fn r3_channel_whose_sources_never_say_online_routes_to_nobody() {
     let s = Server::start();
-    s.put_agent("a", &[]);
-    s.put_channel("hr-only", &["a"], json!({"sources": ["hr"]}));
+    s.team("hr-only", &["a"], &[], json!({"sources": ["hr"]}));
     s.online("a");
     s.signal("a", "browser", "activity");
     let entry = s.availability("a", "hr-only");
@@ -172,9 +153,7 @@ fn r3_channel_whose_sources_never_say_online_routes_to_nobody() {
 
 #[test]
 fn r9_agent_is_online_if_any_client_says_so() {
-    let s = Server::start();
-    s.put_agent("a", &[]);
-    s.put_channel("web", &["a"], json!({}));
+    let s = team_on_web(&["a"], &[], json!({}));
     s.signal("a", "mobile", "foreground");
     s.signal("a", "browser", "activity");
     assert!(s.is_available("a", "web"));
@@ -193,8 +172,7 @@ fn r9_agent_is_online_if_any_client_says_so() {
 #[test]
 fn r9_availability_is_per_channel_because_channels_choose_sources() {
     let s = Server::start();
-    s.put_agent("a", &[]);
-    s.put_channel("desk", &["a"], json!({"sources": ["hr", "messenger"]}));
+    s.team("desk", &["a"], &[], json!({"sources": ["hr", "messenger"]}));
     s.put_channel("web", &["a"], json!({"sources": ["hr", "browser"]}));
     s.signal("a", "browser", "activity");
     assert!(s.is_available("a", "web"));

@@ -6,36 +6,21 @@ use openline_tests::*;
 
 /// Agents `a` (held `c1`) and `b` on channel `web` (check off), `c2` closed.
 fn populated() -> Server {
-    let s = Server::start();
-    s.put_agent("a", &[]);
-    s.put_agent("b", &[]);
-    s.put_channel("web", &["a", "b"], json!({"check_availability": false}));
-    s.new_conversation("web", "c1");
-    s.accept("c1", "a");
-    s.new_conversation("web", "c2");
-    s.accept("c2", "a");
+    let s = team_on_web(&["a", "b"], &[], json!({"check_availability": false}));
+    s.serve("web", "c1", "a");
+    s.serve("web", "c2", "a");
     s.close("c2");
     s
 }
 
-const WATCH: Watch<'static> = Watch {
-    conversations: &["c1", "c2"],
-    groups: &[],
-};
+const WATCH: Watch<'static> = Watch::conversations(&["c1", "c2"]);
 
 #[test]
 fn r20_signals_refuse_unknown_sources_and_events_listing_the_valid_ones() {
     let mut s = populated();
-    let mut needles = vec!["fax"];
-    needles.extend(ALL_SOURCES);
-    assert_invalid(
-        &mut s,
-        WATCH,
-        "POST",
-        "/v1/signals",
-        r#"{"agent": "a", "source": "fax", "event": "ring"}"#,
-        &needles,
-    );
+    let fax = r#"{"agent": "a", "source": "fax", "event": "ring"}"#;
+    let needles = unknown_and_valid("fax", &ALL_SOURCES);
+    assert_invalid(&mut s, WATCH, "POST", "/v1/signals", fax, &needles);
     let cases: [(&str, &[&str]); 5] = [
         (
             "mobile",
@@ -50,8 +35,7 @@ fn r20_signals_refuse_unknown_sources_and_events_listing_the_valid_ones() {
         ("timesheet", &["clock_in", "pause", "resume", "clock_out"]),
     ];
     for (source, events) in cases {
-        let mut needles = vec!["wave"];
-        needles.extend(events);
+        let needles = unknown_and_valid("wave", events);
         let body = json!({"agent": "a", "source": source, "event": "wave"}).to_string();
         assert_invalid(&mut s, WATCH, "POST", "/v1/signals", &body, &needles);
     }
@@ -78,17 +62,9 @@ fn r20_signals_refuse_malformed_missing_wrong_and_unknown_fields() {
             &["=at"],
         ),
     ];
-    for (body, needles) in cases {
-        assert_invalid(&mut s, WATCH, "POST", "/v1/signals", body, needles);
-    }
-    assert_not_found(
-        &mut s,
-        WATCH,
-        "POST",
-        "/v1/signals",
-        r#"{"agent": "nobody", "source": "browser", "event": "activity"}"#,
-        "nobody",
-    );
+    assert_each_invalid(&mut s, WATCH, "POST", "/v1/signals", &cases);
+    let nobody = r#"{"agent": "nobody", "source": "browser", "event": "activity"}"#;
+    assert_not_found(&mut s, WATCH, "POST", "/v1/signals", nobody, "nobody");
 }
 
 #[test]
@@ -96,63 +72,26 @@ fn r20_signals_refuse_an_instant_in_the_future_and_a_leave_ending_before_it_star
     let mut s = populated();
     let now = s.now();
     let future =
-        json!({"agent": "a", "source": "browser", "event": "activity", "at": ts(plus(now, 60))})
-            .to_string();
-    assert_invalid(
-        &mut s,
-        WATCH,
-        "POST",
-        "/v1/signals",
-        &future,
-        &["=at|future"],
-    );
+        json!({"agent": "a", "source": "browser", "event": "activity", "at": ts(plus(now, 60))});
     let leave = |from: i64, to: i64| {
-        json!({"agent": "a", "source": "hr", "event": "leave", "id": "l", "from": ts(plus(now, from)), "to": ts(plus(now, to))})
-            .to_string()
+        let (from, to) = (ts(plus(now, from)), ts(plus(now, to)));
+        json!({"agent": "a", "source": "hr", "event": "leave", "id": "l", "from": from, "to": to})
     };
-    assert_invalid(
-        &mut s,
-        WATCH,
-        "POST",
-        "/v1/signals",
-        &leave(3600, 60),
-        &["=to|=from|before|after"],
-    );
-    assert_invalid(
-        &mut s,
-        WATCH,
-        "POST",
-        "/v1/signals",
-        &leave(60, 60),
-        &["=to|=from|before|after|empty"],
-    );
     let no_id = json!({"agent": "a", "source": "hr", "event": "leave", "from": ts(now), "to": ts(plus(now, 60))});
-    assert_invalid(
-        &mut s,
-        WATCH,
-        "POST",
-        "/v1/signals",
-        &no_id.to_string(),
-        &["=id"],
-    );
     let bad_from = json!({"agent": "a", "source": "hr", "event": "leave", "id": "l", "from": "soon", "to": ts(now)});
-    assert_invalid(
-        &mut s,
-        WATCH,
-        "POST",
-        "/v1/signals",
-        &bad_from.to_string(),
-        &["=from"],
-    );
     let cancel = json!({"agent": "a", "source": "hr", "event": "leave_cancelled"});
-    assert_invalid(
-        &mut s,
-        WATCH,
-        "POST",
-        "/v1/signals",
-        &cancel.to_string(),
-        &["=id"],
-    );
+    let cases: [(Value, &[&str]); 6] = [
+        (future, &["=at|future"]),
+        (leave(3600, 60), &["=to|=from|before|after"]),
+        (leave(60, 60), &["=to|=from|before|after|empty"]),
+        (no_id, &["=id"]),
+        (bad_from, &["=from"]),
+        (cancel, &["=id"]),
+    ];
+    for (body, needles) in cases {
+        let body = body.to_string();
+        assert_invalid(&mut s, WATCH, "POST", "/v1/signals", &body, needles);
+    }
 }
 
 #[test]
@@ -160,35 +99,27 @@ fn r20_a_batch_with_one_bad_signal_applies_nothing() {
     let mut s = populated();
     s.put_channel("live", &["a", "b"], json!({}));
     s.new_conversation("live", "l1");
-    let watch = Watch {
-        conversations: &["c1", "c2", "l1"],
-        groups: &[],
-    };
+    let watch = Watch::conversations(&["c1", "c2", "l1"]);
     let batch = json!([
         {"agent": "a", "source": "browser", "event": "activity"},
         {"agent": "b", "source": "messenger", "event": "open"},
         {"agent": "b", "source": "mobile", "event": "wave"},
-    ]);
+    ])
+    .to_string();
     assert_invalid(
         &mut s,
         watch,
         "POST",
         "/v1/signals",
-        &batch.to_string(),
+        &batch,
         &["=2", "wave"],
     );
     let batch = json!([
         {"agent": "a", "source": "browser", "event": "activity"},
         {"agent": "ghost", "source": "messenger", "event": "open"},
-    ]);
-    assert_not_found(
-        &mut s,
-        watch,
-        "POST",
-        "/v1/signals",
-        &batch.to_string(),
-        "ghost",
-    );
+    ])
+    .to_string();
+    assert_not_found(&mut s, watch, "POST", "/v1/signals", &batch, "ghost");
     assert!(!s.is_available("a", "live"));
     assert_waiting(&s.conversation("l1"));
     // The same batch without the bad element is accepted whole.
@@ -214,16 +145,13 @@ fn r20_conversation_creation_refuses_bad_bodies() {
             &["colour"],
         ),
     ];
-    for (body, needles) in cases {
-        assert_invalid(
-            &mut s,
-            WATCH,
-            "POST",
-            "/v1/channels/web/conversations",
-            body,
-            needles,
-        );
-    }
+    assert_each_invalid(
+        &mut s,
+        WATCH,
+        "POST",
+        "/v1/channels/web/conversations",
+        &cases,
+    );
     assert_error(
         &s.call("GET", "/v1/conversations/n1", None),
         404,
@@ -277,27 +205,14 @@ fn r20_closing_twice_is_a_conflict_and_a_closed_conversation_takes_no_transition
     let mut s = populated();
     let closed = s.conversation("c2");
     assert_eq!(closed["state"], "closed");
-    assert_refused(
-        &mut s,
-        WATCH,
-        "POST",
-        "/v1/conversations/c2/close",
-        "",
-        (409, "conflict", &[]),
-    );
+    assert_conflict(&mut s, WATCH, "POST", "/v1/conversations/c2/close", "");
     for (action, body) in [
         ("accept", r#"{"agent": "a"}"#),
         ("decline", r#"{"agent": "a"}"#),
         ("transfer", r#"{"to": "b"}"#),
     ] {
-        assert_refused(
-            &mut s,
-            WATCH,
-            "POST",
-            &format!("/v1/conversations/c2/{action}"),
-            body,
-            (409, "conflict", &[]),
-        );
+        let path = format!("/v1/conversations/c2/{action}");
+        assert_conflict(&mut s, WATCH, "POST", &path, body);
     }
     assert_eq!(s.conversation("c2"), closed);
 }
@@ -316,8 +231,6 @@ fn r20_clock_advance_refuses_anything_but_positive_whole_seconds() {
         (r#"{"seconds": 5, "colour": 1}"#, &["colour"]),
         (r#"{"seconds": "#, &[MALFORMED]),
     ];
-    for (body, needles) in cases {
-        assert_invalid(&mut s, WATCH, "POST", "/v1/clock/advance", body, needles);
-    }
+    assert_each_invalid(&mut s, WATCH, "POST", "/v1/clock/advance", &cases);
     assert_eq!(s.now(), before, "refused advances must not move the clock");
 }

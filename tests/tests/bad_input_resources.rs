@@ -9,8 +9,7 @@ use openline_tests::*;
 fn populated() -> Server {
     let s = Server::start();
     s.put_group("g", Some(30));
-    s.put_agent("a", &["g"]);
-    s.put_channel("web", &["a"], json!({"check_availability": false}));
+    s.team("web", &["a"], &["g"], json!({"check_availability": false}));
     assert_offered(&s.new_conversation("web", "c1"), &["a"]);
     s
 }
@@ -34,9 +33,7 @@ fn r20_put_agent_refuses_bad_bodies_and_changes_nothing() {
             (r#"{"name": 5}"#, &["name"]),
             (r#"{"name": "X", "timezone": 1}"#, &["timezone"]),
         ];
-        for (body, needles) in cases {
-            assert_invalid(&mut s, WATCH, "PUT", path, body, needles);
-        }
+        assert_each_invalid(&mut s, WATCH, "PUT", path, &cases);
         assert_invalid(&mut s, WATCH, "PUT", path, "[1, 2]", &[]);
     }
     let missing = s.call("GET", "/v1/agents/newcomer", None);
@@ -92,26 +89,12 @@ fn channel_body(field: &str, value: Value) -> String {
 fn r20_put_channel_refuses_unknown_plugins_listing_the_registered_ones() {
     let mut s = populated();
     for path in ["/v1/channels/web", "/v1/channels/fresh"] {
-        let mut needles = vec!["fax"];
-        needles.extend(ALL_SOURCES);
-        assert_invalid(
-            &mut s,
-            WATCH,
-            "PUT",
-            path,
-            &channel_body("sources", json!(["hr", "fax"])),
-            &needles,
-        );
-        let mut needles = vec!["random"];
-        needles.extend(ALL_POLICIES);
-        assert_invalid(
-            &mut s,
-            WATCH,
-            "PUT",
-            path,
-            &channel_body("policy", json!("random")),
-            &needles,
-        );
+        let sources = channel_body("sources", json!(["hr", "fax"]));
+        let needles = unknown_and_valid("fax", &ALL_SOURCES);
+        assert_invalid(&mut s, WATCH, "PUT", path, &sources, &needles);
+        let policy = channel_body("policy", json!("random"));
+        let needles = unknown_and_valid("random", &ALL_POLICIES);
+        assert_invalid(&mut s, WATCH, "PUT", path, &policy, &needles);
     }
 }
 
@@ -132,93 +115,39 @@ fn r20_put_channel_refuses_bad_values_and_changes_nothing() {
     ];
     for path in ["/v1/channels/web", "/v1/channels/fresh"] {
         for (field, value) in &cases {
-            assert_invalid(
-                &mut s,
-                WATCH,
-                "PUT",
-                path,
-                &channel_body(field, value.clone()),
-                &[field],
-            );
+            let body = channel_body(field, value.clone());
+            assert_invalid(&mut s, WATCH, "PUT", path, &body, &[field]);
         }
-        assert_invalid(
-            &mut s,
-            WATCH,
-            "PUT",
-            path,
-            &channel_body("colour", json!("red")),
-            &["colour"],
-        );
-        assert_invalid(
-            &mut s,
-            WATCH,
-            "PUT",
-            path,
-            r#"{"name": "Web", "#,
-            &[MALFORMED],
-        );
+        let colour = channel_body("colour", json!("red"));
+        assert_invalid(&mut s, WATCH, "PUT", path, &colour, &["colour"]);
+        let truncated = r#"{"name": "Web", "#;
+        assert_invalid(&mut s, WATCH, "PUT", path, truncated, &[MALFORMED]);
     }
 }
 
 #[test]
 fn r20_patch_channel_refuses_bad_values_and_unknown_channels() {
     let mut s = populated();
-    let mut needles = vec!["random"];
-    needles.extend(ALL_POLICIES);
-    assert_invalid(
-        &mut s,
-        WATCH,
-        "PATCH",
-        "/v1/channels/web",
-        r#"{"policy": "random"}"#,
-        &needles,
-    );
-    assert_invalid(
-        &mut s,
-        WATCH,
-        "PATCH",
-        "/v1/channels/web",
-        r#"{"sources": ["mobil"]}"#,
-        &["mobil", "mobile"],
-    );
-    assert_invalid(
-        &mut s,
-        WATCH,
-        "PATCH",
-        "/v1/channels/web",
-        r#"{"offer_timeout_seconds": 0}"#,
-        &["offer_timeout_seconds"],
-    );
-    assert_invalid(
-        &mut s,
-        WATCH,
-        "PATCH",
-        "/v1/channels/web",
-        r#"{"check_availability": 1}"#,
-        &["check_availability"],
-    );
-    assert_invalid(
-        &mut s,
-        WATCH,
-        "PATCH",
-        "/v1/channels/web",
-        r#"{"queue": ["a"], "colour": 1}"#,
-        &["colour"],
-    );
-    assert_invalid(
-        &mut s,
-        WATCH,
-        "PATCH",
-        "/v1/channels/web",
-        r#"{"queue": "#,
-        &[MALFORMED],
-    );
+    let random_policy = unknown_and_valid("random", &ALL_POLICIES);
+    let cases: [(&str, &[&str]); 6] = [
+        (r#"{"policy": "random"}"#, &random_policy),
+        (r#"{"sources": ["mobil"]}"#, &["mobil", "mobile"]),
+        (
+            r#"{"offer_timeout_seconds": 0}"#,
+            &["offer_timeout_seconds"],
+        ),
+        (r#"{"check_availability": 1}"#, &["check_availability"]),
+        (r#"{"queue": ["a"], "colour": 1}"#, &["colour"]),
+        (r#"{"queue": "#, &[MALFORMED]),
+    ];
+    assert_each_invalid(&mut s, WATCH, "PATCH", "/v1/channels/web", &cases);
+    let check_off = r#"{"check_availability": false}"#;
     assert_not_found(
         &mut s,
         WATCH,
         "PATCH",
         "/v1/channels/nowhere",
-        r#"{"check_availability": false}"#,
+        check_off,
         "nowhere",
     );
 }

@@ -16,9 +16,7 @@ timeout = "10m"
 /// combines `hr` and `teams` and checks availability.
 fn teams_world() -> Server {
     let s = Server::builder().extra(TEAMS).start();
-    s.put_agent("a", &[]);
-    s.put_agent("b", &[]);
-    s.put_channel("web", &["a", "b"], json!({"sources": ["hr", "teams"]}));
+    s.team("web", &["a", "b"], &[], json!({"sources": ["hr", "teams"]}));
     s
 }
 
@@ -58,15 +56,7 @@ fn r34_the_declared_timeout_takes_an_agent_offline_by_itself() {
     s.signal("a", "teams", "busy");
     s.assert_online_until("a", "web", "teams", plus(s.now(), 600));
     s.assert_available_for("a", "web", 600);
-    let verdict = s.verdict("a", "web", "teams");
-    assert_eq!(verdict["verdict"], "offline");
-    assert!(
-        verdict["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("teams said `busy`"),
-        "{verdict}"
-    );
+    s.assert_verdict("a", "web", "teams", "offline", "teams said `busy`");
 }
 
 #[test]

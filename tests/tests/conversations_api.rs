@@ -6,9 +6,7 @@ use openline_tests::*;
 
 #[test]
 fn posting_the_same_conversation_id_twice_creates_one_conversation() {
-    let s = Server::start();
-    s.working(&["a"]);
-    s.put_channel("web", &["a"], json!({"max_chats": 1}));
+    let s = clocked_in_on_web(&["a"], json!({"max_chats": 1}));
     let body = json!({"id": "retry-1", "customer": "c-42", "text": "hello"});
     let first = s.expect(
         "POST",
@@ -123,9 +121,7 @@ fn a_conversation_without_client_id_gets_one_and_has_the_documented_shape() {
 
 #[test]
 fn messages_track_who_wrote_last() {
-    let s = Server::start();
-    s.working(&["a"]);
-    s.put_channel("web", &["a"], json!({}));
+    let s = clocked_in_on_web(&["a"], json!({}));
     assert_eq!(
         s.new_conversation("web", "c1")["last_message_from"],
         "customer"
@@ -138,9 +134,7 @@ fn messages_track_who_wrote_last() {
 
 #[test]
 fn transfer_to_an_agent_offers_it_and_to_null_returns_it_to_the_queue() {
-    let s = Server::start();
-    s.working(&["a", "b"]);
-    s.put_channel("web", &["a", "b"], json!({}));
+    let s = clocked_in_on_web(&["a", "b"], json!({}));
     s.new_conversation("web", "c1");
     s.accept("c1", "a");
     let c1 = s.transfer("c1", Some("b"));
@@ -163,9 +157,7 @@ fn transfer_to_an_agent_offers_it_and_to_null_returns_it_to_the_queue() {
 
 #[test]
 fn closing_frees_the_agent_and_lists_reflect_it() {
-    let s = Server::start();
-    s.working(&["a"]);
-    s.put_channel("web", &["a"], json!({}));
+    let s = clocked_in_on_web(&["a"], json!({}));
     s.new_conversation("web", "c1");
     s.new_conversation("web", "c2");
     assert_eq!(s.agent_conversations("a"), ["c1", "c2"]);

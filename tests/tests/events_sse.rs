@@ -44,10 +44,7 @@ fn assert_in_order(got: &[String], types: &[&str]) {
 
 #[test]
 fn channel_filtered_stream_carries_the_whole_conversation_lifecycle() {
-    let s = Server::start();
-    s.put_agent("alice", &[]);
-    s.put_agent("bob", &[]);
-    s.put_channel("web", &["alice", "bob"], json!({}));
+    let s = team_on_web(&["alice", "bob"], &[], json!({}));
     s.put_channel("mail", &["alice"], json!({"check_availability": false}));
     let mut web = open(&s, "/v1/events?channel=web");
     let mut mail = open(&s, "/v1/events?channel=mail");
@@ -89,9 +86,7 @@ fn channel_filtered_stream_carries_the_whole_conversation_lifecycle() {
 
 #[test]
 fn agent_filtered_stream_only_carries_that_agents_events() {
-    let s = Server::start();
-    s.working(&["alice", "bob"]);
-    s.put_channel("web", &["alice", "bob"], json!({"max_chats": 1}));
+    let s = clocked_in_on_web(&["alice", "bob"], json!({"max_chats": 1}));
     let mut bob = open(&s, "/v1/events?agent=bob");
     assert_offered(&s.new_conversation("web", "c1"), &["alice"]);
     assert_offered(&s.new_conversation("web", "c2"), &["bob"]);
@@ -120,9 +115,7 @@ fn agent_filtered_stream_only_carries_that_agents_events() {
 
 #[test]
 fn availability_changes_are_published_including_ones_caused_by_deadlines() {
-    let s = Server::start();
-    s.put_agent("alice", &[]);
-    s.put_channel("web", &["alice"], json!({}));
+    let s = team_on_web(&["alice"], &[], json!({}));
     let mut all = open(&s, "/v1/events");
     s.signal("alice", "mobile", "foreground");
     read_through(&mut all, "agent.availability_changed", "alice");

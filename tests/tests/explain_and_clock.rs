@@ -8,14 +8,11 @@ const VERDICTS: [&str; 5] = ["block", "grant", "online", "offline", "abstain"];
 
 #[test]
 fn r17_availability_lists_every_source_with_verdict_reason_and_change_instant() {
-    let s = Server::start();
-    s.put_agent("a", &["support"]);
-    s.put_channel("web", &["a"], json!({}));
+    let s = team_on_web(&["a"], &["support"], json!({}));
     let t = s.now();
     s.leave("a", "trip", plus(t, 3600), plus(t, 7200));
     s.signal("a", "messenger", "open");
-    s.signal("a", "mobile", "foreground");
-    s.signal("a", "mobile", "background");
+    s.mobile_in_background("a");
     s.signal("a", "browser", "activity");
     let entry = s.availability("a", "web");
     assert_eq!(entry["check_availability"], true, "{entry:#}");
@@ -66,9 +63,7 @@ fn r17_availability_lists_every_source_with_verdict_reason_and_change_instant() 
 
 #[test]
 fn r17_an_unavailable_agent_is_explained_by_the_blocking_source() {
-    let s = Server::start();
-    s.put_agent("w", &["shift"]);
-    s.put_channel("web", &["w"], json!({}));
+    let s = team_on_web(&["w"], &["shift"], json!({}));
     s.signal("w", "browser", "activity");
     s.signal("w", "timesheet", "clock_in");
     s.signal("w", "timesheet", "pause");
@@ -86,9 +81,7 @@ fn r17_an_unavailable_agent_is_explained_by_the_blocking_source() {
 
 #[test]
 fn r17_history_records_every_offer_acceptance_withdrawal_and_requeue_in_order() {
-    let s = Server::start();
-    s.working(&["a", "b"]);
-    s.put_channel("web", &["a", "b"], json!({}));
+    let s = clocked_in_on_web(&["a", "b"], json!({}));
     let t = s.now();
     s.new_conversation("web", "c1");
     s.decline("c1", "a");
@@ -156,9 +149,7 @@ fn r18_manual_clock_moves_only_when_advanced_and_exactly_by_the_seconds_given() 
 
 #[test]
 fn r18_one_advance_processes_every_deadline_due_including_the_ones_it_creates() {
-    let s = Server::start();
-    s.working(&["a", "b"]);
-    s.put_channel("web", &["a", "b"], json!({}));
+    let s = clocked_in_on_web(&["a", "b"], json!({}));
     let t = s.now();
     s.new_conversation("web", "c1");
     // Offers to a, b, a, b... each expiring after 120 s: at +1000 s the ninth offer (to `a`,
@@ -185,12 +176,12 @@ fn r18_one_advance_processes_every_deadline_due_including_the_ones_it_creates() 
 fn r18_advance_is_refused_on_the_system_clock() {
     let mut s = Server::builder().clock("system").start();
     assert_eq!(s.get("/v1/clock")["mode"], "system");
-    assert_refused(
+    let advance = r#"{"seconds": 60}"#;
+    assert_conflict(
         &mut s,
         Watch::default(),
         "POST",
         "/v1/clock/advance",
-        r#"{"seconds": 60}"#,
-        (409, "conflict", &[]),
+        advance,
     );
 }

@@ -21,8 +21,7 @@ fn build_state(s: &Server) -> chrono::DateTime<chrono::Utc> {
     }
     s.signal("a", "timesheet", "clock_in");
     s.signal("a", "browser", "activity");
-    s.signal("b", "mobile", "foreground");
-    s.signal("b", "mobile", "background"); // offline at t0 + 300
+    s.mobile_in_background("b"); // offline at t0 + 300
     s.leave("b", "trip", plus(t0, 3600), plus(t0, 7200));
     s.signal("c", "messenger", "open");
     s.signal("c", "messenger", "dnd_on");
@@ -36,11 +35,9 @@ fn build_state(s: &Server) -> chrono::DateTime<chrono::Utc> {
         json!({"check_availability": false, "policy": "round_robin", "offer_timeout_seconds": 60}),
     );
     s.advance(10);
-    s.new_conversation("web", "w0");
-    s.accept("w0", "a");
+    s.serve("web", "w0", "a");
     s.close("w0");
-    s.new_conversation("web", "w1");
-    s.accept("w1", "a");
+    s.serve("web", "w1", "a");
     s.agent_says("w1", "a");
     assert_offered(&s.new_conversation("web", "w2"), &["b"]); // expires at t0 + 130
     assert_waiting(&s.new_conversation("web", "w3"));
@@ -68,20 +65,15 @@ fn everything_survives_sigkill(backend: &Backend) {
     );
 
     // Deadlines set before the crash still fire, at their own instants.
-    s.advance(60);
-    assert_eq!(
-        expiry_at(&s.conversation("m1"), "c"),
-        Some(plus(t0, 70)),
-        "{:#}",
-        s.conversation("m1")
-    );
-    s.advance(60);
-    assert_eq!(
-        expiry_at(&s.conversation("w2"), "b"),
-        Some(plus(t0, 130)),
-        "{:#}",
-        s.conversation("w2")
-    );
+    for (id, agent, expired_at) in [("m1", "c", 70), ("w2", "b", 130)] {
+        s.advance(60);
+        let conv = s.conversation(id);
+        assert_eq!(
+            expiry_at(&conv, agent),
+            Some(plus(t0, expired_at)),
+            "{conv:#}"
+        );
+    }
     s.advance(170);
     assert_eq!(s.now(), plus(t0, 300));
     assert_eq!(
@@ -103,27 +95,15 @@ fn everything_survives_sigkill(backend: &Backend) {
     assert_eq!(s.queue("web"), ["w3"]);
 }
 
-#[test]
-fn r19_every_acknowledged_write_survives_sigkill_sqlite() {
-    everything_survives_sigkill(&Backend::sqlite());
-}
-
-#[test]
-fn r19_every_acknowledged_write_survives_sigkill_postgres() {
-    let Some(backend) = Backend::postgres() else {
-        return;
-    };
-    everything_survives_sigkill(&backend);
-}
+backend_tests!(
+    everything_survives_sigkill: r19_every_acknowledged_write_survives_sigkill_sqlite, r19_every_acknowledged_write_survives_sigkill_postgres
+);
 
 fn seed_scenario_survives_restart_midway(backend: &Backend) {
     let mut s = Server::builder().backend(backend).start();
-    s.put_agent("a", &[]);
-    s.put_agent("b", &[]);
-    s.put_channel("web", &["a", "b"], json!({}));
+    s.team("web", &["a", "b"], &[], json!({}));
     s.signal("a", "browser", "activity");
-    s.new_conversation("web", "kept");
-    s.accept("kept", "a");
+    s.serve("web", "kept", "a");
     s.agent_says("kept", "a");
     s.signal("a", "browser", "close");
     s.crash_and_restart();
@@ -131,22 +111,12 @@ fn seed_scenario_survives_restart_midway(backend: &Backend) {
     s.signal("b", "browser", "activity");
     // R15 still applies after the restart: the customer's message sends it back.
     let kept = s.customer_says("kept");
-    assert_offered(&kept, &["b"]);
-    assert_history_has(&kept, &["requeued"], "a", "offline");
+    assert_passed_on(&kept, &["b"], &["requeued"], "a", "offline");
 }
 
-#[test]
-fn r19_r15_kept_conversation_survives_restart_sqlite() {
-    seed_scenario_survives_restart_midway(&Backend::sqlite());
-}
-
-#[test]
-fn r19_r15_kept_conversation_survives_restart_postgres() {
-    let Some(backend) = Backend::postgres() else {
-        return;
-    };
-    seed_scenario_survives_restart_midway(&backend);
-}
+backend_tests!(
+    seed_scenario_survives_restart_midway: r19_r15_kept_conversation_survives_restart_sqlite, r19_r15_kept_conversation_survives_restart_postgres
+);
 
 #[test]
 fn r19_r18_manual_clock_position_survives_restart() {

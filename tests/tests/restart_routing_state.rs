@@ -22,18 +22,9 @@ fn routing_state_survives_restart(backend: &Backend) {
     assert_offered(&s.decline("k1", "b"), &["c"]);
 }
 
-#[test]
-fn r19_r11_r12_policy_position_and_skip_list_survive_sigkill_sqlite() {
-    routing_state_survives_restart(&Backend::sqlite());
-}
-
-#[test]
-fn r19_r11_r12_policy_position_and_skip_list_survive_sigkill_postgres() {
-    let Some(backend) = Backend::postgres() else {
-        return;
-    };
-    routing_state_survives_restart(&backend);
-}
+backend_tests!(
+    routing_state_survives_restart: r19_r11_r12_policy_position_and_skip_list_survive_sigkill_sqlite, r19_r11_r12_policy_position_and_skip_list_survive_sigkill_postgres
+);
 
 fn concurrent_writes_survive_sigkill(backend: &Backend) {
     let mut s = Server::builder().backend(backend).start();
@@ -62,15 +53,6 @@ fn concurrent_writes_survive_sigkill(backend: &Backend) {
     );
 }
 
-#[test]
-fn r19_concurrent_acknowledged_writes_survive_sigkill_sqlite() {
-    concurrent_writes_survive_sigkill(&Backend::sqlite());
-}
-
-#[test]
-fn r19_concurrent_acknowledged_writes_survive_sigkill_postgres() {
-    let Some(backend) = Backend::postgres() else {
-        return;
-    };
-    concurrent_writes_survive_sigkill(&backend);
-}
+backend_tests!(
+    concurrent_writes_survive_sigkill: r19_concurrent_acknowledged_writes_survive_sigkill_sqlite, r19_concurrent_acknowledged_writes_survive_sigkill_postgres
+);

@@ -17,21 +17,14 @@ fn r12_offer_timeout_defaults_to_two_minutes_then_moves_on() {
     assert_offered(&s.conversation("c1"), &["a"]);
     s.advance(1);
     let c1 = s.conversation("c1");
-    assert_offered(&c1, &["b"]);
-    assert_history_has(
-        &c1,
-        &["offer_expired", "offer_withdrawn"],
-        "a",
-        "offer_expired",
-    );
+    let expired = ["offer_expired", "offer_withdrawn"];
+    assert_passed_on(&c1, &["b"], &expired, "a", "offer_expired");
     assert!(s.agent_conversations("a").is_empty());
 }
 
 #[test]
 fn r12_channel_offer_timeout_is_honoured() {
-    let s = Server::start();
-    s.working(&["a", "b"]);
-    s.put_channel("web", &["a", "b"], json!({"offer_timeout_seconds": 30}));
+    let s = clocked_in_on_web(&["a", "b"], json!({"offer_timeout_seconds": 30}));
     assert_offered(&s.new_conversation("web", "c1"), &["a"]);
     s.advance(29);
     assert_offered(&s.conversation("c1"), &["a"]);
@@ -44,13 +37,11 @@ fn r12_channel_offer_timeout_is_honoured() {
 
 #[test]
 fn r12_decline_moves_the_offer_on_at_once() {
-    let s = Server::start();
-    s.working(&["a", "b", "c"]);
-    s.put_channel("web", &["a", "b", "c"], json!({}));
+    let s = clocked_in_on_web(&["a", "b", "c"], json!({}));
     s.new_conversation("web", "c1");
     let c1 = s.decline("c1", "a");
-    assert_offered(&c1, &["b"]);
-    assert_history_has(&c1, &["declined", "offer_withdrawn"], "a", "declined");
+    let declined = ["declined", "offer_withdrawn"];
+    assert_passed_on(&c1, &["b"], &declined, "a", "declined");
     // A skipped agent is not offered the same conversation again in this round.
     let c1 = s.decline("c1", "b");
     assert_offered(&c1, &["c"]);
@@ -58,9 +49,7 @@ fn r12_decline_moves_the_offer_on_at_once() {
 
 #[test]
 fn r12_when_every_eligible_agent_was_skipped_a_new_round_starts() {
-    let s = Server::start();
-    s.working(&["a", "b"]);
-    s.put_channel("web", &["a", "b"], json!({}));
+    let s = clocked_in_on_web(&["a", "b"], json!({}));
     s.new_conversation("web", "c1");
     s.decline("c1", "a");
     let c1 = s.decline("c1", "b");
@@ -79,9 +68,7 @@ fn r12_when_every_eligible_agent_was_skipped_a_new_round_starts() {
 
 #[test]
 fn r12_an_agent_who_declined_is_still_offered_other_conversations() {
-    let s = Server::start();
-    s.working(&["a", "b"]);
-    s.put_channel("web", &["a", "b"], json!({}));
+    let s = clocked_in_on_web(&["a", "b"], json!({}));
     s.new_conversation("web", "c1");
     s.decline("c1", "a");
     assert_offered(&s.new_conversation("web", "c2"), &["a"]);
@@ -89,72 +76,34 @@ fn r12_an_agent_who_declined_is_still_offered_other_conversations() {
 
 #[test]
 fn r12_accepting_a_conversation_not_offered_to_you_is_a_conflict() {
-    let mut s = Server::start();
-    s.working(&["a", "b"]);
-    s.put_channel("web", &["a", "b"], json!({}));
+    let mut s = clocked_in_on_web(&["a", "b"], json!({}));
     assert_offered(&s.new_conversation("web", "c1"), &["a"]);
-    let watch = Watch {
-        conversations: &["c1"],
-        groups: &[],
-    };
+    let watch = Watch::conversations(&["c1"]);
     let body = json!({"agent": "b"}).to_string();
-    assert_refused(
-        &mut s,
-        watch,
-        "POST",
-        "/v1/conversations/c1/accept",
-        &body,
-        (409, "conflict", &[]),
-    );
-    assert_refused(
-        &mut s,
-        watch,
-        "POST",
-        "/v1/conversations/c1/decline",
-        &body,
-        (409, "conflict", &[]),
-    );
+    for action in ["accept", "decline"] {
+        let path = format!("/v1/conversations/c1/{action}");
+        assert_conflict(&mut s, watch, "POST", &path, &body);
+    }
     s.accept("c1", "a");
     // Accepted by `a`: `b` still may not take it.
-    assert_refused(
-        &mut s,
-        watch,
-        "POST",
-        "/v1/conversations/c1/accept",
-        &body,
-        (409, "conflict", &[]),
-    );
+    assert_conflict(&mut s, watch, "POST", "/v1/conversations/c1/accept", &body);
     assert_held(&s.conversation("c1"), "a");
 }
 
 #[test]
 fn r12_an_expired_offer_cannot_be_accepted() {
-    let mut s = Server::start();
-    s.working(&["a", "b"]);
-    s.put_channel("web", &["a", "b"], json!({}));
+    let mut s = clocked_in_on_web(&["a", "b"], json!({}));
     s.new_conversation("web", "c1");
     s.advance(120);
-    let watch = Watch {
-        conversations: &["c1"],
-        groups: &[],
-    };
     let body = json!({"agent": "a"}).to_string();
-    assert_refused(
-        &mut s,
-        watch,
-        "POST",
-        "/v1/conversations/c1/accept",
-        &body,
-        (409, "conflict", &[]),
-    );
+    let watch = Watch::conversations(&["c1"]);
+    assert_conflict(&mut s, watch, "POST", "/v1/conversations/c1/accept", &body);
     assert_held(&s.accept("c1", "b"), "b");
 }
 
 #[test]
 fn r12_an_accepted_offer_no_longer_times_out() {
-    let s = Server::start();
-    s.working(&["a", "b"]);
-    s.put_channel("web", &["a", "b"], json!({}));
+    let s = clocked_in_on_web(&["a", "b"], json!({}));
     s.new_conversation("web", "c1");
     s.advance(119);
     s.accept("c1", "a");

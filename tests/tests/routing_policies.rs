@@ -22,6 +22,23 @@ fn served(s: &Server, id: &str) -> String {
     agent
 }
 
+/// Serves `c1`, `c2`, `c3` (see [`served`]) 10 s apart; who holds each, in this order.
+fn three_served_ten_seconds_apart(s: &Server) -> Vec<String> {
+    let mut holders = Vec::new();
+    for id in ["c1", "c2", "c3"] {
+        holders.push(served(s, id));
+        s.advance(10);
+    }
+    holders
+}
+
+/// The holders sorted: `["a", "b", "c"]` when every agent holds one.
+fn sorted(holders: &[String]) -> Vec<String> {
+    let mut distinct = holders.to_vec();
+    distinct.sort();
+    distinct
+}
+
 #[test]
 fn r11_strict_order_always_offers_the_first_eligible_agent_in_queue_order() {
     let s = team("strict_order", json!({}));
@@ -91,14 +108,8 @@ fn r11_all_at_once_offers_everyone_and_the_first_accept_wins() {
     assert_eq!(s.agent_conversations("a"), ["c1"]);
     let held = s.accept("c1", "b");
     assert_held(&held, "b");
-    let withdrawn = history(&held)
-        .iter()
-        .any(|(event, agent, _)| event == "offer_withdrawn" && agent == "a");
-    assert!(
-        withdrawn,
-        "the other offer is recorded as withdrawn: {:#}",
-        held["history"]
-    );
+    // The other offer is recorded as withdrawn.
+    assert_history_has(&held, &["offer_withdrawn"], "a", "");
     assert!(
         s.agent_conversations("a").is_empty(),
         "a's offer was withdrawn"
@@ -115,15 +126,9 @@ fn r11_all_at_once_offers_everyone_and_the_first_accept_wins() {
 #[test]
 fn r11_least_busy_offers_to_the_agent_with_fewest_open_conversations() {
     let s = team("least_busy", json!({}));
-    let mut holders = Vec::new();
-    for id in ["c1", "c2", "c3"] {
-        holders.push(served(&s, id));
-        s.advance(10);
-    }
-    let mut distinct = holders.clone();
-    distinct.sort();
+    let holders = three_served_ten_seconds_apart(&s);
     assert_eq!(
-        distinct,
+        sorted(&holders),
         ["a", "b", "c"],
         "each new conversation goes to an agent with none: {holders:?}"
     );
@@ -135,11 +140,7 @@ fn r11_least_busy_offers_to_the_agent_with_fewest_open_conversations() {
 #[test]
 fn r11_least_busy_breaks_ties_by_longest_idle() {
     let s = team("least_busy", json!({}));
-    let mut holders = Vec::new();
-    for id in ["c1", "c2", "c3"] {
-        holders.push(served(&s, id));
-        s.advance(10);
-    }
+    let holders = three_served_ten_seconds_apart(&s);
     // Everyone has one open conversation: the one offered longest ago wins.
     assert_offered(&s.new_conversation("web", "c4"), &[holders[0].as_str()]);
 }
@@ -147,14 +148,8 @@ fn r11_least_busy_breaks_ties_by_longest_idle() {
 #[test]
 fn r11_longest_idle_offers_to_the_agent_whose_last_offer_is_the_longest_ago() {
     let s = team("longest_idle", json!({}));
-    let mut holders = Vec::new();
-    for id in ["c1", "c2", "c3"] {
-        holders.push(served(&s, id));
-        s.advance(10);
-    }
-    let mut distinct = holders.clone();
-    distinct.sort();
-    assert_eq!(distinct, ["a", "b", "c"], "{holders:?}");
+    let holders = three_served_ten_seconds_apart(&s);
+    assert_eq!(sorted(&holders), ["a", "b", "c"], "{holders:?}");
     // Unlike least_busy, how many conversations an agent holds does not matter.
     s.close("c3");
     for (id, agent) in [

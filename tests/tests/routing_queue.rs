@@ -5,9 +5,7 @@ use openline_tests::*;
 
 #[test]
 fn r10_waiting_conversations_are_served_in_order_of_arrival() {
-    let s = Server::start();
-    s.put_agent("a", &["shift"]);
-    s.put_channel("web", &["a"], json!({"max_chats": 1}));
+    let s = team_on_web(&["a"], &["shift"], json!({"max_chats": 1}));
     for id in ["c1", "c2", "c3"] {
         assert_waiting(&s.new_conversation("web", id));
         s.advance(5);
@@ -24,9 +22,7 @@ fn r10_waiting_conversations_are_served_in_order_of_arrival() {
 
 #[test]
 fn r10_a_withdrawn_offer_keeps_its_original_place_in_the_queue() {
-    let s = Server::start();
-    s.put_agent("a", &["shift"]);
-    s.put_channel("web", &["a"], json!({"max_chats": 1}));
+    let s = team_on_web(&["a"], &["shift"], json!({"max_chats": 1}));
     s.signal("a", "timesheet", "clock_in");
     assert_offered(&s.new_conversation("web", "c1"), &["a"]);
     s.advance(5);
@@ -52,9 +48,7 @@ fn r10_a_withdrawn_offer_keeps_its_original_place_in_the_queue() {
 
 #[test]
 fn r10_a_requeued_accepted_conversation_keeps_its_original_place() {
-    let s = Server::start();
-    s.put_agent("a", &["shift"]);
-    s.put_channel("web", &["a"], json!({"max_chats": 1}));
+    let s = team_on_web(&["a"], &["shift"], json!({"max_chats": 1}));
     s.signal("a", "timesheet", "clock_in");
     s.new_conversation("web", "c1");
     s.accept("c1", "a");
@@ -68,9 +62,7 @@ fn r10_a_requeued_accepted_conversation_keeps_its_original_place() {
 
 #[test]
 fn r10_max_chats_counts_offered_and_accepted_conversations_across_channels() {
-    let s = Server::start();
-    s.working(&["a", "b"]);
-    s.put_channel("web", &["a", "b"], json!({}));
+    let s = clocked_in_on_web(&["a", "b"], json!({}));
     s.put_channel("mail", &["a", "b"], json!({"max_chats": 1}));
     assert_offered(&s.new_conversation("web", "w1"), &["a"]);
     // `a` holds one offer on `web`: at the limit of `mail`, so `mail` goes to `b`.
@@ -111,9 +103,7 @@ fn r10_only_agents_in_the_channel_queue_are_eligible() {
 
 #[test]
 fn r13_an_agent_becoming_available_is_offered_the_waiting_conversation_immediately() {
-    let s = Server::start();
-    s.put_agent("a", &[]);
-    s.put_channel("web", &["a"], json!({}));
+    let s = team_on_web(&["a"], &[], json!({}));
     assert_waiting(&s.new_conversation("web", "c1"));
     s.signal("a", "browser", "activity");
     // No clock advance, no further request: the signal itself routed.
@@ -123,9 +113,7 @@ fn r13_an_agent_becoming_available_is_offered_the_waiting_conversation_immediate
 
 #[test]
 fn r13_a_new_conversation_is_offered_in_the_creating_response() {
-    let s = Server::start();
-    s.working(&["a"]);
-    s.put_channel("web", &["a"], json!({}));
+    let s = clocked_in_on_web(&["a"], json!({}));
     let c1 = s.new_conversation("web", "c1");
     assert_offered(&c1, &["a"]);
     assert_eq!(
@@ -137,9 +125,7 @@ fn r13_a_new_conversation_is_offered_in_the_creating_response() {
 
 #[test]
 fn r13_raising_max_chats_routes_waiting_conversations_at_once() {
-    let s = Server::start();
-    s.working(&["a"]);
-    s.put_channel("web", &["a"], json!({"max_chats": 1}));
+    let s = clocked_in_on_web(&["a"], json!({"max_chats": 1}));
     s.new_conversation("web", "c1");
     assert_waiting(&s.new_conversation("web", "c2"));
     s.patch_channel("web", json!({"max_chats": 2}));

@@ -31,44 +31,27 @@ fn seed_scenarios(backend: &Backend) {
     assert_offered(&s.conversation("u1"), &[&a]);
     s.advance(1);
     let u1 = s.conversation("u1");
-    assert_offered(&u1, &[&b]);
-    assert_history_has(&u1, &["offer_withdrawn"], &a, "offline");
+    assert_passed_on(&u1, &[&b], &["offer_withdrawn"], &a, "offline");
 
     // 2. Accepted, agent wrote last: stays; the next customer message sends it back at once.
     let (a, b) = pair(&s, "two");
-    s.new_conversation("two", "k1");
-    s.accept("k1", &a);
+    s.serve("two", "k1", &a);
     s.agent_says("k1", &a);
     s.signal(&a, "mobile", "close");
     s.signal(&b, "browser", "activity");
     assert_held(&s.conversation("k1"), &a);
     let k1 = s.customer_says("k1");
-    assert_offered(&k1, &[&b]);
-    assert_history_has(&k1, &["requeued"], &a, "offline");
+    assert_passed_on(&k1, &[&b], &["requeued"], &a, "offline");
 
     // 3. Accepted, customer wrote last: back to the queue at once, then to the colleague.
     let (a, b) = pair(&s, "three");
-    s.new_conversation("three", "r1");
-    s.accept("r1", &a);
+    s.serve("three", "r1", &a);
     s.agent_says("r1", &a);
     s.customer_says("r1");
     s.signal(&a, "mobile", "close");
-    let r1 = s.conversation("r1");
-    assert_waiting(&r1);
-    assert_history_has(&r1, &["requeued"], &a, "offline");
+    assert_returned_to_queue(&s.conversation("r1"), "requeued", &a, "offline");
     s.signal(&b, "browser", "activity");
     assert_offered(&s.conversation("r1"), &[&b]);
 }
 
-#[test]
-fn r14_seed_scenarios_end_to_end_sqlite() {
-    seed_scenarios(&Backend::sqlite());
-}
-
-#[test]
-fn r14_seed_scenarios_end_to_end_postgres() {
-    let Some(backend) = Backend::postgres() else {
-        return;
-    };
-    seed_scenarios(&backend);
-}
+backend_tests!(seed_scenarios: r14_seed_scenarios_end_to_end_sqlite, r14_seed_scenarios_end_to_end_postgres);

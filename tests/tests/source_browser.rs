@@ -18,27 +18,8 @@ fn browser_agent(s: &Server, groups: &[&str]) {
 fn assert_idle_timeout(s: &Server, seconds: i64) {
     let t = s.now();
     s.signal("a", "browser", "activity");
-    let v = s.verdict("a", "web", "browser");
-    assert_eq!(v["verdict"], "online", "{v}");
-    let until = v["until"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no `until` while the idle timeout runs: {v}"));
-    assert_eq!(
-        parse_ts(until),
-        plus(t, seconds),
-        "idle timeout should be {seconds} s: {v}"
-    );
-    s.advance(seconds - 1);
-    assert!(
-        s.is_available("a", "web"),
-        "online {} s after the last activity",
-        seconds - 1
-    );
-    s.advance(1);
-    assert!(
-        !s.is_available("a", "web"),
-        "offline {seconds} s after the last activity"
-    );
+    s.assert_online_until("a", "web", "browser", plus(t, seconds));
+    s.assert_available_for("a", "web", seconds);
     assert_eq!(s.verdict("a", "web", "browser")["verdict"], "offline");
 }
 
@@ -59,10 +40,7 @@ fn r8_activity_restarts_the_idle_countdown() {
     s.signal("a", "browser", "activity");
     s.advance(600); // 1200 s after the first activity, 600 s after the last
     assert!(s.is_available("a", "web"));
-    s.advance(299);
-    assert!(s.is_available("a", "web"));
-    s.advance(1);
-    assert!(!s.is_available("a", "web"));
+    s.assert_available_for("a", "web", 300);
 }
 
 #[test]
@@ -73,9 +51,7 @@ fn r8_closing_the_last_tab_is_offline_at_once_and_withdraws_the_offer() {
     assert_offered(&s.new_conversation("web", "c1"), &["a"]);
     s.signal("a", "browser", "close");
     assert!(!s.is_available("a", "web"));
-    let c1 = s.conversation("c1");
-    assert_waiting(&c1);
-    assert_history_has(&c1, &["offer_withdrawn"], "a", "offline");
+    assert_returned_to_queue(&s.conversation("c1"), "offer_withdrawn", "a", "offline");
 }
 
 #[test]
@@ -132,17 +108,8 @@ fn r8_activity_reported_with_a_past_at_counts_from_that_instant() {
     let t = s.now();
     let at = ts(plus(t, -600));
     s.signal_with(json!({"agent": "a", "source": "browser", "event": "activity", "at": at}));
-    let v = s.verdict("a", "web", "browser");
-    assert_eq!(v["verdict"], "online", "{v}");
-    assert_eq!(
-        parse_ts(v["until"].as_str().unwrap()),
-        plus(t, 300),
-        "15 min after `at`: {v}"
-    );
-    s.advance(299);
-    assert!(s.is_available("a", "web"));
-    s.advance(1);
-    assert!(!s.is_available("a", "web"));
+    s.assert_online_until("a", "web", "browser", plus(t, 300)); // 15 min after `at`
+    s.assert_available_for("a", "web", 300);
     // Activity already older than the idle timeout never makes the agent online.
     let stale = ts(plus(s.now(), -901));
     s.signal_with(json!({"agent": "a", "source": "browser", "event": "activity", "at": stale}));

@@ -7,9 +7,7 @@ use openline_tests::*;
 /// A server with agent `a` clocked in under WTM (a grant that never expires by itself, so
 /// that only `hr` decides) on channel `web` with offers that never time out in these tests.
 fn clocked_in_agent() -> Server {
-    let s = Server::start();
-    s.put_agent("a", &["shift"]);
-    s.put_channel("web", &["a"], json!({"offer_timeout_seconds": 86_400}));
+    let s = team_on_web(&["a"], &["shift"], json!({"offer_timeout_seconds": 86_400}));
     s.signal("a", "timesheet", "clock_in");
     assert!(s.is_available("a", "web"));
     s
@@ -41,9 +39,7 @@ fn r4_dismissal_withdraws_an_offer_with_reason_dismissed() {
     let s = clocked_in_agent();
     assert_offered(&s.new_conversation("web", "c1"), &["a"]);
     s.signal("a", "hr", "dismissed");
-    let c1 = s.conversation("c1");
-    assert_waiting(&c1);
-    assert_history_has(&c1, &["offer_withdrawn"], "a", "dismissed");
+    assert_returned_to_queue(&s.conversation("c1"), "offer_withdrawn", "a", "dismissed");
 }
 
 #[test]
@@ -54,15 +50,7 @@ fn r4_leave_scheduled_in_advance_blocks_exactly_from_to() {
     s.leave("a", "l-1", from, to);
     let hr = s.verdict("a", "web", "hr");
     assert_ne!(hr["verdict"], "block", "the leave has not started: {hr}");
-    assert_eq!(
-        parse_ts(
-            hr["until"]
-                .as_str()
-                .unwrap_or_else(|| panic!("no until: {hr}"))
-        ),
-        from,
-        "{hr}"
-    );
+    assert_eq!(verdict_until(&hr), from, "{hr}");
     assert_offered(&s.new_conversation("web", "c1"), &["a"]);
 
     s.advance(3599);
@@ -72,18 +60,8 @@ fn r4_leave_scheduled_in_advance_blocks_exactly_from_to() {
     assert!(!s.is_available("a", "web"), "at `from` (inclusive)");
     let hr = s.verdict("a", "web", "hr");
     assert_eq!(hr["verdict"], "block");
-    assert_eq!(
-        parse_ts(
-            hr["until"]
-                .as_str()
-                .unwrap_or_else(|| panic!("no until: {hr}"))
-        ),
-        to,
-        "{hr}"
-    );
-    let c1 = s.conversation("c1");
-    assert_waiting(&c1);
-    assert_history_has(&c1, &["offer_withdrawn"], "a", "on_leave");
+    assert_eq!(verdict_until(&hr), to, "{hr}");
+    assert_returned_to_queue(&s.conversation("c1"), "offer_withdrawn", "a", "on_leave");
 
     s.advance(3599);
     assert!(!s.is_available("a", "web"), "one second before `to`");

@@ -6,24 +6,17 @@ use openline_tests::*;
 
 /// Agent `a` (outside WTM) on channel `web` with offers that do not time out here.
 fn agent_on_web(s: &Server) {
-    s.put_agent("a", &[]);
-    s.put_channel("web", &["a"], json!({"offer_timeout_seconds": 86_400}));
+    s.team("web", &["a"], &[], json!({"offer_timeout_seconds": 86_400}));
 }
 
-/// The source's verdict is `online` until exactly `until`.
-fn assert_online_until(s: &Server, source: &str, until: chrono::DateTime<chrono::Utc>) {
-    let v = s.verdict("a", "web", source);
-    assert_eq!(v["verdict"], "online", "{v}");
-    let got = v["until"]
-        .as_str()
-        .unwrap_or_else(|| panic!("`until` missing while a timeout runs: {v}"));
-    assert_eq!(
-        parse_ts(got),
-        until,
-        "{source} verdict must say when it changes: {v}"
-    );
+/// A default server with [`agent_on_web`].
+fn a_on_web() -> Server {
+    let s = Server::start();
+    agent_on_web(&s);
+    s
 }
 
+/// The source's verdict is `offline` and the agent is unavailable.
 fn assert_offline(s: &Server, source: &str) {
     let v = s.verdict("a", "web", source);
     assert_eq!(v["verdict"], "offline", "{v}");
@@ -34,39 +27,38 @@ fn assert_offline(s: &Server, source: &str) {
     );
 }
 
+/// `a` starts `source` with the event `start` now and sends a heartbeat `beat_after` s later:
+/// each keeps `a` online for the 2-minute heartbeat timeout, and `a` goes offline exactly when
+/// the one after the heartbeat ends.
+fn assert_heartbeat_timeout(s: &Server, source: &str, start: &str, beat_after: i64) {
+    let t = s.now();
+    s.signal("a", source, start);
+    s.assert_online_until("a", "web", source, plus(t, 120));
+    s.advance(beat_after);
+    s.signal("a", source, "heartbeat");
+    s.assert_online_until("a", "web", source, plus(t, beat_after + 120));
+    s.assert_available_for("a", "web", 120);
+    assert_offline(s, source);
+}
+
 #[test]
 fn r6_messenger_goes_offline_two_minutes_after_the_last_heartbeat() {
-    let s = Server::start();
-    agent_on_web(&s);
-    let t = s.now();
-    s.signal("a", "messenger", "open");
-    assert_online_until(&s, "messenger", plus(t, 120));
-    s.advance(100);
-    s.signal("a", "messenger", "heartbeat");
-    assert_online_until(&s, "messenger", plus(t, 220));
-    s.advance(119);
-    assert!(s.is_available("a", "web"), "119 s after the heartbeat");
-    s.advance(1);
-    assert_offline(&s, "messenger");
+    assert_heartbeat_timeout(&a_on_web(), "messenger", "open", 100);
 }
 
 #[test]
 fn r6_messenger_close_is_offline_at_once() {
-    let s = Server::start();
-    agent_on_web(&s);
+    let s = a_on_web();
     s.signal("a", "messenger", "open");
     assert_offered(&s.new_conversation("web", "c1"), &["a"]);
     s.signal("a", "messenger", "close");
     assert_offline(&s, "messenger");
-    let c1 = s.conversation("c1");
-    assert_waiting(&c1);
-    assert_history_has(&c1, &["offer_withdrawn"], "a", "offline");
+    assert_returned_to_queue(&s.conversation("c1"), "offer_withdrawn", "a", "offline");
 }
 
 #[test]
 fn r6_do_not_disturb_does_not_affect_distribution() {
-    let s = Server::start();
-    agent_on_web(&s);
+    let s = a_on_web();
     s.signal("a", "messenger", "open");
     s.signal("a", "messenger", "dnd_on");
     assert_eq!(s.verdict("a", "web", "messenger")["verdict"], "online");
@@ -85,20 +77,16 @@ fn r6_messenger_heartbeat_timeout_is_configurable() {
     let s = Server::builder().plugins(plugins).start();
     agent_on_web(&s);
     s.signal("a", "messenger", "open");
-    s.advance(59);
-    assert!(s.is_available("a", "web"));
-    s.advance(1);
+    s.assert_available_for("a", "web", 60);
     assert_offline(&s, "messenger");
 }
 
 #[test]
 fn r7_mobile_in_background_stays_online_for_five_minutes_then_offline() {
-    let s = Server::start();
-    agent_on_web(&s);
+    let s = a_on_web();
     let t = s.now();
-    s.signal("a", "mobile", "foreground");
-    s.signal("a", "mobile", "background");
-    assert_online_until(&s, "mobile", plus(t, 300));
+    s.mobile_in_background("a");
+    s.assert_online_until("a", "web", "mobile", plus(t, 300));
     assert_offered(&s.new_conversation("web", "c1"), &["a"]);
     s.advance(299);
     assert!(s.is_available("a", "web"), "online at +299 s");
@@ -107,8 +95,7 @@ fn r7_mobile_in_background_stays_online_for_five_minutes_then_offline() {
     assert_offline(&s, "mobile");
     // R14a through a deadline: the offer is withdrawn at the instant the grace ends.
     let c1 = s.conversation("c1");
-    assert_waiting(&c1);
-    assert_history_has(&c1, &["offer_withdrawn"], "a", "offline");
+    assert_returned_to_queue(&c1, "offer_withdrawn", "a", "offline");
     let withdrawn_at = c1["history"]
         .as_array()
         .and_then(|h| h.iter().find(|e| e["event"] == "offer_withdrawn"))
@@ -122,10 +109,8 @@ fn r7_mobile_in_background_stays_online_for_five_minutes_then_offline() {
 
 #[test]
 fn r7_foreground_again_cancels_the_background_countdown() {
-    let s = Server::start();
-    agent_on_web(&s);
-    s.signal("a", "mobile", "foreground");
-    s.signal("a", "mobile", "background");
+    let s = a_on_web();
+    s.mobile_in_background("a");
     s.advance(200);
     s.signal("a", "mobile", "foreground");
     s.advance(100); // the background grace would have ended now
@@ -140,8 +125,7 @@ fn r7_foreground_again_cancels_the_background_countdown() {
 
 #[test]
 fn r7_mobile_close_is_offline_at_once() {
-    let s = Server::start();
-    agent_on_web(&s);
+    let s = a_on_web();
     s.signal("a", "mobile", "foreground");
     assert!(s.is_available("a", "web"));
     s.signal("a", "mobile", "close");
@@ -150,18 +134,7 @@ fn r7_mobile_close_is_offline_at_once() {
 
 #[test]
 fn r7_foreground_app_without_heartbeats_goes_offline_after_heartbeat_timeout() {
-    let s = Server::start();
-    agent_on_web(&s);
-    let t = s.now();
-    s.signal("a", "mobile", "foreground");
-    assert_online_until(&s, "mobile", plus(t, 120));
-    s.advance(60);
-    s.signal("a", "mobile", "heartbeat");
-    assert_online_until(&s, "mobile", plus(t, 180));
-    s.advance(119);
-    assert!(s.is_available("a", "web"));
-    s.advance(1);
-    assert_offline(&s, "mobile");
+    assert_heartbeat_timeout(&a_on_web(), "mobile", "foreground", 60);
 }
 
 #[test]
@@ -169,10 +142,7 @@ fn r7_background_grace_is_configurable() {
     let plugins = "[plugins.timesheet]\ngroups = [\"shift\"]\n[plugins.mobile]\nbackground_grace = \"10m\"\nheartbeat_timeout = \"2m\"\n";
     let s = Server::builder().plugins(plugins).start();
     agent_on_web(&s);
-    s.signal("a", "mobile", "foreground");
-    s.signal("a", "mobile", "background");
-    s.advance(599);
-    assert!(s.is_available("a", "web"));
-    s.advance(1);
+    s.mobile_in_background("a");
+    s.assert_available_for("a", "web", 600);
     assert_offline(&s, "mobile");
 }

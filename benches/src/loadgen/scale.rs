@@ -39,17 +39,11 @@ fn commands(scale: &ScaleOptions) -> impl Iterator<Item = Command> + '_ {
     let agent = super::scenarios::agent;
     let channel = Command::PutChannel {
         id: "web".into(),
-        settings: ChannelSettings {
-            name: "Website chat".into(),
-            check_availability: true,
-            sources: ["hr", "timesheet", "messenger", "mobile", "browser"]
-                .map(String::from)
-                .to_vec(),
-            policy: "evenly".into(),
-            queue: (0..scale.agents).map(|i| agent(i).into()).collect(),
-            max_chats: None,
-            offer_timeout: ChannelSettings::MAX_OFFER_TIMEOUT,
-        },
+        settings: crate::real::website_chat(
+            "evenly",
+            (0..scale.agents).map(|i| agent(i).into()).collect(),
+            ChannelSettings::MAX_OFFER_TIMEOUT,
+        ),
     };
     let agents = (0..scale.agents).map(move |i| Command::PutAgent {
         id: agent(i).into(),

@@ -45,6 +45,14 @@ pub fn settings(db: &std::path::Path, mode: ClockMode) -> Settings {
     settings
 }
 
+/// A fresh SQLite database and the settings of a manual-clock server on it: start, stop and
+/// start again on the same state while the [`TempDb`] lives.
+pub fn manual_store() -> (TempDb, Settings) {
+    let db = TempDb::new();
+    let config = settings(db.path(), ClockMode::Manual);
+    (db, config)
+}
+
 /// A started server and its router.
 pub struct TestServer {
     pub started: Started,
@@ -123,6 +131,53 @@ impl TestServer {
         value
     }
 
+    /// `PUT /v1/agents/{id}` with just a `name` → 201 (a new agent).
+    pub async fn create_agent(&self, id: &str, name: &str) -> Value {
+        let body = serde_json::json!({ "name": name });
+        self.expect("PUT", &format!("/v1/agents/{id}"), body, 201)
+            .await
+    }
+
+    /// `GET path` → 200; the JSON body.
+    pub async fn get(&self, path: &str) -> Value {
+        self.expect("GET", path, Value::Null, 200).await
+    }
+
+    /// `POST /v1/signals` with one signal object or an array of them → 200.
+    pub async fn signal(&self, body: Value) -> Value {
+        self.expect("POST", "/v1/signals", body, 200).await
+    }
+
+    /// `POST /v1/channels/web/conversations` with `body`, answering `status`; the conversation.
+    pub async fn open(&self, body: Value, status: u16) -> Value {
+        let path = "/v1/channels/web/conversations";
+        self.expect("POST", path, body, status).await
+    }
+
+    /// `POST /v1/conversations/{id}/{action}` with `body`, answering `status`.
+    pub async fn act(&self, id: &str, action: &str, body: Value, status: u16) -> Value {
+        let path = format!("/v1/conversations/{id}/{action}");
+        self.expect("POST", &path, body, status).await
+    }
+
+    /// `POST /v1/clock/advance` by `seconds` → 200; the clock.
+    pub async fn advance(&self, seconds: i64) -> Value {
+        let body = serde_json::json!({ "seconds": seconds });
+        self.expect("POST", "/v1/clock/advance", body, 200).await
+    }
+
+    /// A request answered with `status` and the API error `code`; its message.
+    pub async fn refused(
+        &self,
+        method: &str,
+        path: &str,
+        body: Value,
+        status: u16,
+        code: &str,
+    ) -> String {
+        error(&self.expect(method, path, body, status).await, code)
+    }
+
     pub async fn stop(self) -> bool {
         let durable = self.started.stop().await;
         drop(self.db);
@@ -139,6 +194,16 @@ pub fn error(value: &Value, code: &str) -> String {
         .to_owned();
     assert!(!message.is_empty());
     message
+}
+
+/// The `event` of each entry of a conversation's history, in order.
+pub fn history_events(conversation: &Value) -> Vec<&str> {
+    conversation["history"]
+        .as_array()
+        .expect("a history array")
+        .iter()
+        .map(|entry| entry["event"].as_str().expect("an event name"))
+        .collect()
 }
 
 /// Creates `agents` and the channel `web` with `channel`.
