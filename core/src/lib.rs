@@ -15,6 +15,7 @@ pub mod policies;
 pub mod policy;
 pub mod presence;
 pub mod registry;
+pub mod settings;
 pub mod source;
 pub mod time;
 pub mod typed;

@@ -41,24 +41,6 @@ pub fn closed(client: &str, at: Timestamp) -> Verdict {
     Verdict::offline(format!("{client} closed at {}", clock_time(at)))
 }
 
-/// Finishes deserializing the duration setting `key`: names the key in any error and refuses
-/// a zero duration (a timeout of nothing would make the client never count as there).
-///
-/// Use it from a `deserialize_with` function, e.g.
-/// `positive_duration("idle_timeout", humantime_serde::deserialize(deserializer))`.
-pub fn positive_duration<E: serde::de::Error>(
-    key: &str,
-    parsed: Result<Duration, E>,
-) -> Result<Duration, E> {
-    match parsed {
-        Ok(duration) if duration.is_zero() => {
-            Err(E::custom(format!("`{key}` must be longer than zero")))
-        }
-        Ok(duration) => Ok(duration),
-        Err(e) => Err(E::custom(format!("`{key}`: {e}"))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -85,17 +67,5 @@ mod tests {
         let closed = closed("browser", t(65));
         assert_eq!((closed.kind, closed.until), (VerdictKind::Offline, None));
         assert_eq!(closed.reason, "browser closed at 00:01:05");
-    }
-
-    #[test]
-    fn zero_or_unparsable_durations_are_refused_naming_the_key() {
-        type R = Result<Duration, serde_json::Error>;
-        let zero = positive_duration::<serde_json::Error>("idle_timeout", Ok(Duration::ZERO));
-        assert!(zero.unwrap_err().to_string().contains("`idle_timeout`"));
-        let bad: R = Err(serde::de::Error::custom("unknown unit"));
-        let err = positive_duration("idle_timeout", bad).unwrap_err();
-        assert_eq!(err.to_string(), "`idle_timeout`: unknown unit");
-        let ok = positive_duration::<serde_json::Error>("x", Ok(Duration::from_secs(1)));
-        assert_eq!(ok.unwrap(), Duration::from_secs(1));
     }
 }

@@ -64,27 +64,30 @@ pub enum PluginError {
         name: &'static str,
     },
     /// The plugin refused its settings.
-    #[error("invalid settings for {plugin}: {message}")]
+    #[error("invalid settings for {plugin}: {}{message}", key.as_ref().map(|k| format!("`{k}`: ")).unwrap_or_default())]
     Settings {
         /// The plugin's name.
         plugin: String,
-        /// What is wrong, naming the key.
+        /// The key at fault inside the plugin's table (e.g. `heartbeat_timeout`), if one is.
+        key: Option<String>,
+        /// What is wrong and what is valid.
         message: String,
     },
 }
 
 impl PluginError {
-    /// A settings error for `plugin`.
+    /// A settings error for `plugin` as a whole.
     pub fn settings(plugin: impl Into<String>, message: impl std::fmt::Display) -> Self {
         Self::Settings {
             plugin: plugin.into(),
+            key: None,
             message: message.to_string(),
         }
     }
 }
 
 /// Deserializes a plugin's settings (`null` = all defaults); unknown keys are refused when
-/// the settings type says `#[serde(deny_unknown_fields)]`.
+/// the settings type says `#[serde(deny_unknown_fields)]`. An error names the key at fault.
 pub fn settings<T: serde::de::DeserializeOwned + Default>(
     plugin: &str,
     value: &serde_json::Value,
@@ -92,7 +95,14 @@ pub fn settings<T: serde::de::DeserializeOwned + Default>(
     if value.is_null() {
         return Ok(T::default());
     }
-    serde_json::from_value(value.clone()).map_err(|e| PluginError::settings(plugin, e))
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        PluginError::Settings {
+            plugin: plugin.to_owned(),
+            key: (path != ".").then_some(path),
+            message: e.into_inner().to_string(),
+        }
+    })
 }
 
 /// The registered plugins, sorted by name.

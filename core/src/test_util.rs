@@ -43,12 +43,10 @@ impl Source for Fixture {
     type Settings = NoSettings;
     type State = FixtureState;
 
+    const EVENTS: &'static [&'static str] = FIXTURE_EVENTS;
+
     fn new(_: NoSettings) -> Self {
         Self
-    }
-
-    fn events(&self) -> Vec<&str> {
-        FIXTURE_EVENTS.to_vec()
     }
 
     fn apply(

@@ -29,11 +29,17 @@ pub trait Source: Sized + Send + Sync + 'static {
     /// keep it plain data.
     type State: Clone + Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync;
 
+    /// The event names it accepts, when they are fixed (most sources).
+    const EVENTS: &'static [&'static str] = &[];
+
     /// The source, from validated settings.
     fn new(settings: Self::Settings) -> Self;
 
-    /// The event names it accepts. Called once, when the source is built.
-    fn events(&self) -> Vec<&str>;
+    /// The event names it accepts (default: [`Source::EVENTS`]; a source whose events
+    /// come from its settings overrides this). Called once, when the source is built.
+    fn events(&self) -> Vec<&str> {
+        Self::EVENTS.to_vec()
+    }
 
     /// The reason codes its `block` verdicts carry (SPEC R14). Default: none (a source that
     /// never blocks).
@@ -251,12 +257,10 @@ mod tests {
         type Settings = NoSettings;
         type State = u32;
 
+        const EVENTS: &'static [&'static str] = &["tick", "fail"];
+
         fn new(_: NoSettings) -> Self {
             Self
-        }
-
-        fn events(&self) -> Vec<&str> {
-            vec!["tick", "fail"]
         }
 
         fn apply(

@@ -33,6 +33,7 @@
 use std::time::Duration;
 
 use openline_core::presence;
+use openline_core::settings;
 use openline_core::source::{AgentContext, GroupSetting, Signal, SignalError};
 use openline_core::time::{Timestamp, clock_time};
 use openline_core::typed::Source;
@@ -51,7 +52,7 @@ pub const EVENTS: &[&str] = &["activity", "close"];
 pub struct BrowserSettings {
     /// Offline after this long without activity, for agents whose groups set no session
     /// lifetime (default 15 minutes).
-    #[serde(deserialize_with = "idle_timeout")]
+    #[serde(deserialize_with = "settings::positive_duration")]
     pub idle_timeout: Duration,
 }
 
@@ -66,11 +67,6 @@ impl Default for BrowserSettings {
             idle_timeout: Self::DEFAULT_IDLE_TIMEOUT,
         }
     }
-}
-
-/// Deserializes `idle_timeout` from a humantime string, naming the key in any error.
-fn idle_timeout<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    presence::positive_duration("idle_timeout", humantime_serde::deserialize(deserializer))
 }
 
 /// The `browser` source: tab activity (SPEC R8).
@@ -151,13 +147,10 @@ fn minutes(timeout: Duration) -> String {
 impl Source for BrowserSource {
     type Settings = BrowserSettings;
     type State = Tab;
+    const EVENTS: &'static [&'static str] = EVENTS;
 
     fn new(settings: BrowserSettings) -> Self {
         Self { settings }
-    }
-
-    fn events(&self) -> Vec<&str> {
-        EVENTS.to_vec()
     }
 
     fn group_settings(&self) -> &[GroupSetting] {

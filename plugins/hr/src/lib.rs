@@ -226,13 +226,10 @@ impl AgentRecord {
 impl Source for HrSource {
     type Settings = HrSettings;
     type State = AgentRecord;
+    const EVENTS: &'static [&'static str] = EVENTS;
 
     fn new(HrSettings {}: HrSettings) -> Self {
         Self
-    }
-
-    fn events(&self) -> Vec<&str> {
-        EVENTS.to_vec()
     }
 
     fn reason_codes(&self) -> &[ReasonCode] {

@@ -31,6 +31,7 @@
 use std::time::Duration;
 
 use openline_core::presence;
+use openline_core::settings;
 use openline_core::source::{AgentContext, Signal, SignalError};
 use openline_core::time::{Timestamp, clock_time};
 use openline_core::typed::Source;
@@ -48,7 +49,7 @@ pub const EVENTS: &[&str] = &["open", "heartbeat", "close", "dnd_on", "dnd_off"]
 #[serde(default, deny_unknown_fields)]
 pub struct MessengerSettings {
     /// Offline once no `open`/`heartbeat` came for this long (default 2 minutes).
-    #[serde(deserialize_with = "heartbeat_timeout")]
+    #[serde(deserialize_with = "settings::positive_duration")]
     pub heartbeat_timeout: Duration,
 }
 
@@ -63,16 +64,6 @@ impl Default for MessengerSettings {
             heartbeat_timeout: Self::DEFAULT_HEARTBEAT_TIMEOUT,
         }
     }
-}
-
-/// Deserializes `heartbeat_timeout` from a humantime string, naming the key in any error.
-fn heartbeat_timeout<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Duration, D::Error> {
-    presence::positive_duration(
-        "heartbeat_timeout",
-        humantime_serde::deserialize(deserializer),
-    )
 }
 
 /// The `messenger` source: desktop sessions (SPEC R6).
@@ -103,13 +94,10 @@ enum Session {
 impl Source for MessengerSource {
     type Settings = MessengerSettings;
     type State = Client;
+    const EVENTS: &'static [&'static str] = EVENTS;
 
     fn new(settings: MessengerSettings) -> Self {
         Self { settings }
-    }
-
-    fn events(&self) -> Vec<&str> {
-        EVENTS.to_vec()
     }
 
     fn apply(

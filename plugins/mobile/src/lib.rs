@@ -37,6 +37,7 @@
 use std::time::Duration;
 
 use openline_core::presence;
+use openline_core::settings;
 use openline_core::source::{AgentContext, Signal, SignalError};
 use openline_core::time::{Timestamp, clock_time};
 use openline_core::typed::Source;
@@ -54,10 +55,10 @@ pub const EVENTS: &[&str] = &["foreground", "background", "heartbeat", "close"];
 #[serde(default, deny_unknown_fields)]
 pub struct MobileSettings {
     /// How long a backgrounded app keeps the agent online (default 5 minutes).
-    #[serde(deserialize_with = "background_grace")]
+    #[serde(deserialize_with = "settings::positive_duration")]
     pub background_grace: Duration,
     /// A foreground app silent for this long is offline (default 2 minutes).
-    #[serde(deserialize_with = "heartbeat_timeout")]
+    #[serde(deserialize_with = "settings::positive_duration")]
     pub heartbeat_timeout: Duration,
 }
 
@@ -75,26 +76,6 @@ impl Default for MobileSettings {
             heartbeat_timeout: Self::DEFAULT_HEARTBEAT_TIMEOUT,
         }
     }
-}
-
-/// Deserializes `background_grace` from a humantime string, naming the key in any error.
-fn background_grace<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Duration, D::Error> {
-    presence::positive_duration(
-        "background_grace",
-        humantime_serde::deserialize(deserializer),
-    )
-}
-
-/// Deserializes `heartbeat_timeout` from a humantime string, naming the key in any error.
-fn heartbeat_timeout<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Duration, D::Error> {
-    presence::positive_duration(
-        "heartbeat_timeout",
-        humantime_serde::deserialize(deserializer),
-    )
 }
 
 /// The `mobile` source: app state (SPEC R7).
@@ -125,13 +106,10 @@ enum App {
 impl Source for MobileSource {
     type Settings = MobileSettings;
     type State = Phone;
+    const EVENTS: &'static [&'static str] = EVENTS;
 
     fn new(settings: MobileSettings) -> Self {
         Self { settings }
-    }
-
-    fn events(&self) -> Vec<&str> {
-        EVENTS.to_vec()
     }
 
     fn apply(

@@ -163,13 +163,10 @@ impl TimesheetSource {
 impl Source for TimesheetSource {
     type Settings = TimesheetSettings;
     type State = Sheet;
+    const EVENTS: &'static [&'static str] = EVENTS;
 
     fn new(settings: TimesheetSettings) -> Self {
         Self { settings }
-    }
-
-    fn events(&self) -> Vec<&str> {
-        EVENTS.to_vec()
     }
 
     fn reason_codes(&self) -> &[ReasonCode] {
