@@ -7,8 +7,11 @@ use crate::model::ReasonCode;
 use crate::time::Timestamp;
 
 /// One source's opinion of an agent, strongest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum VerdictKind {
     /// The agent must not get conversations (e.g. a dismissal, a leave).
     Block,
@@ -25,13 +28,7 @@ pub enum VerdictKind {
 impl VerdictKind {
     /// The snake_case name used in the API.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Block => "block",
-            Self::Grant => "grant",
-            Self::Online => "online",
-            Self::Offline => "offline",
-            Self::Abstain => "abstain",
-        }
+        self.into()
     }
 }
 

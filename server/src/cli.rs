@@ -106,6 +106,10 @@ fn check(path: &Path) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Err(error) if error.is_from_environment() => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
         Err(error) => {
             eprintln!("error: {}: {error}", path.display());
             ExitCode::FAILURE

@@ -3,7 +3,7 @@
 //! (so no file at all works). Unknown keys and unknown plugin names are refused with a
 //! message naming the key.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 use openline_core::engine::Plugins;
@@ -34,6 +34,16 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// A key set by an environment variable has an invalid value.
+    #[error("environment variable {variable} (`{key}`): {message}")]
+    InvalidEnv {
+        /// The variable, e.g. `OPENLINE__CLOCK__MODE`.
+        variable: String,
+        /// The key it sets, e.g. `clock.mode`.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl ConfigError {
@@ -42,6 +52,40 @@ impl ConfigError {
             key: key.into(),
             message: message.into(),
         }
+    }
+
+    /// True when the value at fault came from the environment, not from the file.
+    pub fn is_from_environment(&self) -> bool {
+        matches!(self, Self::InvalidEnv { .. })
+    }
+}
+
+/// The environment variable that sets `key` (`clock.mode` → `OPENLINE__CLOCK__MODE`).
+fn variable_for(key: &str) -> String {
+    format!("OPENLINE__{}", key.replace('.', "__").to_uppercase())
+}
+
+/// The `OPENLINE__…` variables that are set (upper-cased), in `env` or the process's.
+fn variables_set(env: Option<&HashMap<String, String>>) -> BTreeSet<String> {
+    let names: Vec<String> = match env {
+        Some(map) => map.keys().cloned().collect(),
+        None => std::env::vars_os()
+            .filter_map(|(name, _)| name.into_string().ok())
+            .collect(),
+    };
+    names
+        .into_iter()
+        .map(|name| name.to_uppercase())
+        .filter(|name| name.starts_with("OPENLINE__"))
+        .collect()
+}
+
+/// The config crate's message without its own " for key `…` in FILE" tail (the key is named
+/// by the caller, exactly).
+fn bare_message(message: String) -> String {
+    match message.find(" for key `") {
+        Some(at) => message[..at].to_owned(),
+        None => message,
     }
 }
 
@@ -67,6 +111,9 @@ pub struct Settings {
     /// `[[presence_sources]]`: presence sources declared without code (SPEC R34).
     #[serde(default)]
     pub presence_sources: Vec<PresenceSourceConfig>,
+    /// The `OPENLINE__…` variables that were set when loading, to name them in errors.
+    #[serde(skip)]
+    pub environment: BTreeSet<String>,
 }
 
 /// `[server]`.
@@ -121,8 +168,18 @@ pub struct ClockSettings {
 }
 
 /// Which clock drives time (SPEC R18).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantNames,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum ClockMode {
     /// The system's wall clock.
     #[default]
@@ -134,11 +191,35 @@ pub enum ClockMode {
 impl ClockMode {
     /// The API name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::System => "system",
-            Self::Manual => "manual",
-        }
+        self.into()
     }
+}
+
+impl serde::Serialize for ClockMode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ClockMode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        named(deserializer)
+    }
+}
+
+/// Reads an enum from its snake_case name; an unknown name is refused listing the valid ones.
+fn named<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr + strum::VariantNames,
+{
+    let name = String::deserialize(deserializer)?;
+    name.parse().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "`{name}` is not one of: {}",
+            T::VARIANTS.join(", ")
+        ))
+    })
 }
 
 /// Something valid but suspicious, reported by `openline check`.
@@ -156,6 +237,7 @@ impl Settings {
         file: Option<&Path>,
         env: Option<HashMap<String, String>>,
     ) -> Result<Self, ConfigError> {
+        let environment = variables_set(env.as_ref());
         let mut builder = config::Config::builder();
         if let Some(path) = file {
             if !path.is_file() {
@@ -166,24 +248,32 @@ impl Settings {
             }
             builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
         }
-        let environment = config::Environment::with_prefix("OPENLINE")
+        let overrides = config::Environment::with_prefix("OPENLINE")
             .prefix_separator("__")
             .separator("__")
             .try_parsing(true)
             .source(env.map(|map| map.into_iter().collect()));
         let built = builder
-            .add_source(environment)
+            .add_source(overrides)
             .build()
             .map_err(|e| ConfigError::Load(e.to_string()))?;
-        serde_path_to_error::deserialize::<_, Self>(built).map_err(|e| {
+        let mut settings = serde_path_to_error::deserialize::<_, Self>(built).map_err(|e| {
             let key = e.path().to_string();
-            let message = e.into_inner().to_string();
-            if key == "." || key.is_empty() {
-                ConfigError::invalid("(top level)", message)
+            let message = bare_message(e.into_inner().to_string());
+            let key = if key == "." || key.is_empty() {
+                "(top level)".to_owned()
             } else {
-                ConfigError::invalid(key, message)
-            }
-        })
+                key
+            };
+            attribute(&environment, ConfigError::invalid(key, message))
+        })?;
+        settings.environment = environment;
+        Ok(settings)
+    }
+
+    /// `error`, naming the environment variable when its key was set by one.
+    fn attribute(&self, error: ConfigError) -> ConfigError {
+        attribute(&self.environment, error)
     }
 
     /// The settings of plugin `name` (`null` when it has no table).
@@ -200,17 +290,17 @@ impl Settings {
         let sources = registry.source_names();
         for name in self.plugins.keys() {
             if !sources.contains(&name.as_str()) {
-                return Err(ConfigError::invalid(
+                return Err(self.attribute(ConfigError::invalid(
                     format!("plugins.{name}"),
                     format!(
                         "unknown source plugin `{name}`; registered: {}",
                         sources.join(", ")
                     ),
-                ));
+                )));
             }
         }
         let mut plugins = Plugins::from_registry(registry, |name| self.plugin_settings(name))
-            .map_err(|e| ConfigError::invalid("plugins", e.to_string()))?;
+            .map_err(|e| self.attribute(plugin_error(e)))?;
         for (index, declared) in self.presence_sources.iter().enumerate() {
             let earlier = &self.presence_sources[..index];
             let taken = |name: &str| {
@@ -234,9 +324,9 @@ impl Settings {
         registry: &Registry,
         now: Timestamp,
     ) -> Result<Vec<Warning>, ConfigError> {
-        validate_listen(&self.server.listen)?;
+        validate_listen(&self.server.listen).map_err(|e| self.attribute(e))?;
         crate::store::StoreKind::from_url(&self.store.url)
-            .map_err(|e| ConfigError::invalid("store.url", e))?;
+            .map_err(|e| self.attribute(ConfigError::invalid("store.url", e)))?;
         let mut engine = Engine::new(self.build_plugins(registry)?, now);
         let mut warnings = Vec::new();
         let mut seen = HashSet::new();
@@ -247,9 +337,9 @@ impl Settings {
                     format!("channel `{id}` is listed twice"),
                 ));
             }
-            engine.apply(body.to_command(&id), now).map_err(|e| {
-                ConfigError::invalid(format!("channels[{index}]"), format!("channel `{id}`: {e}"))
-            })?;
+            engine
+                .apply(body.to_command(&id), now)
+                .map_err(|e| channel_error(index, &id, e))?;
             if body.can_never_route(registry) {
                 warnings.push(format!(
                     "channels[{index}] (`{id}`): check_availability is on but its sources ({}) can never grant \
@@ -279,6 +369,51 @@ impl Settings {
                 Ok((id, body))
             })
             .collect()
+    }
+}
+
+/// `error`, naming the environment variable when its key was set by one of `environment`.
+fn attribute(environment: &BTreeSet<String>, error: ConfigError) -> ConfigError {
+    match error {
+        ConfigError::Invalid { key, message } if environment.contains(&variable_for(&key)) => {
+            ConfigError::InvalidEnv {
+                variable: variable_for(&key),
+                key,
+                message,
+            }
+        }
+        other => other,
+    }
+}
+
+/// A plugin's refusal of its settings, at the exact key (`plugins.mobile.background_grace`).
+fn plugin_error(error: openline_core::PluginError) -> ConfigError {
+    match error {
+        openline_core::PluginError::Settings {
+            plugin,
+            key,
+            message,
+        } => {
+            let key = match key {
+                Some(key) => format!("plugins.{plugin}.{key}"),
+                None => format!("plugins.{plugin}"),
+            };
+            ConfigError::invalid(key, message)
+        }
+        other => ConfigError::invalid("plugins", other.to_string()),
+    }
+}
+
+/// The engine's refusal of `[[channels]]` entry `index`, at the field it names.
+fn channel_error(index: usize, id: &str, error: openline_core::EngineError) -> ConfigError {
+    match error {
+        openline_core::EngineError::InvalidField { field, message } => {
+            ConfigError::invalid(format!("channels[{index}].{field}"), message)
+        }
+        other => ConfigError::invalid(
+            format!("channels[{index}]"),
+            format!("channel `{id}`: {other}"),
+        ),
     }
 }
 

@@ -209,3 +209,86 @@ fn a_missing_file_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// The error `text` (a config file) and `vars` give, from loading or validating.
+fn refusal(text: &str, vars: &[(&str, &str)]) -> ConfigError {
+    match load(text, vars) {
+        Err(err) => err,
+        Ok(settings) => settings.validate(&registry(), now()).unwrap_err(),
+    }
+}
+
+#[test]
+fn errors_name_the_exact_key_and_say_what_is_valid() {
+    let cases = [
+        (
+            "[clock]\nmode = \"manul\"\n",
+            "`clock.mode`: `manul` is not one of: system, manual",
+        ),
+        (
+            "[plugins.messenger]\nheartbeat_timeout = \"two minutes\"\n",
+            "`plugins.messenger.heartbeat_timeout`: `two minutes` is not a duration",
+        ),
+        (
+            "[plugins.mobile]\nbackground_grace = 120\n",
+            "`plugins.mobile.background_grace`: invalid type: integer `120`, expected a duration string such as \"90s\", \"5m\" or \"1h 30m\"",
+        ),
+        (
+            "[[channels]]\nid = \"web\"\nname = \"Web\"\noffer_timeout_seconds = \"x\"\n",
+            "`channels[0].offer_timeout_seconds`: invalid type: string \"x\", expected an integer",
+        ),
+        (
+            "[[channels]]\nid = \"web\"\nname = \"Web\"\noffer_timeout_seconds = 0\n",
+            "`channels[0].offer_timeout_seconds`: must be between 1 and 86400 (one day), not 0",
+        ),
+    ];
+    for (text, expected) in cases {
+        let err = refusal(text, &[]);
+        assert!(!err.is_from_environment(), "{err}");
+        assert!(
+            err.to_string().starts_with(expected),
+            "{err}\nexpected: {expected}"
+        );
+    }
+    let err = refusal("[plugins.messenger]\nheartbeat_timeout = \"soon\"\n", &[]);
+    assert!(
+        err.to_string()
+            .contains("write a duration such as \"90s\", \"5m\" or \"1h 30m\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bad_value_from_the_environment_names_the_variable() {
+    let cases = [
+        (
+            "OPENLINE__CLOCK__MODE",
+            "manul",
+            "environment variable OPENLINE__CLOCK__MODE (`clock.mode`): `manul` is not one of",
+        ),
+        (
+            "OPENLINE__PLUGINS__MESSENGER__HEARTBEAT_TIMEOUT",
+            "soon",
+            "environment variable OPENLINE__PLUGINS__MESSENGER__HEARTBEAT_TIMEOUT (`plugins.messenger.heartbeat_timeout`): `soon` is not a duration",
+        ),
+        (
+            "OPENLINE__SERVER__LISTEN",
+            "nowhere",
+            "environment variable OPENLINE__SERVER__LISTEN (`server.listen`): `nowhere` is not a `host:port` address",
+        ),
+    ];
+    for (variable, value, expected) in cases {
+        let err = refusal("", &[(variable, value)]);
+        assert!(err.is_from_environment(), "{err}");
+        assert!(
+            err.to_string().starts_with(expected),
+            "{err}\nexpected: {expected}"
+        );
+    }
+    // The same key set in the file is the file's fault.
+    let err = refusal(
+        "[server]\nlisten = \"nowhere\"\n",
+        &[("OPENLINE__CLOCK__MODE", "manual")],
+    );
+    assert!(!err.is_from_environment(), "{err}");
+}
