@@ -25,6 +25,19 @@ pub struct AgentStats {
     pub open_conversations: u32,
 }
 
+impl AgentStats {
+    /// An agent at `queue_position` that has never replied nor been offered anything and
+    /// holds nothing (a fresh agent; also handy in policy tests).
+    pub fn fresh(queue_position: u32) -> Self {
+        Self {
+            queue_position,
+            last_reply_at: None,
+            last_offer_at: None,
+            open_conversations: 0,
+        }
+    }
+}
+
 /// Picks the agent(s) to offer a conversation to among the channel's eligible agents.
 ///
 /// The engine tells the policy whenever an agent becomes eligible, stops being eligible or

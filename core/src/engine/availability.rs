@@ -45,6 +45,7 @@ impl Engine {
         let now = self.now;
         let slot = &mut self.agents[agent.0 as usize];
         let Some(profile) = &slot.profile else { return };
+        // Built from the fields (not `AgentSlot::context`): the verdicts are updated below.
         let context = AgentContext {
             id: &slot.id,
             groups: &profile.groups,

@@ -135,15 +135,6 @@ mod tests {
 
     use super::*;
 
-    fn stats(position: u32) -> AgentStats {
-        AgentStats {
-            queue_position: position,
-            last_reply_at: None,
-            last_offer_at: None,
-            open_conversations: 0,
-        }
-    }
-
     fn chosen(members: &mut Members) -> Vec<AgentKey> {
         let mut out = Vec::new();
         members.choose(&|_| false, &mut out);
@@ -162,9 +153,12 @@ mod tests {
     fn r10_the_eligible_count_follows_every_change_and_matches_the_policy() {
         let mut m = three();
         assert_eq!(m.eligible_count(), 0);
-        assert!(m.make_eligible(AgentKey(1), stats(1)));
-        assert!(!m.make_eligible(AgentKey(1), stats(1)), "already eligible");
-        assert!(m.make_eligible(AgentKey(2), stats(2)));
+        assert!(m.make_eligible(AgentKey(1), AgentStats::fresh(1)));
+        assert!(
+            !m.make_eligible(AgentKey(1), AgentStats::fresh(1)),
+            "already eligible"
+        );
+        assert!(m.make_eligible(AgentKey(2), AgentStats::fresh(2)));
         assert_eq!(m.eligible_count(), 2);
         assert_eq!(chosen(&mut m), [AgentKey(1)]);
         m.make_ineligible(AgentKey(1));
@@ -176,21 +170,24 @@ mod tests {
         assert!(chosen(&mut m).is_empty());
         m.remove(AgentKey(0));
         assert_eq!(m.eligible_count(), 0, "removing an ineligible member");
-        assert!(!m.make_eligible(AgentKey(7), stats(7)), "not a member");
+        assert!(
+            !m.make_eligible(AgentKey(7), AgentStats::fresh(7)),
+            "not a member"
+        );
         assert_eq!(m.eligible_count(), 0);
     }
 
     #[test]
     fn r11_a_new_policy_starts_with_nobody_eligible() {
         let mut m = three();
-        m.make_eligible(AgentKey(0), stats(0));
-        m.make_eligible(AgentKey(2), stats(2));
+        m.make_eligible(AgentKey(0), AgentStats::fresh(0));
+        m.make_eligible(AgentKey(2), AgentStats::fresh(2));
         m.replace_policy(Box::new(crate::policies::sorted::strict_order()));
         assert_eq!(m.eligible_count(), 0);
         assert!(m.iter().all(|(_, member)| !member.is_eligible()));
         assert!(chosen(&mut m).is_empty());
         m.place(AgentKey(2), 0);
-        assert!(m.make_eligible(AgentKey(2), stats(0)));
+        assert!(m.make_eligible(AgentKey(2), AgentStats::fresh(0)));
         assert_eq!(m.get(AgentKey(2)).map(|member| member.position), Some(0));
         assert_eq!(m.eligible_count(), 1);
     }

@@ -13,14 +13,10 @@ use crate::test_util::{FixtureSource, signal, t};
 
 const AGENTS: [&str; 4] = ["a0", "a1", "a2", "a3"];
 const CHANNELS: [&str; 2] = ["web", "mail"];
-const POLICIES: [&str; 6] = [
-    "evenly",
-    "round_robin",
-    "strict_order",
-    "all_at_once",
-    "least_busy",
-    "longest_idle",
-];
+/// Every built-in policy, as registered (SPEC R11).
+fn policies() -> Vec<&'static str> {
+    crate::Registry::collect().unwrap().policy_names()
+}
 const VERDICTS: [&str; 5] = ["block", "grant", "online", "offline", "abstain"];
 
 #[derive(Debug, Clone)]
@@ -83,7 +79,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => conversation.prop_map(|conversation| Step::Close { conversation }),
         2 => (1..400u16).prop_map(|seconds| Step::Advance { seconds }),
         1 => (0..CHANNELS.len(), any::<bool>(), proptest::sample::subsequence(vec![0, 1, 2, 3], 0..=4),
-              proptest::option::of(0..3u8), 0..POLICIES.len())
+              proptest::option::of(0..3u8), 0..policies().len())
             .prop_map(|(channel, check, queue, max_chats, policy)| Step::Reconfigure { channel, check, queue, max_chats, policy }),
     ]
 }
@@ -100,7 +96,7 @@ fn settings(check: bool, queue: &[usize], max_chats: Option<u8>, policy: usize) 
         name: "channel".into(),
         check_availability: check,
         sources: vec!["app".into(), "hr".into()],
-        policy: POLICIES[policy].into(),
+        policy: policies()[policy].into(),
         queue: queue.iter().map(|a| AGENTS[*a].into()).collect(),
         max_chats: max_chats.map(u32::from),
         offer_timeout: Duration::from_secs(120),

@@ -7,7 +7,7 @@ use super::state::ChannelSlot;
 use super::{Engine, EngineError, Result};
 use crate::model::{AgentId, AgentProfile, ChannelId, ChannelSettings, GroupSettings, ReasonCode};
 use crate::policy::AgentKey;
-use crate::source::{AgentContext, Signal};
+use crate::source::Signal;
 
 impl Engine {
     pub(super) fn put_agent(&mut self, id: AgentId, profile: AgentProfile) -> Result<bool> {
@@ -226,17 +226,7 @@ impl Engine {
             sequences.entry((agent, source)).or_default().push(index);
         }
         for ((agent, source), indices) in &sequences {
-            let slot = self.agent(*agent);
-            let groups = slot
-                .profile
-                .as_ref()
-                .map(|p| p.groups.as_slice())
-                .unwrap_or_default();
-            let context = AgentContext {
-                id: &slot.id,
-                groups,
-                group_settings: &self.groups,
-            };
+            let context = self.agent(*agent).context(&self.groups);
             let sequence: Vec<&Signal> = indices.iter().map(|i| &signals[*i]).collect();
             self.plugins.sources[*source]
                 .1
@@ -244,17 +234,7 @@ impl Engine {
                 .map_err(|(position, e)| label(indices[position], e.message))?;
         }
         for (signal, (agent, source)) in signals.iter().zip(targets) {
-            let slot = &self.agents[agent.0 as usize];
-            let groups = slot
-                .profile
-                .as_ref()
-                .map(|p| p.groups.as_slice())
-                .unwrap_or_default();
-            let context = AgentContext {
-                id: &slot.id,
-                groups,
-                group_settings: &self.groups,
-            };
+            let context = self.agents[agent.0 as usize].context(&self.groups);
             // `check_sequence` accepted it, so by the trait's contract this succeeds.
             let _ = self.plugins.sources[source].1.ingest(&context, signal);
             self.evaluate(agent, Some(source));

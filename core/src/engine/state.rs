@@ -4,10 +4,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::keymap::KeySet;
 
+use crate::model::GroupDirectory;
 use crate::model::{
     AgentId, AgentProfile, ChannelId, ChannelSettings, Conversation, ConversationState,
 };
 use crate::policy::{AgentKey, AgentStats};
+use crate::source::AgentContext;
 use crate::time::Timestamp;
 use crate::verdict::Verdict;
 
@@ -35,6 +37,19 @@ impl AgentSlot {
             last_reply_at: None,
             last_offer_at: None,
             open: BTreeSet::new(),
+        }
+    }
+
+    /// What sources may know of the agent (no groups while it is only a placeholder).
+    pub fn context<'a>(&'a self, groups: &'a GroupDirectory) -> AgentContext<'a> {
+        AgentContext {
+            id: &self.id,
+            groups: self
+                .profile
+                .as_ref()
+                .map(|p| p.groups.as_slice())
+                .unwrap_or_default(),
+            group_settings: groups,
         }
     }
 

@@ -49,20 +49,11 @@ inventory::submit! {
 mod tests {
     use super::*;
 
-    fn stats(position: u32) -> AgentStats {
-        AgentStats {
-            queue_position: position,
-            last_reply_at: None,
-            last_offer_at: None,
-            open_conversations: 0,
-        }
-    }
-
     #[test]
     fn r11_round_robin_rotates_and_wraps() {
         let mut p = RoundRobin::default();
         for i in 0..3 {
-            p.upsert(AgentKey(10 + i), stats(i));
+            p.upsert(AgentKey(10 + i), AgentStats::fresh(i));
         }
         let mut got = Vec::new();
         for _ in 0..4 {
@@ -77,7 +68,7 @@ mod tests {
     fn r11_round_robin_continues_after_last_even_when_it_left() {
         let mut p = RoundRobin::default();
         for i in 0..3 {
-            p.upsert(AgentKey(i), stats(i));
+            p.upsert(AgentKey(i), AgentStats::fresh(i));
         }
         let mut out = Vec::new();
         p.choose(&|_| false, &mut out); // 0

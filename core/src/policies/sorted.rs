@@ -96,15 +96,6 @@ mod tests {
     use super::*;
     use crate::time::parse_rfc3339;
 
-    fn stats(position: u32) -> AgentStats {
-        AgentStats {
-            queue_position: position,
-            last_reply_at: None,
-            last_offer_at: None,
-            open_conversations: 0,
-        }
-    }
-
     fn pick(policy: &mut dyn RoutingPolicy, skipped: &[u32]) -> Vec<u32> {
         let mut out = Vec::new();
         policy.choose(&|a| skipped.contains(&a.0), &mut out);
@@ -119,19 +110,19 @@ mod tests {
             AgentKey(1),
             AgentStats {
                 last_reply_at: t("2026-01-01T10:00:00Z"),
-                ..stats(0)
+                ..AgentStats::fresh(0)
             },
         );
         p.upsert(
             AgentKey(2),
             AgentStats {
                 last_reply_at: t("2026-01-01T09:00:00Z"),
-                ..stats(1)
+                ..AgentStats::fresh(1)
             },
         );
         assert_eq!(pick(&mut p, &[]), [2]);
-        p.upsert(AgentKey(3), stats(2));
-        p.upsert(AgentKey(4), stats(3));
+        p.upsert(AgentKey(3), AgentStats::fresh(2));
+        p.upsert(AgentKey(4), AgentStats::fresh(3));
         assert_eq!(
             pick(&mut p, &[]),
             [3],
@@ -143,8 +134,8 @@ mod tests {
     #[test]
     fn r11_strict_order_takes_first_eligible_in_queue_order() {
         let mut p = strict_order();
-        p.upsert(AgentKey(7), stats(2));
-        p.upsert(AgentKey(8), stats(1));
+        p.upsert(AgentKey(7), AgentStats::fresh(2));
+        p.upsert(AgentKey(8), AgentStats::fresh(1));
         assert_eq!(pick(&mut p, &[]), [8]);
         p.remove(AgentKey(8));
         assert_eq!(pick(&mut p, &[]), [7]);
@@ -158,14 +149,14 @@ mod tests {
             AgentKey(1),
             AgentStats {
                 open_conversations: 2,
-                ..stats(0)
+                ..AgentStats::fresh(0)
             },
         );
         p.upsert(
             AgentKey(2),
             AgentStats {
                 open_conversations: 1,
-                ..stats(1)
+                ..AgentStats::fresh(1)
             },
         );
         assert_eq!(pick(&mut p, &[]), [2]);
@@ -173,7 +164,7 @@ mod tests {
             AgentKey(2),
             AgentStats {
                 open_conversations: 3,
-                ..stats(1)
+                ..AgentStats::fresh(1)
             },
         );
         assert_eq!(pick(&mut p, &[]), [1], "a stats update re-ranks the agent");
@@ -187,14 +178,14 @@ mod tests {
             AgentKey(1),
             AgentStats {
                 last_offer_at: t("2026-01-01T10:00:00Z"),
-                ..stats(0)
+                ..AgentStats::fresh(0)
             },
         );
         p.upsert(
             AgentKey(2),
             AgentStats {
                 last_offer_at: t("2026-01-01T08:00:00Z"),
-                ..stats(1)
+                ..AgentStats::fresh(1)
             },
         );
         assert_eq!(pick(&mut p, &[]), [2]);
