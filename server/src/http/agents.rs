@@ -2,14 +2,14 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use openline_core::{Command, Engine};
 use serde_json::json;
 
 use super::dto::{AgentBody, AgentView, AvailabilityView, ConversationList, GroupBody, GroupView};
 use super::error::AppError;
 use super::extract::{Body, Id};
-use super::{AppState, created_status, same_id};
+use super::{AppState, same_id};
 
 fn view(engine: &Engine, id: &str) -> Option<AgentView> {
     engine
@@ -42,23 +42,14 @@ pub async fn put(
         id: id.as_str().into(),
         profile: body.into_profile(),
     };
-    let (created, agent) = state
-        .runtime
-        .execute(
-            |_, _| Ok(command),
-            |engine, applied| (applied.created, view(engine, &id)),
-        )
-        .await?;
-    Ok((created_status(created), Json(agent)).into_response())
+    state
+        .create_or_replace(command, |engine| view(engine, &id))
+        .await
 }
 
 /// `GET /v1/agents/{agent}`.
 pub async fn get(State(state): State<AppState>, Id(id): Id) -> Result<Json<AgentView>, AppError> {
-    state
-        .runtime
-        .read(|engine| view(engine, &id))?
-        .map(Json)
-        .ok_or_else(|| missing(&id))
+    state.find(|engine| view(engine, &id), || missing(&id))
 }
 
 /// `GET /v1/agents`.
@@ -94,15 +85,14 @@ pub async fn conversations(
     State(state): State<AppState>,
     Id(id): Id,
 ) -> Result<Json<ConversationList>, AppError> {
-    state
-        .runtime
-        .read(|engine| {
+    state.find(
+        |engine| {
             engine
                 .agent_conversations(&id)
                 .map(|list| list.into_iter().collect())
-        })?
-        .map(Json)
-        .ok_or_else(|| missing(&id))
+        },
+        || missing(&id),
+    )
 }
 
 /// `PUT /v1/groups/{group}` → 200 (SPEC R8).
@@ -132,13 +122,12 @@ pub async fn get_group(
     State(state): State<AppState>,
     Id(id): Id,
 ) -> Result<Json<GroupView>, AppError> {
-    state
-        .runtime
-        .read(|engine| {
+    state.find(
+        |engine| {
             engine
                 .group(&id)
                 .map(|settings| group_view(engine, &id, settings))
-        })?
-        .map(Json)
-        .ok_or_else(|| AppError::not_found(format!("group `{id}` not found")))
+        },
+        || AppError::not_found(format!("group `{id}` not found")),
+    )
 }

@@ -3,14 +3,14 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use openline_core::{Engine, EngineError};
 use serde_json::json;
 
 use super::dto::ConversationList;
 use super::error::AppError;
 use super::extract::{Body, Id};
-use super::{AppState, created_status, same_id};
+use super::{AppState, same_id};
 use crate::channel::{ChannelBody, ChannelPatch};
 
 fn view(engine: &Engine, id: &str) -> Option<ChannelBody> {
@@ -32,14 +32,9 @@ pub async fn put(
     same_id(&id, body.id.as_deref())?;
     body.validate().map_err(AppError::invalid)?;
     let command = body.to_command(&id);
-    let (created, channel) = state
-        .runtime
-        .execute(
-            |_, _| Ok(command),
-            |engine, applied| (applied.created, view(engine, &id)),
-        )
-        .await?;
-    Ok((created_status(created), Json(channel)).into_response())
+    state
+        .create_or_replace(command, |engine| view(engine, &id))
+        .await
 }
 
 /// `PATCH /v1/channels/{channel}`: any subset of the fields (SPEC R1: takes effect at once).
@@ -64,11 +59,7 @@ pub async fn patch(
 
 /// `GET /v1/channels/{channel}`.
 pub async fn get(State(state): State<AppState>, Id(id): Id) -> Result<Json<ChannelBody>, AppError> {
-    state
-        .runtime
-        .read(|engine| view(engine, &id))?
-        .map(Json)
-        .ok_or_else(|| missing(&id))
+    state.find(|engine| view(engine, &id), || missing(&id))
 }
 
 /// `GET /v1/channels`.
@@ -87,9 +78,8 @@ pub async fn queue(
     State(state): State<AppState>,
     Id(id): Id,
 ) -> Result<Json<ConversationList>, AppError> {
-    state
-        .runtime
-        .read(|engine| engine.queue(&id).map(|waiting| waiting.collect()))?
-        .map(Json)
-        .ok_or_else(|| missing(&id))
+    state.find(
+        |engine| engine.queue(&id).map(|waiting| waiting.collect()),
+        || missing(&id),
+    )
 }

@@ -21,11 +21,16 @@ fn missing(id: &str) -> AppError {
     AppError::not_found(format!("conversation `{id}` not found"))
 }
 
+/// The answer of every conversation action: the conversation after it.
+type Reply = Result<Json<ConversationView>, AppError>;
+
+/// Applies the command `make` builds for conversation `id`; the conversation after it.
 async fn run(
     state: &AppState,
     id: &str,
-    command: Command,
-) -> Result<Json<ConversationView>, AppError> {
+    make: impl FnOnce(openline_core::ConversationId) -> Command,
+) -> Reply {
+    let command = make(id.into());
     state
         .runtime
         .execute(|_, _| Ok(command), |engine, _| view(engine, id))
@@ -70,73 +75,39 @@ pub async fn open(
 }
 
 /// `GET /v1/conversations/{id}`.
-pub async fn get(
-    State(state): State<AppState>,
-    Id(id): Id,
-) -> Result<Json<ConversationView>, AppError> {
-    state
-        .runtime
-        .read(|engine| view(engine, &id))?
-        .map(Json)
-        .ok_or_else(|| missing(&id))
+pub async fn get(State(state): State<AppState>, Id(id): Id) -> Reply {
+    state.find(|engine| view(engine, &id), || missing(&id))
 }
 
 /// `POST /v1/conversations/{id}/messages` (SPEC R15).
-pub async fn message(
-    State(state): State<AppState>,
-    Id(id): Id,
-    Body(body): Body<MessageBody>,
-) -> Result<Json<ConversationView>, AppError> {
-    let agent = body
-        .agent
-        .as_deref()
-        .map(|a| agent_id("agent", a))
-        .transpose()?;
-    run(
-        &state,
-        &id,
-        Command::Message {
-            conversation: id.as_str().into(),
-            from: body.from,
-            agent,
-        },
-    )
+pub async fn message(State(state): State<AppState>, Id(id): Id, body: Body<MessageBody>) -> Reply {
+    let Body(MessageBody { from, agent, .. }) = body;
+    let agent = agent.as_deref().map(|a| agent_id("agent", a)).transpose()?;
+    run(&state, &id, |conversation| Command::Message {
+        conversation,
+        from,
+        agent,
+    })
     .await
 }
 
 /// `POST /v1/conversations/{id}/accept` → 409 when not offered to the agent (SPEC R12).
-pub async fn accept(
-    State(state): State<AppState>,
-    Id(id): Id,
-    Body(body): Body<AgentRef>,
-) -> Result<Json<ConversationView>, AppError> {
-    let agent = agent_id("agent", &body.agent)?;
-    run(
-        &state,
-        &id,
-        Command::Accept {
-            conversation: id.as_str().into(),
-            agent,
-        },
-    )
+pub async fn accept(State(state): State<AppState>, Id(id): Id, body: Body<AgentRef>) -> Reply {
+    let agent = agent_id("agent", &body.0.agent)?;
+    run(&state, &id, |conversation| Command::Accept {
+        conversation,
+        agent,
+    })
     .await
 }
 
 /// `POST /v1/conversations/{id}/decline` (SPEC R12).
-pub async fn decline(
-    State(state): State<AppState>,
-    Id(id): Id,
-    Body(body): Body<AgentRef>,
-) -> Result<Json<ConversationView>, AppError> {
-    let agent = agent_id("agent", &body.agent)?;
-    run(
-        &state,
-        &id,
-        Command::Decline {
-            conversation: id.as_str().into(),
-            agent,
-        },
-    )
+pub async fn decline(State(state): State<AppState>, Id(id): Id, body: Body<AgentRef>) -> Reply {
+    let agent = agent_id("agent", &body.0.agent)?;
+    run(&state, &id, |conversation| Command::Decline {
+        conversation,
+        agent,
+    })
     .await
 }
 
@@ -144,32 +115,22 @@ pub async fn decline(
 pub async fn transfer(
     State(state): State<AppState>,
     Id(id): Id,
-    Body(body): Body<TransferBody>,
-) -> Result<Json<ConversationView>, AppError> {
-    let to = body.to.as_deref().map(|a| agent_id("to", a)).transpose()?;
-    run(
-        &state,
-        &id,
-        Command::Transfer {
-            conversation: id.as_str().into(),
-            to,
-        },
-    )
+    body: Body<TransferBody>,
+) -> Reply {
+    let to = body
+        .0
+        .to
+        .as_deref()
+        .map(|a| agent_id("to", a))
+        .transpose()?;
+    run(&state, &id, |conversation| Command::Transfer {
+        conversation,
+        to,
+    })
     .await
 }
 
 /// `POST /v1/conversations/{id}/close`; closing twice → 409.
-pub async fn close(
-    State(state): State<AppState>,
-    Id(id): Id,
-    _: OptionalBody<CloseBody>,
-) -> Result<Json<ConversationView>, AppError> {
-    run(
-        &state,
-        &id,
-        Command::Close {
-            conversation: id.as_str().into(),
-        },
-    )
-    .await
+pub async fn close(State(state): State<AppState>, Id(id): Id, _: OptionalBody<CloseBody>) -> Reply {
+    run(&state, &id, |conversation| Command::Close { conversation }).await
 }

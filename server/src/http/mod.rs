@@ -32,6 +32,34 @@ pub struct AppState {
     pub runtime: Arc<Runtime>,
 }
 
+impl AppState {
+    /// What `read` finds in the engine, as JSON; `missing()` (a 404) when it finds nothing.
+    pub fn find<T>(
+        &self,
+        read: impl FnOnce(&openline_core::Engine) -> Option<T>,
+        missing: impl FnOnce() -> AppError,
+    ) -> Result<axum::Json<T>, AppError> {
+        self.runtime.read(read)?.map(axum::Json).ok_or_else(missing)
+    }
+
+    /// Applies `command`, which creates or replaces a thing, and answers 201 or 200 with what
+    /// `view` then shows of it (API.md: PUT of agents and channels, opening a conversation).
+    pub async fn create_or_replace<T: serde::Serialize>(
+        &self,
+        command: openline_core::Command,
+        view: impl FnOnce(&openline_core::Engine) -> T,
+    ) -> Result<Response, AppError> {
+        let (created, shown) = self
+            .runtime
+            .execute(
+                |_, _| Ok(command),
+                |engine, applied| (applied.created, view(engine)),
+            )
+            .await?;
+        Ok((created_status(created), axum::Json(shown)).into_response())
+    }
+}
+
 /// The whole API over `state`.
 pub fn app(state: AppState) -> Router {
     let v1 = Router::new()
