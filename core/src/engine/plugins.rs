@@ -33,7 +33,21 @@ impl Plugins {
         for policy in registry.policies() {
             plugins.add_policy(policy.name, policy.build);
         }
+        plugins.check_group_setting_keys()?;
         Ok(plugins)
+    }
+
+    /// Refuses two sources that declare the same group setting: its values would be read
+    /// by both with different meanings.
+    pub fn check_group_setting_keys(&self) -> Result<(), PluginError> {
+        let declared = self.group_settings();
+        match declared.windows(2).find(|pair| pair[0].key == pair[1].key) {
+            Some(pair) => Err(PluginError::Duplicate {
+                kind: "group setting",
+                name: pair[0].key,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Adds (or replaces) a source instance under `name`.

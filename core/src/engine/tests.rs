@@ -794,3 +794,53 @@ fn r17_a_block_whose_code_changes_is_explained_with_the_new_code() {
         "still blocked, for another reason"
     );
 }
+
+#[test]
+fn r34_two_sources_may_not_declare_the_same_group_setting() {
+    use crate::source::GroupSetting;
+    use crate::typed::{Source, TypedSource};
+
+    /// A source that reads one group setting, `lifetime`.
+    #[derive(Debug, Clone, PartialEq)]
+    struct Reads;
+    impl Source for Reads {
+        type Settings = crate::test_util::NoSettings;
+        type State = ();
+        const EVENTS: &'static [&'static str] = &["x"];
+        fn new(_: Self::Settings) -> Self {
+            Self
+        }
+        fn group_settings(&self) -> &[GroupSetting] {
+            &[GroupSetting {
+                key: "lifetime",
+                summary: "",
+                check: |_| Ok(()),
+            }]
+        }
+        fn apply(
+            &self,
+            _: Option<&()>,
+            _: &crate::AgentContext<'_>,
+            _: &crate::Signal,
+        ) -> std::result::Result<(), crate::SignalError> {
+            Ok(())
+        }
+        fn verdict(
+            &self,
+            _: Option<&()>,
+            _: &crate::AgentContext<'_>,
+            _: crate::Timestamp,
+        ) -> crate::Verdict {
+            crate::Verdict::abstain("")
+        }
+    }
+    let mut plugins = Plugins::new();
+    plugins.add_source("one", Box::new(TypedSource::new("one", Reads)));
+    assert!(plugins.check_group_setting_keys().is_ok());
+    plugins.add_source("two", Box::new(TypedSource::new("two", Reads)));
+    let err = plugins.check_group_setting_keys().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "group setting `lifetime` is registered twice"
+    );
+}
