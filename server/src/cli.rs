@@ -121,36 +121,47 @@ fn plugins(config: Option<&Path>) -> ExitCode {
     let listed = crate::registry()
         .map_err(|e| e.to_string())
         .and_then(|registry| {
-            let declared = match config {
-                Some(path) => {
-                    Settings::load(Some(path))
-                        .map_err(|e| e.to_string())?
-                        .presence_sources
-                }
-                None => Vec::new(),
-            };
-            Ok((registry, declared))
+            let settings = Settings::load(config).map_err(|e| e.to_string())?;
+            let plugins = settings
+                .build_plugins(&registry)
+                .map_err(|e| e.to_string())?;
+            Ok((registry, settings, plugins))
         });
-    match listed {
-        Ok((registry, declared)) => {
-            println!("sources:");
-            for source in registry.sources() {
-                println!("  {:<14} {}", source.name, source.summary);
-            }
-            for source in &declared {
-                println!("  {:<14} {}", source.name, source.summary());
-            }
-            println!("policies:");
-            for policy in registry.policies() {
-                println!("  {:<14} {}", policy.name, policy.summary);
-            }
-            ExitCode::SUCCESS
-        }
+    let (registry, settings, plugins) = match listed {
+        Ok(listed) => listed,
         Err(error) => {
             eprintln!("error: {error}");
-            ExitCode::FAILURE
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut out = String::from("sources:\n");
+    for info in plugins.describe_sources() {
+        let summary = match registry.source(info.name) {
+            Ok(descriptor) => descriptor.summary.to_owned(),
+            Err(_) => settings
+                .presence_sources
+                .iter()
+                .find(|declared| declared.name == info.name)
+                .map(|declared| declared.summary())
+                .unwrap_or_default(),
+        };
+        let indent = " ".repeat(17);
+        out += &format!("  {:<14} {summary}\n", info.name);
+        out += &format!("{indent}events: {}\n", info.events.join(", "));
+        if !info.reason_codes.is_empty() {
+            out += &format!("{indent}reason codes: {}\n", info.reason_codes.join(", "));
+        }
+        for (key, about) in &info.group_settings {
+            out += &format!("{indent}group setting `{key}`: {about}\n");
         }
     }
+    out += "policies:\n";
+    for policy in registry.policies() {
+        out += &format!("  {:<14} {}\n", policy.name, policy.summary);
+    }
+    // A closed pipe (`openline plugins | head`) is not an error worth a panic.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes());
+    ExitCode::SUCCESS
 }
 
 fn serve(config: Option<&Path>) -> ExitCode {

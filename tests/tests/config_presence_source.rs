@@ -112,3 +112,33 @@ fn r34_check_and_plugins_know_config_defined_sources() {
         assert!(out.contains(needle), "{needle} not in: {out}");
     }
 }
+
+#[test]
+fn r34_plugins_describe_what_each_source_accepts_and_declares() {
+    let s = teams_world();
+    let plugins = s.get("/v1/plugins");
+    let details = plugins["source_details"].as_array().unwrap();
+    let detail = |name: &str| {
+        details
+            .iter()
+            .find(|d| d["name"] == name)
+            .unwrap_or_else(|| panic!("no details for {name}: {plugins}"))
+            .clone()
+    };
+    assert_eq!(
+        detail("teams")["events"],
+        json!(["available", "busy", "away", "offline"])
+    );
+    assert_eq!(
+        detail("hr")["reason_codes"],
+        json!(["dismissed", "on_leave"])
+    );
+    assert_eq!(detail("timesheet")["reason_codes"], json!(["not_working"]));
+    assert_eq!(
+        detail("browser")["group_settings"][0]["key"],
+        "session_lifetime_minutes"
+    );
+    let names: Vec<&Value> = details.iter().map(|d| &d["name"]).collect();
+    let listed: Vec<&Value> = plugins["sources"].as_array().unwrap().iter().collect();
+    assert_eq!(names, listed, "one detail per source, in the same order");
+}

@@ -23,7 +23,7 @@ use std::collections::HashMap;
 pub use command::Command;
 pub use error::{EngineError, Result};
 pub use event::Event;
-pub use plugins::Plugins;
+pub use plugins::{Plugins, SourceInfo};
 pub use reads::{ChannelAvailability, SourceVerdict};
 
 use crate::model::GroupDirectory;

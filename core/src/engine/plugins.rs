@@ -7,6 +7,19 @@ use crate::model::GroupSettings;
 use crate::registry::{PluginError, PolicyBuilder, Registry};
 use crate::source::AvailabilitySource;
 
+/// What one source accepts and declares.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SourceInfo<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// The events it accepts.
+    pub events: Vec<&'a str>,
+    /// The reason codes its blocks carry (SPEC R14).
+    pub reason_codes: Vec<&'a str>,
+    /// The per-group settings it reads: key and summary.
+    pub group_settings: Vec<(&'static str, &'static str)>,
+}
+
 /// The sources (built once per engine, sorted by name) and policy builders an engine uses.
 #[derive(Default)]
 pub struct Plugins {
@@ -70,6 +83,24 @@ impl Plugins {
             self.add_policy(policy.name, policy.build);
         }
         Ok(self)
+    }
+
+    /// What each source accepts and declares, sorted by name (for `GET /v1/plugins` and
+    /// `openline plugins`).
+    pub fn describe_sources(&self) -> Vec<SourceInfo<'_>> {
+        self.sources
+            .iter()
+            .map(|(name, source)| SourceInfo {
+                name,
+                events: source.events(),
+                reason_codes: source.reason_codes().iter().map(|c| c.as_str()).collect(),
+                group_settings: source
+                    .group_settings()
+                    .iter()
+                    .map(|g| (g.key, g.summary))
+                    .collect(),
+            })
+            .collect()
     }
 
     /// Source names, sorted.

@@ -166,6 +166,11 @@ impl Engine {
             .collect()
     }
 
+    /// The plugins this engine was built with.
+    pub fn plugins(&self) -> &super::Plugins {
+        &self.plugins
+    }
+
     /// Names of the sources and policies this engine was built with, sorted.
     pub fn plugin_names(&self) -> (Vec<&str>, Vec<&str>) {
         (self.plugins.source_names(), self.plugins.policy_names())

@@ -45,16 +45,28 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, AppError
         .into_response())
 }
 
-/// `GET /v1/plugins` → `{"sources": [...], "policies": [...]}` as registered.
+/// `GET /v1/plugins` → `{"sources": [...], "policies": [...]}` as registered, plus
+/// `source_details`: each source's events, reason codes and group settings.
 pub async fn plugins(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
-    let (sources, policies) = state.runtime.read(|engine| {
+    let listing = state.runtime.read(|engine| {
         let (sources, policies) = engine.plugin_names();
-        (
-            sources.into_iter().map(str::to_owned).collect::<Vec<_>>(),
-            policies.into_iter().map(str::to_owned).collect::<Vec<_>>(),
-        )
+        let details: Vec<Value> = engine
+            .plugins()
+            .describe_sources()
+            .into_iter()
+            .map(|info| {
+                let group_settings: Vec<Value> = info
+                    .group_settings
+                    .iter()
+                    .map(|(key, summary)| json!({"key": key, "summary": summary}))
+                    .collect();
+                json!({"name": info.name, "events": info.events,
+                    "reason_codes": info.reason_codes, "group_settings": group_settings})
+            })
+            .collect();
+        json!({ "sources": sources, "policies": policies, "source_details": details })
     })?;
-    Ok(Json(json!({ "sources": sources, "policies": policies })))
+    Ok(Json(listing))
 }
 
 /// `GET /v1/events?agent=&channel=`: Server-Sent Events.
