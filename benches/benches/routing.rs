@@ -24,9 +24,9 @@ fn route_new_conversation(c: &mut Criterion) {
                 b.iter(|| {
                     n += 1;
                     let now = at_millis(n);
-                    let id: openline_core::ConversationId = format!("c{n}").into();
+                    let id: openline_core::ConversationId = format!("c{n}").try_into().unwrap();
                     let open = Command::OpenConversation {
-                        channel: CHANNEL.into(),
+                        channel: CHANNEL.try_into().unwrap(),
                         id: id.clone(),
                         customer: "customer".into(),
                         with_message: true,
@@ -80,8 +80,8 @@ fn route_after_decline(c: &mut Criterion) {
     for size in SIZES {
         let mut engine = engine_with_agents(size, "longest_idle").unwrap();
         let open = Command::OpenConversation {
-            channel: CHANNEL.into(),
-            id: "c".into(),
+            channel: CHANNEL.try_into().unwrap(),
+            id: "c".try_into().unwrap(),
             customer: "customer".into(),
             with_message: true,
         };
@@ -91,7 +91,7 @@ fn route_after_decline(c: &mut Criterion) {
             b.iter(|| {
                 n += 1;
                 let decline = Command::Decline {
-                    conversation: "c".into(),
+                    conversation: "c".try_into().unwrap(),
                     agent: offered_to.clone(),
                 };
                 let applied = engine.apply(decline, at_millis(n)).unwrap();

@@ -33,7 +33,7 @@ pub fn engine_with_agents(agents: usize, policy: &str) -> Result<Engine, String>
         check_availability: true,
         sources: vec!["app".into(), "hr".into()],
         policy: policy.into(),
-        queue: ids.iter().map(|id| id.as_str().into()).collect(),
+        queue: ids.iter().map(|id| crate::id(id.as_str())).collect(),
         max_chats: Some(1),
         offer_timeout: Duration::from_secs(120),
     };
@@ -46,7 +46,7 @@ pub fn engine_with_agents(agents: usize, policy: &str) -> Result<Engine, String>
     apply(
         &mut engine,
         Command::PutChannel {
-            id: CHANNEL.into(),
+            id: crate::id(CHANNEL),
             settings,
         },
     )?;
@@ -59,7 +59,7 @@ pub fn engine_with_agents(agents: usize, policy: &str) -> Result<Engine, String>
         apply(
             &mut engine,
             Command::PutAgent {
-                id: id.as_str().into(),
+                id: crate::id(id.as_str()),
                 profile,
             },
         )?;
@@ -75,4 +75,13 @@ pub fn engine_with_agents(agents: usize, policy: &str) -> Result<Engine, String>
 /// The id of fixture agent `index`.
 pub fn agent_id(index: usize) -> String {
     format!("agent-{index:06}")
+}
+
+/// A typed id (agent, channel, conversation) the benchmarks make themselves: always valid, so
+/// a refusal is a bug in the benchmark and stops it.
+pub fn id<T>(text: &str) -> T
+where
+    T: for<'a> TryFrom<&'a str, Error = openline_core::id::IdError>,
+{
+    T::try_from(text).unwrap_or_else(|e| panic!("benchmark id `{text}`: {e}"))
 }

@@ -48,10 +48,10 @@ pub fn setup_commands(agents: usize, policy: &str) -> Vec<(Timestamp, Command)> 
     let mut commands = vec![(
         at(0),
         Command::PutChannel {
-            id: CHANNEL.into(),
+            id: crate::id(CHANNEL),
             settings: website_chat(
                 policy,
-                ids.iter().map(|id| id.as_str().into()).collect(),
+                ids.iter().map(|id| crate::id(id.as_str())).collect(),
                 Duration::from_secs(120),
             ),
         },
@@ -65,7 +65,7 @@ pub fn setup_commands(agents: usize, policy: &str) -> Vec<(Timestamp, Command)> 
         commands.push((
             at(0),
             Command::PutAgent {
-                id: id.as_str().into(),
+                id: crate::id(id.as_str()),
                 profile,
             },
         ));
@@ -105,11 +105,11 @@ pub fn log(agents: usize, records: usize) -> Result<Vec<(Timestamp, String)>, St
     while log.len() < records {
         n += 1;
         let now = at(start + n as i64);
-        let id: openline_core::ConversationId = format!("c-{n}").into();
+        let id: openline_core::ConversationId = crate::id(&format!("c-{n}"));
         let agent = agent_id(n % agents);
         let command = match n % 4 {
             0 => Command::OpenConversation {
-                channel: CHANNEL.into(),
+                channel: crate::id(CHANNEL),
                 id,
                 customer: format!("customer-{n}"),
                 with_message: true,
@@ -133,7 +133,7 @@ pub fn log(agents: usize, records: usize) -> Result<Vec<(Timestamp, String)>, St
                 )],
             },
             _ => Command::Close {
-                conversation: format!("c-{}", n - 3).into(),
+                conversation: crate::id(&format!("c-{}", n - 3)),
             },
         };
         log.push((now, command));

@@ -9,6 +9,7 @@
 //! around it (HTTP, store, timers).
 
 pub mod engine;
+pub mod id;
 pub mod keymap;
 pub mod model;
 pub mod policies;

@@ -2,19 +2,13 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::time::Timestamp;
 
-/// An agent's id, as used in the API (cheap to clone).
-pub type AgentId = Arc<str>;
-/// A channel's id, as used in the API (cheap to clone).
-pub type ChannelId = Arc<str>;
-/// A conversation's id, as used in the API (cheap to clone).
-pub type ConversationId = Arc<str>;
+pub use crate::id::{AgentId, ChannelId, ConversationId};
 
 /// What the engine knows of an agent besides its id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -118,7 +118,7 @@ pub fn signal(
     fields: serde_json::Value,
 ) -> Signal {
     Signal {
-        agent: agent.into(),
+        agent: crate::AgentId::new(agent).unwrap_or_else(|e| panic!("agent id `{agent}`: {e}")),
         source: source.to_owned(),
         event: event.to_owned(),
         at,

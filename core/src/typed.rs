@@ -8,12 +8,13 @@
 
 use std::collections::HashMap;
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::model::{AgentId, ReasonCode};
+use crate::model::ReasonCode;
 use crate::registry::PluginError;
 use crate::source::{AgentContext, AvailabilitySource, GroupSetting, Signal, SignalError};
 use crate::time::Timestamp;
@@ -80,7 +81,8 @@ pub struct TypedSource<S: Source> {
     events: Vec<String>,
     /// The source's name, for error messages.
     name: String,
-    states: HashMap<AgentId, S::State>,
+    /// By agent id (ids were checked where they entered the engine).
+    states: HashMap<Arc<str>, S::State>,
 }
 
 impl<S: Source> TypedSource<S> {
@@ -180,7 +182,7 @@ impl<S: Source> AvailabilitySource for TypedSource<S> {
     }
 
     fn snapshot(&self) -> Value {
-        let mut agents: Vec<(&AgentId, &S::State)> = self.states.iter().collect();
+        let mut agents: Vec<(&Arc<str>, &S::State)> = self.states.iter().collect();
         agents.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let mut map = serde_json::Map::with_capacity(agents.len());
         for (id, state) in agents {
@@ -194,7 +196,7 @@ impl<S: Source> AvailabilitySource for TypedSource<S> {
     }
 
     fn restore(&mut self, snapshot: Value) -> Result<(), SignalError> {
-        let states: HashMap<AgentId, S::State> = serde_json::from_value(snapshot)
+        let states: HashMap<Arc<str>, S::State> = serde_json::from_value(snapshot)
             .map_err(|e| SignalError::new(format!("snapshot of source `{}`: {e}", self.name)))?;
         self.states = states;
         Ok(())

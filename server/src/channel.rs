@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use openline_core::registry::Registry;
-use openline_core::{ChannelSettings, Command};
+use openline_core::{AgentId, ChannelId, ChannelSettings, Command};
 use serde::{Deserialize, Serialize};
 
 /// The policy a channel uses when none is named.
@@ -42,9 +42,9 @@ pub struct ChannelBody {
     /// A registered policy name.
     #[serde(default = "default_policy")]
     pub policy: String,
-    /// The ordered agent queue.
+    /// The ordered agent queue (each id checked as it is read).
     #[serde(default)]
-    pub queue: Vec<String>,
+    pub queue: Vec<AgentId>,
     /// Most open conversations per agent; null = no limit.
     #[serde(default)]
     pub max_chats: Option<u32>,
@@ -61,7 +61,7 @@ impl ChannelBody {
             check_availability: self.check_availability,
             sources: self.sources.clone(),
             policy: self.policy.clone(),
-            queue: self.queue.iter().map(|a| a.as_str().into()).collect(),
+            queue: self.queue.clone(),
             max_chats: self.max_chats,
             offer_timeout: Duration::from_secs(self.offer_timeout_seconds),
         }
@@ -75,26 +75,18 @@ impl ChannelBody {
             check_availability: settings.check_availability,
             sources: settings.sources.clone(),
             policy: settings.policy.clone(),
-            queue: settings.queue.iter().map(|a| a.to_string()).collect(),
+            queue: settings.queue.clone(),
             max_chats: settings.max_chats,
             offer_timeout_seconds: settings.offer_timeout.as_secs(),
         }
     }
 
     /// The engine command creating or replacing channel `id` with this body.
-    pub fn to_command(&self, id: &str) -> Command {
+    pub fn to_command(&self, id: ChannelId) -> Command {
         Command::PutChannel {
-            id: id.into(),
+            id,
             settings: self.to_settings(),
         }
-    }
-
-    /// Checks what the engine does not: every queued agent id is a valid id.
-    pub fn validate(&self) -> Result<(), String> {
-        for (index, agent) in self.queue.iter().enumerate() {
-            crate::http::extract::validate_id(&format!("queue[{index}]"), agent)?;
-        }
-        Ok(())
     }
 
     /// True when availability is checked but no selected source can ever say "available"
@@ -120,7 +112,7 @@ pub struct ChannelPatch {
     /// New policy.
     pub policy: Option<String>,
     /// New queue.
-    pub queue: Option<Vec<String>>,
+    pub queue: Option<Vec<AgentId>>,
     /// New limit: absent = unchanged, null = no limit.
     #[serde(default, deserialize_with = "present")]
     pub max_chats: Option<Option<u32>>,

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use openline_core::engine::Plugins;
 use openline_core::registry::Registry;
-use openline_core::{Engine, Timestamp};
+use openline_core::{ChannelId, Engine, Timestamp};
 use serde::Deserialize;
 
 use crate::channel::ChannelBody;
@@ -338,7 +338,7 @@ impl Settings {
                 ));
             }
             engine
-                .apply(body.to_command(&id), now)
+                .apply(body.to_command(id.clone()), now)
                 .map_err(|e| channel_error(index, &id, e))?;
             if body.can_never_route(registry) {
                 warnings.push(format!(
@@ -352,7 +352,7 @@ impl Settings {
     }
 
     /// The `[[channels]]` with their ids checked (present, valid).
-    pub fn channel_entries(&self) -> Result<Vec<(String, &ChannelBody)>, ConfigError> {
+    pub fn channel_entries(&self) -> Result<Vec<(ChannelId, &ChannelBody)>, ConfigError> {
         self.channels
             .iter()
             .enumerate()
@@ -360,12 +360,10 @@ impl Settings {
                 let key = format!("channels[{index}].id");
                 let id = body
                     .id
-                    .clone()
+                    .as_deref()
                     .ok_or_else(|| ConfigError::invalid(&key, "missing field `id`"))?;
-                crate::http::extract::validate_id("id", &id)
-                    .map_err(|e| ConfigError::invalid(&key, e))?;
-                body.validate()
-                    .map_err(|e| ConfigError::invalid(format!("channels[{index}]"), e))?;
+                let id = ChannelId::new(id)
+                    .map_err(|e| ConfigError::invalid(&key, format!("`id` {e}")))?;
                 Ok((id, body))
             })
             .collect()

@@ -148,8 +148,8 @@ mod tests {
     fn queued(channel: &str) -> Event {
         Event::Queued {
             at: chrono::Utc::now(),
-            conversation: "c".into(),
-            channel: channel.into(),
+            conversation: "c".try_into().unwrap(),
+            channel: channel.try_into().unwrap(),
         }
     }
 

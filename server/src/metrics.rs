@@ -331,13 +331,13 @@ mod tests {
             check_availability: false,
             sources: Vec::new(),
             policy: "strict_order".into(),
-            queue: vec!["a".into()],
+            queue: vec!["a".try_into().unwrap()],
             max_chats: None,
             offer_timeout: ChannelSettings::DEFAULT_OFFER_TIMEOUT,
         };
         let commands = [
             Command::PutAgent {
-                id: "a".into(),
+                id: "a".try_into().unwrap(),
                 profile: AgentProfile {
                     name: "A".into(),
                     groups: Vec::new(),
@@ -345,21 +345,21 @@ mod tests {
                 },
             },
             Command::PutChannel {
-                id: "web".into(),
+                id: "web".try_into().unwrap(),
                 settings: web.clone(),
             },
             Command::OpenConversation {
-                channel: "web".into(),
-                id: "c1".into(),
+                channel: "web".try_into().unwrap(),
+                id: "c1".try_into().unwrap(),
                 customer: "x".into(),
                 with_message: true,
             },
             Command::Decline {
-                conversation: "c1".into(),
-                agent: "a".into(),
+                conversation: "c1".try_into().unwrap(),
+                agent: "a".try_into().unwrap(),
             },
             Command::PutChannel {
-                id: "phone".into(),
+                id: "phone".try_into().unwrap(),
                 settings: ChannelSettings {
                     name: "Phone".into(),
                     queue: Vec::new(),
@@ -367,8 +367,8 @@ mod tests {
                 },
             },
             Command::OpenConversation {
-                channel: "phone".into(),
-                id: "c2".into(),
+                channel: "phone".try_into().unwrap(),
+                id: "c2".try_into().unwrap(),
                 customer: "y".into(),
                 with_message: true,
             },

@@ -205,7 +205,7 @@ impl Runtime {
             let wanted = body.to_settings();
             let unchanged = self.read(|engine| engine.channel(&id) == Some(&wanted))?;
             if !unchanged {
-                self.execute(|_, _| Ok(body.to_command(&id)), |_, _| ())
+                self.execute(|_, _| Ok(body.to_command(id.clone())), |_, _| ())
                     .await
                     .map_err(|e| anyhow::anyhow!("channel `{id}` from the config file: {e}"))?;
             }

@@ -95,7 +95,7 @@ async fn r19_deadlines_due_while_down_are_processed_on_start() {
     let long_ago = chrono::Utc::now() - chrono::TimeDelta::hours(1);
     let commands = [
         Command::PutAgent {
-            id: "a".into(),
+            id: "a".try_into().unwrap(),
             profile: AgentProfile {
                 name: "A".into(),
                 groups: vec![],
@@ -103,20 +103,20 @@ async fn r19_deadlines_due_while_down_are_processed_on_start() {
             },
         },
         Command::PutChannel {
-            id: "web".into(),
+            id: "web".try_into().unwrap(),
             settings: ChannelSettings {
                 name: "Web".into(),
                 check_availability: false,
                 sources: vec![],
                 policy: "strict_order".into(),
-                queue: vec!["a".into()],
+                queue: vec!["a".try_into().unwrap()],
                 max_chats: None,
                 offer_timeout: Duration::from_secs(60),
             },
         },
         Command::OpenConversation {
-            channel: "web".into(),
-            id: "c1".into(),
+            channel: "web".try_into().unwrap(),
+            id: "c1".try_into().unwrap(),
             customer: "x".into(),
             with_message: true,
         },

@@ -16,8 +16,8 @@ use super::stats::{Tally, percentile, round};
 /// A logged `OpenConversation` as the conversation workload produces it (the same size).
 pub fn sample_record() -> anyhow::Result<String> {
     let command = Command::OpenConversation {
-        channel: "web".into(),
-        id: "c-12-34567".into(),
+        channel: crate::id("web"),
+        id: crate::id("c-12-34567"),
         customer: "customer-c-12-34567".into(),
         with_message: true,
     };

@@ -38,15 +38,15 @@ const SIGNALS_PER_RECORD: usize = 1_000;
 fn commands(scale: &ScaleOptions) -> impl Iterator<Item = Command> + '_ {
     let agent = super::scenarios::agent;
     let channel = Command::PutChannel {
-        id: "web".into(),
+        id: crate::id("web"),
         settings: crate::real::website_chat(
             "evenly",
-            (0..scale.agents).map(|i| agent(i).into()).collect(),
+            (0..scale.agents).map(|i| crate::id(&agent(i))).collect(),
             ChannelSettings::MAX_OFFER_TIMEOUT,
         ),
     };
     let agents = (0..scale.agents).map(move |i| Command::PutAgent {
-        id: agent(i).into(),
+        id: crate::id(&agent(i)),
         profile: AgentProfile {
             name: format!("Agent {i}"),
             groups: vec!["support".into()],
@@ -65,7 +65,7 @@ fn commands(scale: &ScaleOptions) -> impl Iterator<Item = Command> + '_ {
                     })
                 })
                 .map(|(i, source, event)| Signal {
-                    agent: agent(i).into(),
+                    agent: crate::id(&agent(i)),
                     source: source.into(),
                     event: event.into(),
                     at: chrono::DateTime::<chrono::Utc>::MIN_UTC, // set when logged
@@ -75,8 +75,8 @@ fn commands(scale: &ScaleOptions) -> impl Iterator<Item = Command> + '_ {
             Command::Signals { signals }
         });
     let conversations = (0..scale.conversations).map(|i| Command::OpenConversation {
-        channel: "web".into(),
-        id: format!("c-{i:07}").into(),
+        channel: crate::id("web"),
+        id: crate::id(&format!("c-{i:07}")),
         customer: format!("customer-{i}"),
         with_message: true,
     });

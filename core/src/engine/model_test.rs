@@ -97,7 +97,10 @@ fn settings(check: bool, queue: &[usize], max_chats: Option<u8>, policy: usize) 
         check_availability: check,
         sources: vec!["app".into(), "hr".into()],
         policy: policies()[policy].into(),
-        queue: queue.iter().map(|a| AGENTS[*a].into()).collect(),
+        queue: queue
+            .iter()
+            .map(|a| AGENTS[*a].try_into().unwrap())
+            .collect(),
         max_chats: max_chats.map(u32::from),
         offer_timeout: Duration::from_secs(120),
     }
@@ -105,7 +108,7 @@ fn settings(check: bool, queue: &[usize], max_chats: Option<u8>, policy: usize) 
 
 /// The command for a step, or `None` for pure time steps.
 fn command(step: &Step, now: i64, opened: usize) -> Option<Command> {
-    let conv = |i: &usize| format!("c{}", i % opened.max(1)).into();
+    let conv = |i: &usize| format!("c{}", i % opened.max(1)).try_into().unwrap();
     Some(match step {
         Step::Signal {
             agent,
@@ -129,8 +132,8 @@ fn command(step: &Step, now: i64, opened: usize) -> Option<Command> {
             }
         }
         Step::Open { channel } => Command::OpenConversation {
-            channel: CHANNELS[*channel].into(),
-            id: format!("c{opened}").into(),
+            channel: CHANNELS[*channel].try_into().unwrap(),
+            id: format!("c{opened}").try_into().unwrap(),
             customer: "cust".into(),
             with_message: true,
         },
@@ -145,25 +148,25 @@ fn command(step: &Step, now: i64, opened: usize) -> Option<Command> {
         } => Command::Message {
             conversation: conv(conversation),
             from: Author::Agent,
-            agent: Some(AGENTS[*agent].into()),
+            agent: Some(AGENTS[*agent].try_into().unwrap()),
         },
         Step::Accept {
             conversation,
             agent,
         } => Command::Accept {
             conversation: conv(conversation),
-            agent: AGENTS[*agent].into(),
+            agent: AGENTS[*agent].try_into().unwrap(),
         },
         Step::Decline {
             conversation,
             agent,
         } => Command::Decline {
             conversation: conv(conversation),
-            agent: AGENTS[*agent].into(),
+            agent: AGENTS[*agent].try_into().unwrap(),
         },
         Step::Transfer { conversation, to } => Command::Transfer {
             conversation: conv(conversation),
-            to: to.map(|a| AGENTS[a].into()),
+            to: to.map(|a| AGENTS[a].try_into().unwrap()),
         },
         Step::Close { conversation } => Command::Close {
             conversation: conv(conversation),
@@ -176,7 +179,7 @@ fn command(step: &Step, now: i64, opened: usize) -> Option<Command> {
             max_chats,
             policy,
         } => Command::PutChannel {
-            id: CHANNELS[*channel].into(),
+            id: CHANNELS[*channel].try_into().unwrap(),
             settings: settings(*check, queue, *max_chats, *policy),
         },
     })
@@ -382,12 +385,12 @@ proptest! {
         let mut log: Vec<(Command, i64)> = Vec::new();
         let mut now = 0i64;
         for id in AGENTS {
-            let cmd = Command::PutAgent { id: id.into(), profile: AgentProfile { name: id.into(), groups: vec![], timezone: None } };
+            let cmd = Command::PutAgent { id: id.try_into().unwrap(), profile: AgentProfile { name: (*id).into(), groups: vec![], timezone: None } };
             engine.apply(cmd.clone(), t(now)).unwrap();
             log.push((cmd, now));
         }
         for (i, channel) in CHANNELS.iter().enumerate() {
-            let cmd = Command::PutChannel { id: (*channel).into(), settings: settings(true, &[0, 1, 2, 3][i..], Some(2), 2) };
+            let cmd = Command::PutChannel { id: (*channel).try_into().unwrap(), settings: settings(true, &[0, 1, 2, 3][i..], Some(2), 2) };
             engine.apply(cmd.clone(), t(now)).unwrap();
             log.push((cmd, now));
         }

@@ -47,7 +47,7 @@ impl World {
                 timezone: None,
             };
             self.ok(Command::PutAgent {
-                id: (*id).into(),
+                id: (*id).try_into().unwrap(),
                 profile,
             });
         }
@@ -59,7 +59,7 @@ impl World {
             check_availability: true,
             sources: vec!["app".into(), "hr".into()],
             policy: policy.into(),
-            queue: queue.iter().map(|a| (*a).into()).collect(),
+            queue: queue.iter().map(|a| (*a).try_into().unwrap()).collect(),
             max_chats: None,
             offer_timeout: Duration::from_secs(120),
         }
@@ -71,7 +71,7 @@ impl World {
 
     fn put_channel(&mut self, id: &str, settings: ChannelSettings) {
         self.ok(Command::PutChannel {
-            id: id.into(),
+            id: id.try_into().unwrap(),
             settings,
         });
     }
@@ -93,8 +93,8 @@ impl World {
 
     fn open(&mut self, channel: &str, id: &str) -> Vec<Event> {
         self.ok(Command::OpenConversation {
-            channel: channel.into(),
-            id: id.into(),
+            channel: channel.try_into().unwrap(),
+            id: id.try_into().unwrap(),
             customer: "cust".into(),
             with_message: true,
         })
@@ -112,23 +112,23 @@ impl World {
 
     fn decline(&mut self, id: &str, agent: &str) {
         self.ok(Command::Decline {
-            conversation: id.into(),
-            agent: agent.into(),
+            conversation: id.try_into().unwrap(),
+            agent: agent.try_into().unwrap(),
         });
     }
 
     fn accept(&mut self, id: &str, agent: &str) {
         self.ok(Command::Accept {
-            conversation: id.into(),
-            agent: agent.into(),
+            conversation: id.try_into().unwrap(),
+            agent: agent.try_into().unwrap(),
         });
     }
 
     fn message(&mut self, id: &str, from: Author, agent: Option<&str>) {
         self.ok(Command::Message {
-            conversation: id.into(),
+            conversation: id.try_into().unwrap(),
             from,
-            agent: agent.map(Into::into),
+            agent: agent.map(|a| a.try_into().unwrap()),
         });
     }
 
@@ -263,7 +263,7 @@ fn r10_capacity_counts_offers_and_accepts_across_channels() {
         "2 open across channels = max_chats"
     );
     w.ok(Command::Close {
-        conversation: "c1".into(),
+        conversation: "c1".try_into().unwrap(),
     });
     assert_eq!(
         w.offered_to("c3"),
@@ -304,8 +304,8 @@ fn r11_all_at_once_first_accept_wins_others_withdrawn() {
     assert_eq!(withdrawn, 2);
     assert!(matches!(
         w.run(Command::Accept {
-            conversation: "c1".into(),
-            agent: "x".into()
+            conversation: "c1".try_into().unwrap(),
+            agent: "x".try_into().unwrap()
         }),
         Err(EngineError::Conflict(_))
     ));
@@ -325,7 +325,7 @@ fn r11_round_robin_rotates_after_the_last_agent_who_got_one() {
         w.open("web", &id);
         got.push(w.offered_to(&id)[0].clone());
         w.ok(Command::Close {
-            conversation: id.as_str().into(),
+            conversation: id.as_str().try_into().unwrap(),
         });
     }
     assert_eq!(got, ["x", "y", "z", "x"]);
@@ -342,7 +342,7 @@ fn r11_evenly_prefers_the_agent_whose_last_reply_is_oldest() {
     w.accept("c1", "x");
     w.message("c1", Author::Agent, Some("x"));
     w.ok(Command::Close {
-        conversation: "c1".into(),
+        conversation: "c1".try_into().unwrap(),
     });
     w.advance(10);
     w.open("web", "c2");
@@ -388,8 +388,8 @@ fn r12_accepting_a_conversation_not_offered_to_you_is_a_conflict() {
     w.open("web", "c1");
     let before = w.conv("c1").clone();
     let refused = w.run(Command::Accept {
-        conversation: "c1".into(),
-        agent: "y".into(),
+        conversation: "c1".try_into().unwrap(),
+        agent: "y".try_into().unwrap(),
     });
     assert!(
         matches!(refused, Err(EngineError::Conflict(_))),
@@ -508,7 +508,7 @@ fn r14c_customer_spoke_last_returns_with_the_blocking_reason() {
 fn r14_removed_from_queue_takes_offers_back() {
     let mut w = World::x_and_y_online();
     w.open("web", "c1");
-    w.patch("web", |s| s.queue = vec!["y".into()]);
+    w.patch("web", |s| s.queue = vec!["y".try_into().unwrap()]);
     assert_eq!(w.offered_to("c1"), ["y"]);
     let withdrawn = w.first("c1", HistoryEvent::OfferWithdrawn);
     assert_eq!(withdrawn.reason, Some(ReasonCode::REMOVED_FROM_QUEUE));
@@ -536,11 +536,11 @@ fn r17_history_records_every_step_with_reasons() {
     w.decline("c1", "x");
     w.accept("c1", "y");
     w.ok(Command::Transfer {
-        conversation: "c1".into(),
+        conversation: "c1".try_into().unwrap(),
         to: None,
     });
     w.ok(Command::Close {
-        conversation: "c1".into(),
+        conversation: "c1".try_into().unwrap(),
     });
     let steps: Vec<(HistoryEvent, Option<String>, Option<String>)> = w
         .conv("c1")
@@ -577,8 +577,8 @@ fn transfer_to_a_named_agent_offers_it_to_them() {
     w.open("web", "c1");
     w.accept("c1", "x");
     w.ok(Command::Transfer {
-        conversation: "c1".into(),
-        to: Some("y".into()),
+        conversation: "c1".try_into().unwrap(),
+        to: Some("y".try_into().unwrap()),
     });
     assert_eq!(w.offered_to("c1"), ["y"]);
     assert_eq!(w.conv("c1").agent, None);
@@ -590,8 +590,8 @@ fn closing_twice_is_a_conflict_and_reopening_an_id_is_idempotent() {
     w.channel("web", &[], "strict_order");
     w.open("web", "c1");
     let again = w.run(Command::OpenConversation {
-        channel: "web".into(),
-        id: "c1".into(),
+        channel: "web".try_into().unwrap(),
+        id: "c1".try_into().unwrap(),
         customer: "cust".into(),
         with_message: true,
     });
@@ -604,11 +604,11 @@ fn closing_twice_is_a_conflict_and_reopening_an_id_is_idempotent() {
     );
     assert_eq!(w.engine.conversation_count(), 1);
     w.ok(Command::Close {
-        conversation: "c1".into(),
+        conversation: "c1".try_into().unwrap(),
     });
     assert!(matches!(
         w.run(Command::Close {
-            conversation: "c1".into()
+            conversation: "c1".try_into().unwrap()
         }),
         Err(EngineError::Conflict(_))
     ));
@@ -640,7 +640,7 @@ fn r20_unknown_plugins_and_duplicates_are_refused_naming_the_field() {
     let mut bad = World::settings(&["x"], "fastest");
     let err = w
         .run(Command::PutChannel {
-            id: "web".into(),
+            id: "web".try_into().unwrap(),
             settings: bad.clone(),
         })
         .unwrap_err();
@@ -653,7 +653,7 @@ fn r20_unknown_plugins_and_duplicates_are_refused_naming_the_field() {
     bad.sources.push("fax".into());
     let err = w
         .run(Command::PutChannel {
-            id: "web".into(),
+            id: "web".try_into().unwrap(),
             settings: bad.clone(),
         })
         .unwrap_err();
@@ -663,10 +663,10 @@ fn r20_unknown_plugins_and_duplicates_are_refused_naming_the_field() {
         "{err}"
     );
     bad.sources.pop();
-    bad.queue.push("x".into());
+    bad.queue.push("x".try_into().unwrap());
     let err = w
         .run(Command::PutChannel {
-            id: "web".into(),
+            id: "web".try_into().unwrap(),
             settings: bad,
         })
         .unwrap_err();
@@ -726,7 +726,7 @@ fn r18_events_of_deadlines_are_not_lost_when_the_command_is_refused() {
     w.open("web", "c1");
     w.now += 120; // the offer to x expires on the way to the refused command
     let refused = w.run(Command::Close {
-        conversation: "nope".into(),
+        conversation: "nope".try_into().unwrap(),
     });
     assert!(matches!(refused, Err(EngineError::NotFound { .. })));
     let events = w.engine.advance_to(t(w.now));
@@ -746,7 +746,7 @@ fn r20_offer_timeouts_outside_one_second_to_one_day_are_refused() {
         settings.offer_timeout = Duration::from_secs(seconds);
         let err = w
             .run(Command::PutChannel {
-                id: "web".into(),
+                id: "web".try_into().unwrap(),
                 settings,
             })
             .unwrap_err();
@@ -760,7 +760,7 @@ fn r20_offer_timeouts_outside_one_second_to_one_day_are_refused() {
     settings.offer_timeout = Duration::from_secs(86_400);
     assert!(
         w.run(Command::PutChannel {
-            id: "web".into(),
+            id: "web".try_into().unwrap(),
             settings
         })
         .is_ok()
@@ -772,7 +772,7 @@ fn r17_a_block_whose_code_changes_is_explained_with_the_new_code() {
     let mut w = World::new();
     w.agents(&["x"]);
     w.ok(Command::PutChannel {
-        id: "web".into(),
+        id: "web".try_into().unwrap(),
         settings: World::settings(&["x"], "strict_order"),
     });
     let block = |code: &str| Command::Signals {

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::dto::{AgentBody, AgentView, AvailabilityView, ConversationList, GroupBody, GroupView};
 use super::error::AppError;
-use super::extract::{Body, Id};
+use super::extract::{Body, Id, parse_id};
 use super::{AppState, same_id};
 
 fn view(engine: &Engine, id: &str) -> Option<AgentView> {
@@ -39,7 +39,7 @@ pub async fn put(
 ) -> Result<Response, AppError> {
     same_id(&id, body.id.as_deref())?;
     let command = Command::PutAgent {
-        id: id.as_str().into(),
+        id: parse_id("id", &id).map_err(AppError::invalid)?,
         profile: body.into_profile(),
     };
     state

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
-use openline_core::{Engine, EngineError};
+use openline_core::{ChannelId, Engine, EngineError};
 use serde_json::json;
 
 use super::dto::ConversationList;
@@ -26,14 +26,13 @@ fn missing(id: &str) -> AppError {
 /// `PUT /v1/channels/{channel}` → 201 created / 200 replaced.
 pub async fn put(
     State(state): State<AppState>,
-    Id(id): Id,
+    id: Id,
     Body(body): Body<ChannelBody>,
 ) -> Result<Response, AppError> {
-    same_id(&id, body.id.as_deref())?;
-    body.validate().map_err(AppError::invalid)?;
-    let command = body.to_command(&id);
+    same_id(&id.0, body.id.as_deref())?;
+    let command = body.to_command(id.typed()?);
     state
-        .create_or_replace(command, |engine| view(engine, &id))
+        .create_or_replace(command, |engine| view(engine, &id.0))
         .await
 }
 
@@ -46,9 +45,8 @@ pub async fn patch(
     same_id(&id, patch.id.as_deref())?;
     let build = |_, engine: &Engine| {
         let current = view(engine, &id).ok_or_else(|| EngineError::not_found("channel", &id))?;
-        let patched = patch.apply(current);
-        patched.validate().map_err(EngineError::Invalid)?;
-        Ok(patched.to_command(&id))
+        let channel = ChannelId::new(&id).map_err(|e| EngineError::field("id", e.to_string()))?;
+        Ok(patch.apply(current).to_command(channel))
     };
     let channel = state
         .runtime

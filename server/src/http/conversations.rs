@@ -10,7 +10,7 @@ use super::dto::{
     AgentRef, CloseBody, ConversationBody, ConversationView, MessageBody, TransferBody,
 };
 use super::error::AppError;
-use super::extract::{Body, Id, OptionalBody, validate_id};
+use super::extract::{Body, Id, OptionalBody, parse_id, validate_id};
 use super::{AppState, created_status};
 
 fn view(engine: &Engine, id: &str) -> Option<ConversationView> {
@@ -30,7 +30,7 @@ async fn run(
     id: &str,
     make: impl FnOnce(openline_core::ConversationId) -> Command,
 ) -> Reply {
-    let command = make(id.into());
+    let command = make(parse_id("id", id).map_err(AppError::invalid)?);
     state
         .runtime
         .execute(|_, _| Ok(command), |engine, _| view(engine, id))
@@ -40,8 +40,7 @@ async fn run(
 }
 
 fn agent_id(field: &str, agent: &str) -> Result<openline_core::AgentId, AppError> {
-    validate_id(field, agent).map_err(AppError::invalid)?;
-    Ok(agent.into())
+    parse_id(field, agent).map_err(AppError::invalid)
 }
 
 /// `POST /v1/channels/{channel}/conversations` → 201 new / 200 existing id (idempotent).
@@ -58,8 +57,8 @@ pub async fn open(
         None => uuid::Uuid::now_v7().to_string(),
     };
     let command = Command::OpenConversation {
-        channel: channel.as_str().into(),
-        id: id.as_str().into(),
+        channel: parse_id("channel", &channel).map_err(AppError::invalid)?,
+        id: parse_id("id", &id).map_err(AppError::invalid)?,
         customer: body.customer,
         with_message: body.text.is_some(),
     };

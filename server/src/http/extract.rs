@@ -11,23 +11,23 @@ use serde::de::DeserializeOwned;
 use super::error::AppError;
 
 /// Longest accepted id, in characters.
-pub const MAX_ID_LEN: usize = 128;
+pub use openline_core::id::MAX_ID_LEN;
 
 /// Largest accepted request body, in bytes.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// Checks an id from a path or a body: non-empty, at most [`MAX_ID_LEN`] characters, no
-/// control characters. The error names `what`.
+/// Checks an id from a path or a body (the rules of [`openline_core::id::check`]); the
+/// error names `what`.
 pub fn validate_id(what: &str, id: &str) -> Result<(), String> {
-    if id.trim().is_empty() {
-        Err(format!("`{what}` must not be empty"))
-    } else if id.chars().count() > MAX_ID_LEN {
-        Err(format!("`{what}` must be at most {MAX_ID_LEN} characters"))
-    } else if id.chars().any(char::is_control) {
-        Err(format!("`{what}` must not contain control characters"))
-    } else {
-        Ok(())
-    }
+    openline_core::id::check(id).map_err(|e| format!("`{what}` {e}"))
+}
+
+/// The typed id (agent, channel, conversation) in `text`; the error names `what`.
+pub fn parse_id<T>(what: &str, text: &str) -> Result<T, String>
+where
+    T: for<'a> TryFrom<&'a str, Error = openline_core::id::IdError>,
+{
+    T::try_from(text).map_err(|e| format!("`{what}` {e}"))
 }
 
 /// Parses a JSON document into `T`; the error names the field (`path: message`).
@@ -102,7 +102,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalBody<T> {
     }
 }
 
-/// The one `{id}` segment of a path, validated with [`validate_id`].
+/// The one `{id}` segment of a path, validated with [`validate_id`]; [`Id::typed`] gives
+/// it as the id type a command needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Id(pub String);
 
@@ -115,6 +116,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
             .map_err(|e| AppError::invalid(format!("invalid path: {e}")))?;
         validate_id("id", &id).map_err(AppError::invalid)?;
         Ok(Self(id))
+    }
+}
+
+impl Id {
+    /// The id as an agent's, channel's or conversation's id.
+    pub fn typed<T>(&self) -> Result<T, AppError>
+    where
+        T: for<'a> TryFrom<&'a str, Error = openline_core::id::IdError>,
+    {
+        parse_id("id", &self.0).map_err(AppError::invalid)
     }
 }
 

@@ -4,17 +4,17 @@
 
 use axum::Json;
 use axum::extract::State;
-use openline_core::{Command, Signal, Timestamp};
+use openline_core::{AgentId, Command, Signal, Timestamp};
 use serde_json::{Map, Value, json};
 
 use super::AppState;
 use super::error::AppError;
-use super::extract::{Body, validate_id};
+use super::extract::{Body, parse_id};
 
 /// A signal as received, before the instant is known.
 #[derive(Debug, Clone, PartialEq)]
 struct Incoming {
-    agent: String,
+    agent: AgentId,
     source: String,
     event: String,
     at: Option<Timestamp>,
@@ -34,8 +34,7 @@ fn parse_one(value: Value) -> Result<Incoming, String> {
     let Value::Object(mut map) = value else {
         return Err("a signal must be a JSON object".into());
     };
-    let agent = take_string(&mut map, "agent")?;
-    validate_id("agent", &agent)?;
+    let agent = parse_id("agent", &take_string(&mut map, "agent")?)?;
     let source = take_string(&mut map, "source")?;
     let event = take_string(&mut map, "event")?;
     let at = match map.remove("at") {
@@ -96,7 +95,7 @@ pub async fn post(
         let signals = incoming
             .into_iter()
             .map(|s| Signal {
-                agent: s.agent.into(),
+                agent: s.agent,
                 source: s.source,
                 event: s.event,
                 at: s.at.unwrap_or(now),

@@ -153,8 +153,8 @@ async fn group_commit_of_concurrent_appends(url: &str) {
         .map(|n| {
             let event = Event::Queued {
                 at: at(n),
-                conversation: format!("c{n}").into(),
-                channel: "web".into(),
+                conversation: format!("c{n}").try_into().unwrap(),
+                channel: "web".try_into().unwrap(),
             };
             writer
                 .submit(Some(record(n as usize)), vec![event])
