@@ -13,9 +13,8 @@ use crate::policy::AgentKey;
 
 impl Engine {
     fn conversation_key(&self, id: &str) -> Result<usize> {
-        self.conversation_keys
-            .get(id)
-            .copied()
+        self.conversations
+            .key(id)
             .ok_or_else(|| EngineError::not_found("conversation", id))
     }
 
@@ -67,7 +66,7 @@ impl Engine {
             .channel_keys
             .get(&channel)
             .ok_or_else(|| EngineError::not_found("channel", &channel))?;
-        if let Some(&existing) = self.conversation_keys.get(&id) {
+        if let Some(existing) = self.conversations.key(&id) {
             let existing = &self.conversations[existing];
             if existing.channel != channel_key || existing.public.customer != customer {
                 return Err(EngineError::Conflict(format!(
@@ -82,11 +81,9 @@ impl Engine {
         if customer.trim().is_empty() {
             return Err(EngineError::field("customer", "must not be empty"));
         }
-        let key = self.conversations.len();
         let arrival = self.next_arrival;
         self.next_arrival += 1;
-        self.state_counts.arrived();
-        self.conversations.push(super::state::ConversationSlot {
+        let key = self.conversations.insert(super::state::ConversationSlot {
             public: Conversation {
                 id: id.clone(),
                 channel: channel.clone(),
@@ -105,7 +102,6 @@ impl Engine {
             skipped: KeySet::default(),
             offer_deadline: None,
         });
-        self.conversation_keys.insert(id.clone(), key);
         self.record(key, HistoryEvent::Queued, None, None);
         self.events.push(Event::Queued {
             at: self.now,
@@ -181,9 +177,9 @@ impl Engine {
         slot.public.offered_to.clear();
         slot.holder = Some(agent);
         slot.public.agent = Some(self.agents[agent.0 as usize].id.clone());
-        self.state_counts
-            .moved(&mut slot.public.state, ConversationState::Accepted);
         slot.skipped.clear();
+        self.conversations
+            .set_state(key, ConversationState::Accepted);
         self.cancel_offer_deadline(key);
         self.record(key, HistoryEvent::Accepted, Some(agent), None);
         let (conversation, channel) = self.ids(key);
@@ -279,10 +275,9 @@ impl Engine {
 
     pub(super) fn close(&mut self, conversation: &str) -> Result<()> {
         let key = self.open_conversation_key(conversation)?;
+        self.conversations.set_state(key, ConversationState::Closed);
         let slot = &mut self.conversations[key];
         self.channels[slot.channel].waiting.remove(&slot.arrival);
-        self.state_counts
-            .moved(&mut slot.public.state, ConversationState::Closed);
         let holder = slot.holder.take();
         let holder_id = slot.public.agent.clone();
         self.cancel_offer_deadline(key);
@@ -367,9 +362,8 @@ impl Engine {
     /// Back to the queue at the conversation's original place (SPEC R10).
     fn back_to_queue(&mut self, key: usize) {
         self.cancel_offer_deadline(key);
+        self.conversations.set_state(key, ConversationState::Queued);
         let slot = &mut self.conversations[key];
-        self.state_counts
-            .moved(&mut slot.public.state, ConversationState::Queued);
         slot.public.agent = None;
         self.channels[slot.channel]
             .waiting

@@ -5,6 +5,7 @@
 //! each channel's policy keeps its own index of eligible agents, so a routing decision costs
 //! O(log n) in the queue size; one ordered set holds every pending deadline.
 
+mod arena;
 mod availability;
 mod command;
 mod conversations;
@@ -29,7 +30,7 @@ pub use reads::{ChannelAvailability, SourceVerdict};
 use crate::model::GroupDirectory;
 use crate::time::Timestamp;
 use deadlines::Deadlines;
-use state::{AgentSlot, ChannelSlot, ConversationSlot};
+use state::{AgentSlot, ChannelSlot};
 
 /// The result of an accepted command.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -50,10 +51,7 @@ pub struct Engine {
     agent_keys: HashMap<crate::AgentId, crate::AgentKey>,
     channels: Vec<ChannelSlot>,
     channel_keys: HashMap<crate::ChannelId, usize>,
-    conversations: Vec<ConversationSlot>,
-    conversation_keys: HashMap<crate::ConversationId, usize>,
-    /// Conversations per lifecycle state.
-    state_counts: state::StateCounts,
+    conversations: arena::Conversations,
     deadlines: Deadlines,
     next_arrival: u64,
     /// Channels that may be able to route now.
@@ -75,9 +73,7 @@ impl Engine {
             agent_keys: HashMap::new(),
             channels: Vec::new(),
             channel_keys: HashMap::new(),
-            conversations: Vec::new(),
-            conversation_keys: HashMap::new(),
-            state_counts: state::StateCounts::default(),
+            conversations: arena::Conversations::default(),
             deadlines: Deadlines::default(),
             next_arrival: 0,
             dirty: routing::DirtyChannels::default(),

@@ -77,9 +77,9 @@ impl Engine {
 
     /// A conversation, open or closed.
     pub fn conversation(&self, id: &str) -> Option<&Conversation> {
-        self.conversation_keys
-            .get(id)
-            .map(|key| &self.conversations[*key].public)
+        self.conversations
+            .key(id)
+            .map(|key| &self.conversations[key].public)
     }
 
     /// Number of conversations ever opened.
@@ -89,7 +89,7 @@ impl Engine {
 
     /// How many conversations are in `state` (kept as they move: no scan).
     pub fn conversations_in(&self, state: crate::ConversationState) -> usize {
-        self.state_counts.get(state)
+        self.conversations.count(state)
     }
 
     /// Every conversation, in arrival order.

@@ -74,11 +74,11 @@ impl Engine {
     /// Offers `conversation` to `agents`, starting its offer timeout.
     pub(super) fn offer(&mut self, conversation: usize, agents: &[AgentKey]) {
         let now = self.now;
+        self.conversations
+            .set_state(conversation, ConversationState::Offered);
         let slot = &mut self.conversations[conversation];
         let ch = &mut self.channels[slot.channel];
         ch.waiting.remove(&slot.arrival);
-        self.state_counts
-            .moved(&mut slot.public.state, ConversationState::Offered);
         for &agent in agents {
             let agent_slot = &mut self.agents[agent.0 as usize];
             agent_slot.open.insert(conversation);

@@ -5,9 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::keymap::KeySet;
 
 use crate::model::GroupDirectory;
-use crate::model::{
-    AgentId, AgentProfile, ChannelId, ChannelSettings, Conversation, ConversationState,
-};
+use crate::model::{AgentId, AgentProfile, ChannelId, ChannelSettings, Conversation};
 use crate::policy::{AgentKey, AgentStats};
 use crate::source::AgentContext;
 use crate::time::Timestamp;
@@ -85,28 +83,4 @@ pub(crate) struct ConversationSlot {
     /// expiries can skip thousands and every candidate is checked against it.
     pub skipped: KeySet<AgentKey>,
     pub offer_deadline: Option<Timestamp>,
-}
-
-/// How many conversations are in each lifecycle state, kept up to date as they move, so that
-/// reading them (metrics) never scans every conversation under the engine's lock.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct StateCounts([usize; 4]);
-
-impl StateCounts {
-    /// A new conversation, queued.
-    pub fn arrived(&mut self) {
-        self.0[ConversationState::Queued as usize] += 1;
-    }
-
-    /// Moves the conversation whose state is `state` to `to`.
-    pub fn moved(&mut self, state: &mut ConversationState, to: ConversationState) {
-        self.0[*state as usize] -= 1;
-        self.0[to as usize] += 1;
-        *state = to;
-    }
-
-    /// How many conversations are in `state`.
-    pub fn get(&self, state: ConversationState) -> usize {
-        self.0[state as usize]
-    }
 }
