@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use anyhow::Context as _;
 use openline_core::engine::Applied;
 use openline_core::registry::Registry;
 use openline_core::{Command, Engine, EngineError, Timestamp};
@@ -110,17 +111,24 @@ impl Runtime {
         let store = Store::connect(url).await?;
         let plugins = settings.build_plugins(registry)?;
         let mut engine = Engine::new(plugins, chrono::DateTime::<chrono::Utc>::MIN_UTC);
-        let mut refused = 0u64;
+        // Every logged command was accepted once: one refused now means this binary lacks
+        // a source or policy it names, or its settings changed. Serving on without it would
+        // silently drop what it created (a channel and its conversations), so the start stops
+        // and names the record (SPEC R22).
         let replayed = store
             .replay(|record| {
                 engine.advance_to(record.at);
-                if let Err(error) = engine.apply(record.command, record.at) {
-                    refused += 1;
-                    tracing::warn!(seq = record.seq, %error, "a logged command is refused on replay (plugins or settings changed?)");
-                }
-                Ok::<(), std::convert::Infallible>(())
+                engine.apply(record.command, record.at).map(drop).map_err(|error| {
+                    format!(
+                        "{error} (accepted at {} by the server that wrote it: does this binary lack a \
+                         source or policy it names, or did [plugins.*] or [[presence_sources]] change? \
+                         Start with the binary and configuration that wrote the log)",
+                        record.at.to_rfc3339()
+                    )
+                })
             })
-            .await?;
+            .await
+            .context("cannot restore the state from the command log")?;
         // A manual clock resumes where it stood (SPEC R18, R19); a new one starts at the
         // current second (whole seconds read better) and is made durable below.
         let persisted_clock = store.manual_clock().await?;
@@ -133,7 +141,7 @@ impl Runtime {
             }
         };
         engine.advance_to(clock.now().max(engine.now()));
-        tracing::info!(replayed, refused, mode = clock.mode().as_str(), now = %clock.now(), "state restored from the command log");
+        tracing::info!(replayed, mode = clock.mode().as_str(), now = %clock.now(), "state restored from the command log");
         warn_if_plugin_settings_changed(&store, settings, replayed).await?;
 
         let events = EventBus::default();

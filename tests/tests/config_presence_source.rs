@@ -142,3 +142,25 @@ fn r34_plugins_describe_what_each_source_accepts_and_declares() {
     let listed: Vec<&Value> = plugins["sources"].as_array().unwrap().iter().collect();
     assert_eq!(names, listed, "one detail per source, in the same order");
 }
+
+#[test]
+fn r22_a_start_without_a_source_the_log_names_is_refused_not_served_with_less() {
+    let mut s = teams_world();
+    s.signal("a", "teams", "available");
+    s.new_conversation("web", "c1");
+    s.kill();
+    let config = s.dir().join("without-teams.toml");
+    std::fs::write(&config, s.config_text(s.port).replace(TEAMS, "")).unwrap();
+    let (ok, out) = run_cli(
+        s.dir(),
+        &["serve", "--config", config.to_str().unwrap()],
+        &[],
+    );
+    assert!(!ok, "the server must not serve without `teams`: {out}");
+    assert!(
+        out.contains("cannot restore the state from the command log")
+            && out.contains("log record")
+            && out.contains("unknown source `teams`"),
+        "{out}"
+    );
+}

@@ -55,6 +55,14 @@ pub enum StoreError {
         /// What is wrong.
         message: String,
     },
+    /// A stored record was read but this server cannot apply it (SPEC R22).
+    #[error("log record {seq} cannot be replayed: {message}")]
+    Unreplayable {
+        /// The record's sequence number.
+        seq: i64,
+        /// Why.
+        message: String,
+    },
 }
 
 /// One accepted command as logged.
@@ -203,7 +211,7 @@ impl Store {
                 let record = parse_log_line(last, line)?;
                 last = record.seq;
                 let seq = record.seq;
-                each(record).map_err(|e| StoreError::Corrupt {
+                each(record).map_err(|e| StoreError::Unreplayable {
                     seq,
                     message: e.to_string(),
                 })?;
