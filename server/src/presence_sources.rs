@@ -25,7 +25,7 @@ use openline_core::verdict::Verdict;
 use serde::{Deserialize, Serialize};
 
 /// One `[[presence_sources]]` entry.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PresenceSourceConfig {
     /// The source's name, as channels and signals use it.

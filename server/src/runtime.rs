@@ -366,9 +366,19 @@ async fn warn_if_plugin_settings_changed(
     replayed: u64,
 ) -> anyhow::Result<()> {
     const KEY: &str = "plugin_settings";
-    let current = serde_json::to_string(&settings.plugins)?;
+    const DECLARED: &str = "presence_sources.";
+    // `[plugins.NAME]` under NAME (as logs written before config-defined sources have it),
+    // each `[[presence_sources]]` entry under `presence_sources.NAME`.
+    let mut current = settings.plugins.clone();
+    for declared in &settings.presence_sources {
+        current.insert(
+            format!("{DECLARED}{}", declared.name),
+            serde_json::to_value(declared)?,
+        );
+    }
+    let current_text = serde_json::to_string(&current)?;
     let previous = store.meta(KEY).await?;
-    if previous.as_deref() == Some(current.as_str()) {
+    if previous.as_deref() == Some(current_text.as_str()) {
         return Ok(());
     }
     if let Some(previous) = previous.filter(|_| replayed > 0) {
@@ -376,9 +386,12 @@ async fn warn_if_plugin_settings_changed(
             serde_json::from_str(&previous).unwrap_or_default();
         let changed: Vec<String> = previous
             .keys()
-            .chain(settings.plugins.keys())
-            .filter(|name| previous.get(*name) != settings.plugins.get(*name))
-            .map(|name| format!("[plugins.{name}]"))
+            .chain(current.keys())
+            .filter(|name| previous.get(*name) != current.get(*name))
+            .map(|name| match name.strip_prefix(DECLARED) {
+                Some(source) => format!("[[presence_sources]] `{source}`"),
+                None => format!("[plugins.{name}]"),
+            })
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
@@ -387,7 +400,7 @@ async fn warn_if_plugin_settings_changed(
             "plugin settings changed since the command log was written: the state was rebuilt with the new ones, so past timeouts may have fallen differently than what was served"
         );
     }
-    store.set_meta(KEY, &current).await?;
+    store.set_meta(KEY, &current_text).await?;
     Ok(())
 }
 

@@ -164,3 +164,29 @@ fn r22_a_start_without_a_source_the_log_names_is_refused_not_served_with_less() 
         "{out}"
     );
 }
+
+#[test]
+fn r19_r34_a_changed_presence_source_is_named_at_restart() {
+    let teams = |timeout: &str| {
+        format!(
+            "{}[[presence_sources]]\nname = \"teams\"\nonline = [\"available\"]\ntimeout = \"{timeout}\"\n",
+            openline_tests::server::DEFAULT_PLUGINS
+        )
+    };
+    let mut s = Server::builder().plugins(&teams("10m")).start();
+    s.put_agent("a", &[]);
+    s.signal("a", "teams", "available");
+    s.crash_and_restart();
+    assert!(
+        !s.log_tail().contains("plugin settings changed"),
+        "{}",
+        s.log_tail()
+    );
+    s.crash_and_restart_with_plugins(&teams("20m"));
+    let log = s.log_tail();
+    assert!(
+        log.contains("plugin settings changed") && log.contains("[[presence_sources]] `teams`"),
+        "{log}"
+    );
+    assert!(!log.contains("[plugins.timesheet]"), "unchanged: {log}");
+}
