@@ -234,3 +234,43 @@ impl Conversation {
         self.state != ConversationState::Closed
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn r8_group_settings_keep_what_is_set_and_null_means_the_default() {
+        let mut settings: GroupSettings =
+            [("a", json!(1)), ("b", json!(null))].into_iter().collect();
+        assert_eq!(settings.get("a"), Some(&json!(1)));
+        assert_eq!(settings.get("b"), None, "null = default = absent");
+        settings.set("c", json!("x")).set("a", json!(null));
+        let all: Vec<(&str, &serde_json::Value)> = settings.iter().collect();
+        assert_eq!(all, [("c", &json!("x"))]);
+        assert_eq!(serde_json::to_value(&settings).unwrap(), json!({"c": "x"}));
+        let read: GroupSettings =
+            serde_json::from_value(json!({"session_lifetime_minutes": 30})).unwrap();
+        assert_eq!(read.get("session_lifetime_minutes"), Some(&json!(30)));
+    }
+
+    #[test]
+    fn r14_reason_codes_read_and_write_as_their_text() {
+        let code = ReasonCode::new("in_meeting");
+        assert_eq!(
+            (code.as_str(), code.to_string()),
+            ("in_meeting", "in_meeting".to_owned())
+        );
+        assert_eq!(code, ReasonCode::from_static("in_meeting"));
+        assert_eq!(
+            serde_json::to_value(&ReasonCode::OFFLINE).unwrap(),
+            json!("offline")
+        );
+        let read: ReasonCode = serde_json::from_value(json!("declined")).unwrap();
+        assert_eq!(read, ReasonCode::DECLINED);
+    }
+}

@@ -225,6 +225,34 @@ mod tests {
         build: no_policy,
     };
 
+    #[derive(Debug, Default, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Timeouts {
+        #[serde(default)]
+        idle: u32,
+    }
+
+    #[test]
+    fn settings_errors_name_the_key_at_fault_or_none_for_the_whole_table() {
+        let err = settings::<Timeouts>("p", &serde_json::json!({"idle": "x"})).unwrap_err();
+        let PluginError::Settings { key, .. } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(key.as_deref(), Some("idle"));
+        assert!(
+            err.to_string()
+                .starts_with("invalid settings for p: `idle`: "),
+            "{err}"
+        );
+        let err = settings::<Timeouts>("p", &serde_json::json!("x")).unwrap_err();
+        let PluginError::Settings { key, .. } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(key.as_deref(), None, "{err}");
+        assert!(settings::<Timeouts>("p", &serde_json::Value::Null).is_ok());
+    }
+
     #[test]
     fn duplicate_names_are_rejected() {
         let err = Registry::from_descriptors([], [&A, &A_AGAIN]).unwrap_err();

@@ -265,6 +265,14 @@ mod tests {
             Self
         }
 
+        fn reason_codes(&self) -> &[ReasonCode] {
+            COUNTER_CODES
+        }
+
+        fn group_settings(&self) -> &[GroupSetting] {
+            COUNTER_GROUP_SETTINGS
+        }
+
         fn apply(
             &self,
             state: Option<&u32>,
@@ -286,6 +294,24 @@ mod tests {
         }
     }
 
+    const COUNTER_CODES: &[ReasonCode] = &[ReasonCode::from_static("counted_out")];
+    const COUNTER_GROUP_SETTINGS: &[GroupSetting] = &[GroupSetting {
+        key: "ticks_per_minute",
+        summary: "how fast",
+        check: |_| Ok(()),
+    }];
+
+    #[test]
+    fn the_erased_source_shows_what_the_typed_one_declares() {
+        let source = TypedSource::new("counter", Counter);
+        let erased: &dyn AvailabilitySource = &source;
+        assert_eq!(erased.events(), ["tick", "fail"]);
+        assert_eq!(erased.reason_codes(), COUNTER_CODES);
+        let keys: Vec<&str> = erased.group_settings().iter().map(|g| g.key).collect();
+        assert_eq!(keys, ["ticks_per_minute"]);
+        assert_eq!(source.source(), &Counter);
+    }
+
     fn sig(event: &str) -> Signal {
         signal("a", "counter", event, t(0), Value::Null)
     }
@@ -303,6 +329,7 @@ mod tests {
         assert_eq!((err.0, err.1.message.as_str()), (2, "too many"));
         assert_eq!(source.state("a"), None, "checking changed nothing");
         source.ingest(&a, &tick).unwrap();
+        assert_eq!(source.state("a"), Some(&1));
         source.ingest(&a, &tick).unwrap();
         let before = source.clone();
         assert!(source.ingest(&a, &fail).is_err());
