@@ -224,11 +224,32 @@ pub struct Conversation {
     pub last_message_from: Option<Author>,
     /// First arrival instant; queue order follows it (SPEC R10).
     pub queued_at: Timestamp,
-    /// Every offer, acceptance, withdrawal and requeue (SPEC R17).
+    /// Its latest offers, acceptances, withdrawals and requeues, oldest first (SPEC R17): at
+    /// most [`Conversation::MAX_HISTORY`] entries.
     pub history: Vec<HistoryEntry>,
+    /// How many older entries were dropped to keep the history bounded (SPEC R21d).
+    #[serde(default)]
+    pub history_omitted: u64,
+    /// When it was closed.
+    #[serde(default)]
+    pub closed_at: Option<Timestamp>,
 }
 
 impl Conversation {
+    /// The most history entries a conversation keeps (SPEC R21d): one nobody accepts may
+    /// cycle offers for days without growing past it.
+    pub const MAX_HISTORY: usize = 200;
+
+    /// Appends `entry`, dropping the oldest one when the history is full.
+    pub fn remember(&mut self, entry: HistoryEntry) {
+        if self.history.len() >= Self::MAX_HISTORY {
+            let excess = self.history.len() + 1 - Self::MAX_HISTORY;
+            self.history.drain(..excess);
+            self.history_omitted += excess as u64;
+        }
+        self.history.push(entry);
+    }
+
     /// True while the conversation is not closed.
     pub fn is_open(&self) -> bool {
         self.state != ConversationState::Closed

@@ -265,3 +265,18 @@ fn operations_endpoints_answer() {
         metrics.text()
     );
 }
+
+#[test]
+fn r21b_r21d_a_conversation_says_when_it_closed_and_how_much_history_was_dropped() {
+    let s = Server::start();
+    s.put_agent("a", &[]);
+    s.put_channel("web", &["a"], json!({"check_availability": false}));
+    let open = s.new_conversation("web", "c1");
+    assert_eq!(open["history_omitted"], 0);
+    assert!(open["closed_at"].is_null(), "{open}");
+    s.advance(30);
+    let closed = s.close("c1");
+    assert_eq!(closed["closed_at"], ts(s.now()));
+    assert_eq!(closed["history_omitted"], 0);
+    assert_eq!(s.conversation("c1")["closed_at"], closed["closed_at"]);
+}

@@ -92,6 +92,8 @@ mod tests {
                 last_message_from: None,
                 queued_at: t(0),
                 history: Vec::new(),
+                history_omitted: 0,
+                closed_at: None,
             },
             channel: 0,
             arrival: 0,

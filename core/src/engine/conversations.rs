@@ -38,8 +38,7 @@ impl Engine {
         let agent = agent.map(|a| self.agent(a).id.clone());
         self.conversations[conversation]
             .public
-            .history
-            .push(HistoryEntry {
+            .remember(HistoryEntry {
                 at: self.now,
                 event,
                 agent,
@@ -94,6 +93,8 @@ impl Engine {
                 last_message_from: with_message.then_some(Author::Customer),
                 queued_at: self.now,
                 history: Vec::with_capacity(4),
+                history_omitted: 0,
+                closed_at: None,
             },
             channel: channel_key,
             arrival,
@@ -277,6 +278,7 @@ impl Engine {
         let key = self.open_conversation_key(conversation)?;
         self.conversations.set_state(key, ConversationState::Closed);
         let slot = &mut self.conversations[key];
+        slot.public.closed_at = Some(self.now);
         self.channels[slot.channel].waiting.remove(&slot.arrival);
         let holder = slot.holder.take();
         let holder_id = slot.public.agent.clone();
@@ -288,7 +290,7 @@ impl Engine {
         if let Some(holder) = holder {
             self.release(key, holder);
         }
-        self.conversations[key].public.history.push(HistoryEntry {
+        self.conversations[key].public.remember(HistoryEntry {
             at: self.now,
             event: HistoryEvent::Closed,
             agent: holder_id.clone(),

@@ -85,7 +85,7 @@ impl Engine {
             agent_slot.last_offer_at = Some(now);
             slot.offered.push(agent);
             slot.public.offered_to.push(agent_slot.id.clone());
-            slot.public.history.push(crate::HistoryEntry {
+            slot.public.remember(crate::HistoryEntry {
                 at: now,
                 event: HistoryEvent::Offered,
                 agent: Some(agent_slot.id.clone()),

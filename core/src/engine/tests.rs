@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use super::*;
 use crate::model::{
-    AgentProfile, Author, ChannelSettings, ConversationState, HistoryEvent, ReasonCode,
+    AgentProfile, Author, ChannelSettings, Conversation, ConversationState, HistoryEvent,
+    ReasonCode,
 };
 use crate::test_util::{FixtureSource, signal, t};
 
@@ -843,4 +844,60 @@ fn r34_two_sources_may_not_declare_the_same_group_setting() {
         err.to_string(),
         "group setting `lifetime` is registered twice"
     );
+}
+
+#[test]
+fn r21d_an_offer_nobody_takes_cycles_for_days_within_a_bounded_history() {
+    let mut w = World::new();
+    w.agents(&["x"]);
+    w.channel("web", &["x"], "strict_order");
+    w.ok(Command::Signals {
+        signals: vec![signal("x", "app", "online", t(0), serde_json::Value::Null)],
+    });
+    w.open("web", "c1");
+    // Offer, expiry, new round: two entries every 120 s, for three days.
+    for _ in 0..(3 * 24 * 30) {
+        w.advance(120);
+    }
+    let c1 = w.engine.conversation("c1").unwrap();
+    assert_eq!(c1.history.len(), Conversation::MAX_HISTORY);
+    let total = c1.history.len() as u64 + c1.history_omitted;
+    assert!(total > 4000, "{total} entries happened");
+    assert_eq!(c1.history.last().unwrap().event, HistoryEvent::Offered);
+    assert_eq!(c1.closed_at, None);
+    w.ok(Command::Close {
+        conversation: "c1".try_into().unwrap(),
+    });
+    let c1 = w.engine.conversation("c1").unwrap();
+    assert_eq!(c1.history.len(), Conversation::MAX_HISTORY);
+    assert_eq!(c1.history.last().unwrap().event, HistoryEvent::Closed);
+    assert_eq!(c1.closed_at, Some(t(w.now)));
+}
+
+#[test]
+fn r21d_the_history_keeps_the_latest_entries_and_counts_the_dropped_ones() {
+    let mut conversation = Conversation {
+        id: "c".try_into().unwrap(),
+        channel: "web".try_into().unwrap(),
+        customer: "k".into(),
+        state: ConversationState::Queued,
+        agent: None,
+        offered_to: vec![],
+        last_message_from: None,
+        queued_at: t(0),
+        history: vec![],
+        history_omitted: 0,
+        closed_at: None,
+    };
+    for second in 0..(Conversation::MAX_HISTORY as i64 + 5) {
+        conversation.remember(crate::HistoryEntry {
+            at: t(second),
+            event: HistoryEvent::Offered,
+            agent: None,
+            reason: None,
+        });
+    }
+    assert_eq!(conversation.history.len(), Conversation::MAX_HISTORY);
+    assert_eq!(conversation.history_omitted, 5);
+    assert_eq!(conversation.history[0].at, t(5), "the oldest went first");
 }

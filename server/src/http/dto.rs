@@ -144,8 +144,12 @@ pub struct ConversationView {
     pub last_message_from: Option<Author>,
     /// First arrival.
     pub queued_at: String,
-    /// SPEC R17.
+    /// SPEC R17: the latest entries, oldest first.
     pub history: Vec<HistoryView>,
+    /// How many older entries were dropped (SPEC R21d: at most 200 are kept).
+    pub history_omitted: u64,
+    /// When it was closed, or null.
+    pub closed_at: Option<String>,
 }
 
 impl From<&Conversation> for ConversationView {
@@ -169,6 +173,8 @@ impl From<&Conversation> for ConversationView {
                     reason: h.reason.as_ref().map(|r| r.as_str().to_owned()),
                 })
                 .collect(),
+            history_omitted: c.history_omitted,
+            closed_at: c.closed_at.map(ts),
         }
     }
 }
