@@ -22,10 +22,30 @@ impl Engine {
         if let Some(key) = self.agent_key(id) {
             return key;
         }
-        let key = AgentKey(u32::try_from(self.agents.len()).unwrap_or(u32::MAX));
-        self.agents.push(AgentSlot::new(id.clone()));
+        let key = match self.free_agent_keys.pop() {
+            Some(key) => {
+                self.agents[key.0 as usize] = AgentSlot::new(id.clone());
+                key
+            }
+            None => {
+                self.agents.push(AgentSlot::new(id.clone()));
+                AgentKey(u32::try_from(self.agents.len() - 1).unwrap_or(u32::MAX))
+            }
+        };
         self.agent_keys.insert(id.clone(), key);
         key
+    }
+
+    /// Forgets `agent` if it is only a name that no queue mentions any more (SPEC R21e): a
+    /// placeholder costs memory only while some channel's queue names it.
+    pub(super) fn forget_if_unused_placeholder(&mut self, agent: AgentKey) {
+        let slot = &mut self.agents[agent.0 as usize];
+        if slot.profile.is_some() || !slot.memberships.is_empty() || !slot.open.is_empty() {
+            return;
+        }
+        self.agent_keys.remove(&slot.id);
+        slot.verdicts = Vec::new();
+        self.free_agent_keys.push(agent);
     }
 
     pub(super) fn agent(&self, key: AgentKey) -> &AgentSlot {

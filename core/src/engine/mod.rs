@@ -49,6 +49,8 @@ pub struct Engine {
     groups: GroupDirectory,
     agents: Vec<AgentSlot>,
     agent_keys: HashMap<crate::AgentId, crate::AgentKey>,
+    /// Slots of placeholders no queue names any more, for reuse (SPEC R21e).
+    free_agent_keys: Vec<crate::AgentKey>,
     channels: Vec<ChannelSlot>,
     channel_keys: HashMap<crate::ChannelId, usize>,
     conversations: arena::Conversations,
@@ -71,6 +73,7 @@ impl Engine {
             groups: GroupDirectory::new(),
             agents: Vec::new(),
             agent_keys: HashMap::new(),
+            free_agent_keys: Vec::new(),
             channels: Vec::new(),
             channel_keys: HashMap::new(),
             conversations: arena::Conversations::default(),

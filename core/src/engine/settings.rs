@@ -178,6 +178,7 @@ impl Engine {
                 .memberships
                 .retain(|c| *c != channel);
             self.take_away(channel, *agent, ReasonCode::REMOVED_FROM_QUEUE);
+            self.forget_if_unused_placeholder(*agent);
         }
         for agent in queue {
             let memberships = &mut self.agents[agent.0 as usize].memberships;

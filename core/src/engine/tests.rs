@@ -901,3 +901,33 @@ fn r21d_the_history_keeps_the_latest_entries_and_counts_the_dropped_ones() {
     assert_eq!(conversation.history_omitted, 5);
     assert_eq!(conversation.history[0].at, t(5), "the oldest went first");
 }
+
+#[test]
+fn r21e_a_name_in_a_queue_costs_memory_only_while_a_queue_names_it() {
+    let mut w = World::new();
+    w.agents(&["x"]);
+    let ghosts: Vec<String> = (0..1000).map(|i| format!("ghost-{i}")).collect();
+    let mut queue: Vec<&str> = ghosts.iter().map(String::as_str).collect();
+    queue.push("x");
+    w.channel("web", &queue, "strict_order");
+    assert_eq!(w.engine.agent_keys.len(), 1001);
+    w.channel("web", &["x", "ghost-7"], "strict_order");
+    assert_eq!(
+        w.engine.agent_keys.len(),
+        2,
+        "x and the placeholder still named"
+    );
+    assert!(w.engine.agent_key("ghost-8").is_none());
+    // A freed slot is reused: names come and go without the engine growing.
+    w.channel("mail", &["ghost-8", "ghost-9"], "strict_order");
+    assert_eq!(w.engine.agents.len(), 1001);
+    // A placeholder that becomes an agent keeps working, in every queue that names it.
+    w.agents(&["ghost-9"]);
+    w.channel("mail", &["ghost-9"], "strict_order");
+    assert!(
+        w.engine.agent_key("ghost-9").is_some(),
+        "agents are never forgotten"
+    );
+    assert!(w.engine.agent_key("ghost-8").is_none());
+    assert_eq!(w.engine.explain("ghost-9").unwrap().len(), 1);
+}
