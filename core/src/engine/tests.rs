@@ -796,45 +796,48 @@ fn r17_a_block_whose_code_changes_is_explained_with_the_new_code() {
     );
 }
 
+/// A source that reads one group setting, `lifetime` (a whole number from 1 to 60).
+#[derive(Debug, Clone, PartialEq)]
+struct Reads;
+
+impl crate::typed::Source for Reads {
+    type Settings = crate::test_util::NoSettings;
+    type State = ();
+    const EVENTS: &'static [&'static str] = &["x"];
+    fn new(_: Self::Settings) -> Self {
+        Self
+    }
+    fn group_settings(&self) -> &[crate::source::GroupSetting] {
+        &[crate::source::GroupSetting {
+            key: "lifetime",
+            summary: "minutes",
+            check: |v| match v.as_u64() {
+                Some(1..=60) => Ok(()),
+                _ => Err("must be from 1 to 60".into()),
+            },
+        }]
+    }
+    fn apply(
+        &self,
+        _: Option<&()>,
+        _: &crate::AgentContext<'_>,
+        _: &crate::Signal,
+    ) -> std::result::Result<(), crate::SignalError> {
+        Ok(())
+    }
+    fn verdict(
+        &self,
+        _: Option<&()>,
+        _: &crate::AgentContext<'_>,
+        _: crate::Timestamp,
+    ) -> crate::Verdict {
+        crate::Verdict::abstain("")
+    }
+}
+
 #[test]
 fn r34_two_sources_may_not_declare_the_same_group_setting() {
-    use crate::source::GroupSetting;
-    use crate::typed::{Source, TypedSource};
-
-    /// A source that reads one group setting, `lifetime`.
-    #[derive(Debug, Clone, PartialEq)]
-    struct Reads;
-    impl Source for Reads {
-        type Settings = crate::test_util::NoSettings;
-        type State = ();
-        const EVENTS: &'static [&'static str] = &["x"];
-        fn new(_: Self::Settings) -> Self {
-            Self
-        }
-        fn group_settings(&self) -> &[GroupSetting] {
-            &[GroupSetting {
-                key: "lifetime",
-                summary: "",
-                check: |_| Ok(()),
-            }]
-        }
-        fn apply(
-            &self,
-            _: Option<&()>,
-            _: &crate::AgentContext<'_>,
-            _: &crate::Signal,
-        ) -> std::result::Result<(), crate::SignalError> {
-            Ok(())
-        }
-        fn verdict(
-            &self,
-            _: Option<&()>,
-            _: &crate::AgentContext<'_>,
-            _: crate::Timestamp,
-        ) -> crate::Verdict {
-            crate::Verdict::abstain("")
-        }
-    }
+    use crate::typed::TypedSource;
     let mut plugins = Plugins::new();
     plugins.add_source("one", Box::new(TypedSource::new("one", Reads)));
     assert!(plugins.check_group_setting_keys().is_ok());
@@ -930,4 +933,56 @@ fn r21e_a_name_in_a_queue_costs_memory_only_while_a_queue_names_it() {
     );
     assert!(w.engine.agent_key("ghost-8").is_none());
     assert_eq!(w.engine.explain("ghost-9").unwrap().len(), 1);
+}
+
+#[test]
+fn r8_r34_group_settings_are_checked_against_what_the_sources_declare() {
+    use crate::typed::TypedSource;
+    let mut plugins = Plugins::new().with_builtin_policies().unwrap();
+    plugins.add_source("reads", Box::new(TypedSource::new("reads", Reads)));
+    let mut engine = Engine::new(plugins, t(0));
+    assert_eq!(engine.group_setting_keys(), ["lifetime"]);
+    let described = engine.plugins().describe_sources();
+    assert_eq!(described.len(), 1);
+    assert_eq!(
+        (described[0].name, described[0].events.clone()),
+        ("reads", vec!["x"])
+    );
+    assert_eq!(described[0].group_settings, [("lifetime", "minutes")]);
+    let put = |engine: &mut Engine, body: serde_json::Value| {
+        let settings: crate::GroupSettings = serde_json::from_value(body).unwrap();
+        engine.apply(
+            Command::PutGroup {
+                id: "g".into(),
+                settings,
+            },
+            t(0),
+        )
+    };
+    let err = put(&mut engine, serde_json::json!({"lifetime": 0})).unwrap_err();
+    assert_eq!(err.to_string(), "`lifetime`: must be from 1 to 60");
+    let err = put(&mut engine, serde_json::json!({"colour": 1})).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "unknown group setting `colour`; valid: lifetime"
+    );
+    assert!(
+        engine.group("g").is_none(),
+        "a refused group changes nothing"
+    );
+    put(&mut engine, serde_json::json!({"lifetime": 30})).unwrap();
+    assert_eq!(
+        engine.group("g").unwrap().get("lifetime"),
+        Some(&serde_json::json!(30))
+    );
+}
+
+#[test]
+fn the_builtin_policies_come_with_the_registry() {
+    let plugins = Plugins::from_registry(&crate::Registry::collect().unwrap(), |_| {
+        serde_json::Value::Null
+    })
+    .unwrap();
+    assert_eq!(plugins.policy_names().len(), 6);
+    assert!(plugins.policy_names().contains(&"evenly"));
 }
