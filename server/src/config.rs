@@ -268,6 +268,9 @@ impl Settings {
             attribute(&environment, ConfigError::invalid(key, message))
         })?;
         settings.environment = environment;
+        if let Some(dir) = file.and_then(Path::parent) {
+            settings.store.url = beside(&settings.store.url, dir);
+        }
         Ok(settings)
     }
 
@@ -367,6 +370,26 @@ impl Settings {
                 Ok((id, body))
             })
             .collect()
+    }
+}
+
+/// A SQLite URL whose file path is relative made relative to `dir` (the config file's
+/// folder: the database lives next to its configuration, wherever the server is started
+/// from); any other URL unchanged.
+fn beside(url: &str, dir: &Path) -> String {
+    let Some(rest) = url.strip_prefix("sqlite://") else {
+        return url.to_owned();
+    };
+    let (path, query) = rest
+        .split_once('?')
+        .map_or((rest, None), |(p, q)| (p, Some(q)));
+    if path.is_empty() || path.starts_with(':') || Path::new(path).is_absolute() {
+        return url.to_owned();
+    }
+    let joined = dir.join(path);
+    match query {
+        Some(query) => format!("sqlite://{}?{query}", joined.display()),
+        None => format!("sqlite://{}", joined.display()),
     }
 }
 

@@ -292,3 +292,31 @@ fn a_bad_value_from_the_environment_names_the_variable() {
     );
     assert!(!err.is_from_environment(), "{err}");
 }
+
+#[test]
+fn a_relative_sqlite_file_lives_next_to_the_config_file() {
+    let dir = Path::new("/etc/openline");
+    assert_eq!(
+        beside("sqlite://openline.db", dir),
+        "sqlite:///etc/openline/openline.db"
+    );
+    assert_eq!(
+        beside("sqlite://data/ol.db?mode=rwc", dir),
+        "sqlite:///etc/openline/data/ol.db?mode=rwc"
+    );
+    for unchanged in [
+        "sqlite:///var/lib/openline.db",
+        "sqlite://:memory:",
+        "postgres://postgres@127.0.0.1/test",
+    ] {
+        assert_eq!(beside(unchanged, dir), unchanged);
+    }
+    let loaded = load("[store]\nurl = \"sqlite://here.db\"\n", &[]).unwrap();
+    let expected = std::env::temp_dir().join("here.db");
+    assert_eq!(loaded.store.url, format!("sqlite://{}", expected.display()));
+    let defaults = Settings::load_with(None, env(&[])).unwrap();
+    assert_eq!(
+        defaults.store.url, "sqlite://openline.db",
+        "no file: the working directory"
+    );
+}
