@@ -21,8 +21,8 @@ pub enum ClockError {
     /// Only a manual clock can be moved.
     #[error("the clock is in `system` mode; only a `manual` clock can be advanced")]
     NotManual,
-    /// The step would leave the representable range.
-    #[error("`seconds`: advancing by {0} seconds is out of range")]
+    /// The step would leave the years 1970–9999 (SPEC R24d).
+    #[error("`seconds`: advancing by {0} seconds would leave the years 1970 to 9999")]
     OutOfRange(u64),
 }
 
@@ -67,6 +67,7 @@ impl Clock {
             .ok_or(ClockError::OutOfRange(seconds))?;
         self.now()
             .checked_add_signed(step)
+            .filter(|to| openline_core::time::in_range(*to))
             .ok_or(ClockError::OutOfRange(seconds))
     }
 
@@ -97,6 +98,18 @@ mod tests {
         assert_eq!((clock.now() - start).num_seconds(), 300);
         clock.set(start).unwrap();
         assert_eq!(clock.now(), later, "never backwards");
+    }
+
+    #[test]
+    fn r24d_the_manual_clock_stays_within_the_year_9999() {
+        let start = openline_core::time::parse_rfc3339("9999-12-31T23:59:00Z").unwrap();
+        let clock = Clock::manual(start);
+        assert!(clock.peek_advance(59).is_ok());
+        assert_eq!(clock.peek_advance(60), Err(ClockError::OutOfRange(60)));
+        assert_eq!(
+            Clock::manual(chrono::Utc::now()).peek_advance(252_086_400_000),
+            Err(ClockError::OutOfRange(252_086_400_000))
+        );
     }
 
     #[test]

@@ -26,6 +26,14 @@ pub enum EngineError {
     /// The transition is not allowed now (HTTP 409).
     #[error("{0}")]
     Conflict(String),
+    /// Item `index` of a batch was refused (the batch changed nothing, SPEC R20).
+    #[error("signal [{index}]: {error}")]
+    InBatch {
+        /// The refused item's position in the batch.
+        index: usize,
+        /// Why it was refused.
+        error: Box<EngineError>,
+    },
 }
 
 impl EngineError {
@@ -34,6 +42,14 @@ impl EngineError {
         Self::NotFound {
             what,
             id: id.to_owned(),
+        }
+    }
+
+    /// What kind of refusal this is, looking through [`EngineError::InBatch`].
+    pub fn root(&self) -> &Self {
+        match self {
+            Self::InBatch { error, .. } => error.root(),
+            other => other,
         }
     }
 

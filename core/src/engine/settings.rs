@@ -8,6 +8,7 @@ use super::{Engine, EngineError, Result};
 use crate::model::{AgentId, AgentProfile, ChannelId, ChannelSettings, GroupSettings, ReasonCode};
 use crate::policy::AgentKey;
 use crate::source::Signal;
+use crate::time::{ALLOWED_SKEW, after};
 
 impl Engine {
     pub(super) fn put_agent(&mut self, id: AgentId, profile: AgentProfile) -> Result<bool> {
@@ -191,9 +192,10 @@ impl Engine {
         Ok(existing.is_none())
     }
 
-    pub(super) fn signals(&mut self, signals: Vec<Signal>) -> Result<()> {
+    pub(super) fn signals(&mut self, mut signals: Vec<Signal>) -> Result<()> {
+        let batch = signals.len() > 1;
         let label = |index: usize, message: String| {
-            EngineError::Invalid(if signals.len() > 1 {
+            EngineError::Invalid(if batch {
                 format!("signal [{index}]: {message}")
             } else {
                 message
@@ -203,8 +205,16 @@ impl Engine {
         // batch is accepted only when all of it can be applied (SPEC R20).
         let mut targets = Vec::with_capacity(signals.len());
         let mut sequences: BTreeMap<(AgentKey, usize), Vec<usize>> = BTreeMap::new();
-        for (index, signal) in signals.iter().enumerate() {
-            let agent = self.existing_agent(&signal.agent)?;
+        for (index, signal) in signals.iter_mut().enumerate() {
+            let agent = self
+                .existing_agent(&signal.agent)
+                .map_err(|error| match batch {
+                    true => EngineError::InBatch {
+                        index,
+                        error: Box::new(error),
+                    },
+                    false => error,
+                })?;
             let source = self.plugins.source_index(&signal.source).ok_or_else(|| {
                 label(
                     index,
@@ -215,10 +225,15 @@ impl Engine {
                     ),
                 )
             })?;
+            // SPEC R24d: a client clock a little ahead is "now"; further ahead is refused.
+            if signal.at > self.now && signal.at <= after(self.now, ALLOWED_SKEW) {
+                signal.at = self.now;
+            }
             if signal.at > self.now {
                 let message = format!(
-                    "`at` ({}) is in the future (now is {})",
+                    "`at` ({}) is more than {} s in the future (now is {})",
                     signal.at.to_rfc3339(),
+                    ALLOWED_SKEW.as_secs(),
                     self.now.to_rfc3339()
                 );
                 return Err(label(index, message));

@@ -676,23 +676,55 @@ fn r20_unknown_plugins_and_duplicates_are_refused_naming_the_field() {
 }
 
 #[test]
-fn r20_signals_for_unknown_agents_or_from_the_future_are_refused() {
+fn r20_r24d_signals_for_unknown_agents_or_from_the_future_are_refused() {
     let mut w = World::new();
     let ghost = signal("ghost", "app", "online", t(0), serde_json::Value::Null);
     assert!(matches!(
         w.run(Command::Signals {
-            signals: vec![ghost]
+            signals: vec![ghost.clone()]
         }),
         Err(EngineError::NotFound { .. })
     ));
     w.agents(&["x"]);
-    let future = signal("x", "app", "online", t(5), serde_json::Value::Null);
-    assert!(matches!(
-        w.run(Command::Signals {
-            signals: vec![future]
-        }),
-        Err(EngineError::Invalid(_))
-    ));
+    let ok = signal("x", "app", "online", t(0), serde_json::Value::Null);
+    let err = w
+        .run(Command::Signals {
+            signals: vec![ok, ghost],
+        })
+        .unwrap_err();
+    assert_eq!(err.to_string(), "signal [1]: agent `ghost` not found");
+    assert!(matches!(err.root(), EngineError::NotFound { .. }));
+    let future = signal("x", "app", "online", t(6), serde_json::Value::Null);
+    let err = w
+        .run(Command::Signals {
+            signals: vec![future],
+        })
+        .unwrap_err();
+    assert!(matches!(err, EngineError::Invalid(_)), "{err}");
+    assert!(
+        err.to_string().contains("more than 5 s in the future"),
+        "{err}"
+    );
+}
+
+#[test]
+fn r24d_a_signal_up_to_five_seconds_ahead_counts_as_now() {
+    let mut w = World::new();
+    w.agents(&["x"]);
+    w.channel("web", &["x"], "strict_order");
+    let until = t(60).to_rfc3339();
+    let skewed = signal(
+        "x",
+        "app",
+        "online",
+        t(5),
+        serde_json::json!({"until": until}),
+    );
+    w.ok(Command::Signals {
+        signals: vec![skewed],
+    });
+    let explained = &w.engine.explain("x").unwrap()[0];
+    assert!(explained.available, "accepted as now, not refused");
 }
 
 #[test]

@@ -128,11 +128,13 @@ impl IntoResponse for AppError {
 
 impl From<EngineError> for AppError {
     fn from(error: EngineError) -> Self {
-        match error {
-            EngineError::NotFound { .. } => Self::not_found(error.to_string()),
-            EngineError::Conflict(message) => Self::conflict(message),
-            EngineError::Invalid(message) => Self::invalid(message),
-            other => Self::invalid(other.to_string()),
+        // The status follows the kind of refusal; the message keeps its context (e.g. the
+        // index of the refused signal in a batch).
+        let message = error.to_string();
+        match error.root() {
+            EngineError::NotFound { .. } => Self::not_found(message),
+            EngineError::Conflict(_) => Self::conflict(message),
+            _ => Self::invalid(message),
         }
     }
 }
