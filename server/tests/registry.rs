@@ -9,15 +9,11 @@ fn every_bundled_plugin_is_registered_sorted() {
         registry.source_names(),
         ["browser", "hr", "messenger", "mobile", "timesheet"]
     );
+    // The six built-in policies of core (named one by one in core's own registry test).
     assert_eq!(
-        registry.policy_names(),
-        [
-            "all_at_once",
-            "evenly",
-            "least_busy",
-            "longest_idle",
-            "round_robin",
-            "strict_order"
-        ]
+        registry.policy_names().len(),
+        6,
+        "{:?}",
+        registry.policy_names()
     );
 }

@@ -344,6 +344,13 @@ impl Server {
         self.spawn();
     }
 
+    /// Asserts the server's log does not say `needle` (e.g. a warning that must not appear).
+    #[track_caller]
+    pub fn assert_log_lacks(&self, needle: &str) {
+        let log = self.log_tail();
+        assert!(!log.contains(needle), "`{needle}` in the log:\n{log}");
+    }
+
     /// SIGKILL, then start again on the same database with other `[plugins.*]` sections.
     pub fn crash_and_restart_with_plugins(&mut self, toml: &str) {
         self.settings.plugins = toml.into();

@@ -177,11 +177,7 @@ fn r19_r34_a_changed_presence_source_is_named_at_restart() {
     s.put_agent("a", &[]);
     s.signal("a", "teams", "available");
     s.crash_and_restart();
-    assert!(
-        !s.log_tail().contains("plugin settings changed"),
-        "{}",
-        s.log_tail()
-    );
+    s.assert_log_lacks("plugin settings changed");
     s.crash_and_restart_with_plugins(&teams("20m"));
     let log = s.log_tail();
     assert!(

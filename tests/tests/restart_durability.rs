@@ -136,11 +136,7 @@ fn r19_changed_plugin_settings_are_named_at_restart() {
     s.put_agent("a", &["plain"]);
     s.signal("a", "messenger", "open");
     s.crash_and_restart();
-    assert!(
-        !s.log_tail().contains("plugin settings changed"),
-        "{}",
-        s.log_tail()
-    );
+    s.assert_log_lacks("plugin settings changed");
     s.crash_and_restart_with_plugins(&format!(
         "{}[plugins.messenger]\nheartbeat_timeout = \"5m\"\n",
         openline_tests::server::DEFAULT_PLUGINS
