@@ -91,21 +91,32 @@ pub async fn message(State(state): State<AppState>, Id(id): Id, body: Body<Messa
 }
 
 /// `POST /v1/conversations/{id}/accept` → 409 when not offered to the agent (SPEC R12).
-pub async fn accept(State(state): State<AppState>, Id(id): Id, body: Body<AgentRef>) -> Reply {
-    let agent = agent_id("agent", &body.0.agent)?;
-    run(&state, &id, |conversation| Command::Accept {
-        conversation,
-        agent,
-    })
-    .await
+pub async fn accept(state: State<AppState>, id: Id, body: Body<AgentRef>) -> Reply {
+    answer_offer(state, id, body, true).await
 }
 
 /// `POST /v1/conversations/{id}/decline` (SPEC R12).
-pub async fn decline(State(state): State<AppState>, Id(id): Id, body: Body<AgentRef>) -> Reply {
-    let agent = agent_id("agent", &body.0.agent)?;
-    run(&state, &id, |conversation| Command::Decline {
-        conversation,
-        agent,
+pub async fn decline(state: State<AppState>, id: Id, body: Body<AgentRef>) -> Reply {
+    answer_offer(state, id, body, false).await
+}
+
+/// The agent in `body` accepts (or declines) the offer of conversation `id`.
+async fn answer_offer(
+    State(state): State<AppState>,
+    Id(id): Id,
+    Body(body): Body<AgentRef>,
+    accepts: bool,
+) -> Reply {
+    let agent = agent_id("agent", &body.agent)?;
+    run(&state, &id, |conversation| match accepts {
+        true => Command::Accept {
+            conversation,
+            agent,
+        },
+        false => Command::Decline {
+            conversation,
+            agent,
+        },
     })
     .await
 }
