@@ -37,13 +37,11 @@ enum Step {
         conversation: usize,
         agent: usize,
     },
-    Accept {
+    /// The agent accepts (or declines) the conversation's offer.
+    Answer {
         conversation: usize,
         agent: usize,
-    },
-    Decline {
-        conversation: usize,
-        agent: usize,
+        accepts: bool,
     },
     Transfer {
         conversation: usize,
@@ -73,8 +71,8 @@ fn step() -> impl Strategy<Value = Step> {
         3 => (0..CHANNELS.len()).prop_map(|channel| Step::Open { channel }),
         1 => conversation.clone().prop_map(|conversation| Step::CustomerWrites { conversation }),
         1 => (conversation.clone(), agent.clone()).prop_map(|(conversation, agent)| Step::AgentWrites { conversation, agent }),
-        3 => (conversation.clone(), agent.clone()).prop_map(|(conversation, agent)| Step::Accept { conversation, agent }),
-        1 => (conversation.clone(), agent.clone()).prop_map(|(conversation, agent)| Step::Decline { conversation, agent }),
+        4 => (conversation.clone(), agent.clone(), proptest::bool::weighted(0.75))
+            .prop_map(|(conversation, agent, accepts)| Step::Answer { conversation, agent, accepts }),
         1 => (conversation.clone(), proptest::option::of(agent.clone())).prop_map(|(conversation, to)| Step::Transfer { conversation, to }),
         1 => conversation.prop_map(|conversation| Step::Close { conversation }),
         2 => (1..400u16).prop_map(|seconds| Step::Advance { seconds }),
@@ -108,6 +106,7 @@ fn settings(check: bool, queue: &[usize], max_chats: Option<u8>, policy: usize) 
 
 /// The command for a step, or `None` for pure time steps.
 fn command(step: &Step, now: i64, opened: usize) -> Option<Command> {
+    let agent_id = |a: &usize| -> crate::AgentId { AGENTS[*a].try_into().unwrap() };
     let conv = |i: &usize| format!("c{}", i % opened.max(1)).try_into().unwrap();
     Some(match step {
         Step::Signal {
@@ -150,20 +149,23 @@ fn command(step: &Step, now: i64, opened: usize) -> Option<Command> {
             from: Author::Agent,
             agent: Some(AGENTS[*agent].try_into().unwrap()),
         },
-        Step::Accept {
+        Step::Answer {
             conversation,
             agent,
-        } => Command::Accept {
-            conversation: conv(conversation),
-            agent: AGENTS[*agent].try_into().unwrap(),
-        },
-        Step::Decline {
-            conversation,
-            agent,
-        } => Command::Decline {
-            conversation: conv(conversation),
-            agent: AGENTS[*agent].try_into().unwrap(),
-        },
+            accepts,
+        } => {
+            let (conversation, agent) = (conv(conversation), agent_id(agent));
+            match accepts {
+                true => Command::Accept {
+                    conversation,
+                    agent,
+                },
+                false => Command::Decline {
+                    conversation,
+                    agent,
+                },
+            }
+        }
         Step::Transfer { conversation, to } => Command::Transfer {
             conversation: conv(conversation),
             to: to.map(|a| AGENTS[a].try_into().unwrap()),
@@ -405,7 +407,7 @@ proptest! {
                 }
                 _ => {
                     let Some(cmd) = command(step, now, opened) else { continue };
-                    if matches!(step, Step::Close { .. } | Step::Open { .. } | Step::Transfer { .. } | Step::Accept { .. } | Step::Decline { .. } | Step::CustomerWrites { .. } | Step::AgentWrites { .. }) && opened == 0 && !matches!(step, Step::Open { .. }) {
+                    if matches!(step, Step::Close { .. } | Step::Open { .. } | Step::Transfer { .. } | Step::Answer { .. } | Step::CustomerWrites { .. } | Step::AgentWrites { .. }) && opened == 0 && !matches!(step, Step::Open { .. }) {
                         continue;
                     }
                     match engine.apply(cmd.clone(), t(now)) {
