@@ -965,6 +965,11 @@ fn r21e_a_name_in_a_queue_costs_memory_only_while_a_queue_names_it() {
     );
     assert!(w.engine.agent_key("ghost-8").is_none());
     assert_eq!(w.engine.explain("ghost-9").unwrap().len(), 1);
+    w.channel("web", &["ghost-7"], "strict_order");
+    assert!(
+        w.engine.agent_profile("x").is_some(),
+        "x is in no queue, still an agent"
+    );
 }
 
 #[test]
