@@ -970,6 +970,12 @@ fn r21e_a_name_in_a_queue_costs_memory_only_while_a_queue_names_it() {
         w.engine.agent_profile("x").is_some(),
         "x is in no queue, still an agent"
     );
+    w.channel("other", &["ghost-7"], "strict_order");
+    w.channel("web", &["x"], "strict_order");
+    assert!(
+        w.engine.agent_key("ghost-7").is_some(),
+        "still named by `other`"
+    );
 }
 
 #[test]
