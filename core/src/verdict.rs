@@ -145,6 +145,23 @@ mod tests {
     }
 
     #[test]
+    fn r17_verdict_kinds_have_the_api_names() {
+        let names = [
+            VerdictKind::Block,
+            VerdictKind::Grant,
+            VerdictKind::Online,
+            VerdictKind::Offline,
+            VerdictKind::Abstain,
+        ]
+        .map(VerdictKind::as_str);
+        assert_eq!(names, ["block", "grant", "online", "offline", "abstain"]);
+        assert_eq!(
+            serde_json::to_value(VerdictKind::Grant).ok(),
+            Some(serde_json::json!("grant"))
+        );
+    }
+
+    #[test]
     fn r3_block_beats_grant_and_online() {
         let got = combine(&[
             v(VerdictKind::Online),
