@@ -49,6 +49,20 @@ impl Source for Fixture {
         Self
     }
 
+    fn verdict(&self, set: Option<&FixtureState>, _: &AgentContext<'_>, now: Timestamp) -> Verdict {
+        match set {
+            Some(FixtureState { kind, until, code }) if until.is_none_or(|u| now < u) => {
+                let mut verdict = Verdict::new(*kind, format!("fixture says {}", kind.as_str()));
+                if *kind == VerdictKind::Block {
+                    verdict.code = Some(code.clone().unwrap_or(ReasonCode::OFFLINE));
+                }
+                verdict.until = *until;
+                verdict
+            }
+            _ => Verdict::abstain("fixture has no opinion"),
+        }
+    }
+
     fn apply(
         &self,
         _state: Option<&FixtureState>,
@@ -74,25 +88,6 @@ impl Source for Fixture {
             None
         };
         Ok(FixtureState { kind, until, code })
-    }
-
-    fn verdict(
-        &self,
-        state: Option<&FixtureState>,
-        _agent: &AgentContext<'_>,
-        now: Timestamp,
-    ) -> Verdict {
-        match state {
-            Some(FixtureState { kind, until, code }) if until.is_none_or(|u| now < u) => {
-                let mut verdict = Verdict::new(*kind, format!("fixture says {}", kind.as_str()));
-                if *kind == VerdictKind::Block {
-                    verdict.code = Some(code.clone().unwrap_or(ReasonCode::OFFLINE));
-                }
-                verdict.until = *until;
-                verdict
-            }
-            _ => Verdict::abstain("fixture has no opinion"),
-        }
     }
 }
 
@@ -315,11 +310,28 @@ impl<S: AvailabilitySource> SourceProbe<S> {
     /// (with no `until`).
     #[track_caller]
     pub fn assert_online_until(&self, end: Timestamp) {
+        if let Err(problem) = self.online_until(end) {
+            panic!("{problem}");
+        }
+    }
+
+    /// What breaks the presence window convention for a window ending at `end` (online one
+    /// second before it with `until = end`, offline at it with no `until`), if anything.
+    #[track_caller]
+    fn online_until(&self, end: Timestamp) -> Result<(), String> {
         let before = self.at(end - TimeDelta::seconds(1));
-        assert_eq!(before.kind, VerdictKind::Online, "{before:?}");
-        assert_eq!(before.until, Some(end));
+        if (before.kind, before.until) != (VerdictKind::Online, Some(end)) {
+            return Err(format!(
+                "one second before {end}, expected online until it: {before:?}"
+            ));
+        }
         let after = self.at(end);
-        assert_eq!((after.kind, after.until), (VerdictKind::Offline, None));
+        if (after.kind, after.until) != (VerdictKind::Offline, None) {
+            return Err(format!(
+                "at {end}, expected offline with no `until`: {after:?}"
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -338,12 +350,179 @@ impl<S: AvailabilitySource + Clone + PartialEq + std::fmt::Debug> SourceProbe<S>
     /// Sends a signal that must be refused without changing the source; returns the error.
     #[track_caller]
     pub fn refused(&mut self, event: &str, at: Timestamp, fields: serde_json::Value) -> String {
+        self.refusal(event, at, fields)
+            .unwrap_or_else(|problem| panic!("`{event}` at {at}: {problem}"))
+    }
+
+    /// Sends a signal that should be refused; its error, or what went wrong instead (accepted,
+    /// or refused but the source changed).
+    #[track_caller]
+    fn refusal(
+        &mut self,
+        event: &str,
+        at: Timestamp,
+        fields: serde_json::Value,
+    ) -> Result<String, String> {
         let before = self.source.clone();
-        let Err(err) = self.send(event, at, fields) else {
-            panic!("`{event}` at {at} was accepted but should be refused");
+        let Err(message) = self.send(event, at, fields) else {
+            return Err("accepted, but should be refused".to_owned());
         };
-        assert_eq!(self.source, before, "a refused signal must change nothing");
-        err
+        if self.source != before {
+            return Err(format!(
+                "refused (`{message}`), but a refused signal must change nothing"
+            ));
+        }
+        Ok(message)
+    }
+
+    /// Plays `script` step by step (see [`Step`]); a step that fails panics, naming its
+    /// position in the script.
+    #[track_caller]
+    pub fn play(&mut self, script: &[Step]) -> &mut Self {
+        for (position, step) in script.iter().enumerate() {
+            if let Err(problem) = self.step(step) {
+                panic!("step {position} of the script, {step:?}: {problem}");
+            }
+        }
+        self
+    }
+
+    /// Plays one step; what went wrong, if anything.
+    #[track_caller]
+    fn step(&mut self, step: &Step) -> Result<(), String> {
+        match step {
+            Step::Send(event, at) => self.accepted(event, *at, serde_json::Value::Null),
+            Step::SendWith(event, at, fields) => self.accepted(event, *at, fields.clone()),
+            Step::Refused(event, at, needle) => {
+                self.refused_naming(event, *at, serde_json::Value::Null, needle)
+            }
+            Step::RefusedWith(event, at, fields, needle) => {
+                self.refused_naming(event, *at, fields.clone(), needle)
+            }
+            Step::Expect(at, expected) => same("verdict", &summary(&self.at(t(*at))), expected),
+            Step::Reason(at, expected) => same("reason", &self.at(t(*at)).reason, expected),
+            Step::ReasonHas(at, part) => {
+                let reason = self.at(t(*at)).reason;
+                if reason.contains(part) {
+                    Ok(())
+                } else {
+                    Err(format!("the reason `{reason}` does not say `{part}`"))
+                }
+            }
+            Step::OnlineUntil(end) => self.online_until(t(*end)),
+        }
+    }
+
+    /// Sends a signal that must be accepted.
+    #[track_caller]
+    fn accepted(&mut self, event: &str, at: i64, fields: serde_json::Value) -> Result<(), String> {
+        self.send(event, t(at), fields)
+            .map_err(|message| format!("refused: {message}"))
+    }
+
+    /// Sends a signal that must be refused without changing the source, with an error that
+    /// says `needle`.
+    #[track_caller]
+    fn refused_naming(
+        &mut self,
+        event: &str,
+        at: i64,
+        fields: serde_json::Value,
+        needle: &str,
+    ) -> Result<(), String> {
+        let message = self.refusal(event, t(at), fields)?;
+        if message.contains(needle) {
+            Ok(())
+        } else {
+            Err(format!("the error `{message}` should name {needle}"))
+        }
+    }
+
+    /// Runs [`assert_source_conformance`] on the source as it is, at `t(0)`; then plays
+    /// `script` and runs it again at `now`.
+    #[track_caller]
+    pub fn assert_conformance_before_and_after(&mut self, script: &[Step], now: Timestamp) {
+        assert_source_conformance(&mut self.source, t(0));
+        self.play(script);
+        assert_source_conformance(&mut self.source, now);
+    }
+}
+
+/// The probes a typed source's plugin tests use: implement it with the name the source is
+/// registered under, then `PagerSource::run(&[...])` plays a script on the source with its
+/// default settings, and `PagerSource::world(settings)` builds one with other settings.
+pub trait UnderTest: Source + Clone + PartialEq + std::fmt::Debug {
+    /// The name the source is registered under.
+    const NAME: &'static str;
+
+    /// One agent, `alice`, and the source built from `settings` (`null`: all defaults).
+    #[track_caller]
+    fn world(settings: serde_json::Value) -> SourceProbe<TypedSource<Self>> {
+        SourceProbe::typed(Self::NAME, &settings)
+    }
+
+    /// [`UnderTest::world`] with the default settings, after `script`.
+    #[track_caller]
+    fn run(script: &[Step]) -> SourceProbe<TypedSource<Self>> {
+        let mut world = Self::world(serde_json::Value::Null);
+        world.play(script);
+        world
+    }
+}
+
+/// One step of a [`SourceProbe::play`] script; instants are whole seconds after [`t`]`(0)`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Sends the event, without fields, at the instant; it must be accepted.
+    Send(&'static str, i64),
+    /// Sends the event with these fields at the instant; it must be accepted.
+    SendWith(&'static str, i64, serde_json::Value),
+    /// Sends the event, without fields, at the instant; it must be refused without changing
+    /// the source, and its error must say the last string.
+    Refused(&'static str, i64, &'static str),
+    /// [`Step::Refused`] for the event with these fields.
+    RefusedWith(&'static str, i64, serde_json::Value, &'static str),
+    /// The verdict at the instant, as [`summary`] writes it: `"block on_leave until 2000"`.
+    Expect(i64, &'static str),
+    /// The verdict's reason at the instant, in full.
+    Reason(i64, &'static str),
+    /// Words the verdict's reason at the instant says.
+    ReasonHas(i64, &'static str),
+    /// The presence window convention for a window ending at the instant: online one second
+    /// before it with `until` it, offline at it with no `until`.
+    OnlineUntil(i64),
+}
+
+/// A `heartbeat` with no open session (never opened, or closed) opens one: the script both
+/// heartbeat-driven presence sources, `messenger` (SPEC R6) and `mobile` (SPEC R7), pass with
+/// their default two-minute `heartbeat_timeout`.
+pub const A_HEARTBEAT_OPENS_A_SESSION: &[Step] = &[
+    Step::Send("heartbeat", 10),
+    Step::OnlineUntil(130),
+    Step::Send("close", 20),
+    Step::Send("heartbeat", 30),
+    Step::OnlineUntil(150),
+];
+
+/// A verdict in a few words, without its reason: its kind, then its code and its `until`
+/// (in seconds after [`t`]`(0)`) when it has them, e.g. `"block on_leave until 2000"`.
+pub fn summary(verdict: &Verdict) -> String {
+    let mut words = verdict.kind.as_str().to_owned();
+    if let Some(code) = &verdict.code {
+        words = format!("{words} {code}");
+    }
+    if let Some(until) = verdict.until {
+        words = format!("{words} until {}", (until - t(0)).num_seconds());
+    }
+    words
+}
+
+/// `Ok` when `got` is `expected`, else an error saying what (`what`) differs.
+fn same(what: &str, got: &str, expected: &str) -> Result<(), String> {
+    if got == expected {
+        Ok(())
+    } else {
+        Err(format!("the {what} is `{got}`, expected `{expected}`"))
     }
 }
 
@@ -373,4 +552,28 @@ pub fn assert_settings_refused(name: &str, settings: &serde_json::Value, needle:
     };
     assert!(matches!(err, PluginError::Settings { ref plugin, .. } if plugin == name));
     assert!(err.to_string().contains(needle), "{err}");
+}
+
+/// Asserts the plugin `name` reads its settings from `null` and from an empty table alike,
+/// as `defaults`.
+#[track_caller]
+pub fn assert_default_settings<T>(name: &str, defaults: &T)
+where
+    T: serde::de::DeserializeOwned + Default + PartialEq + std::fmt::Debug,
+{
+    for absent in [serde_json::Value::Null, serde_json::json!({})] {
+        let read: T = crate::registry::settings(name, &absent)
+            .unwrap_or_else(|e| panic!("settings {absent} refused: {e}"));
+        assert_eq!(&read, defaults, "settings read from {absent}");
+    }
+}
+
+/// Asserts the registered source `name` refuses each of `values` for its setting `key`,
+/// naming the key ([`assert_settings_refused`]).
+#[track_caller]
+pub fn assert_setting_refuses(name: &str, key: &str, values: &[serde_json::Value]) {
+    for value in values {
+        let settings = serde_json::json!({ key: value });
+        assert_settings_refused(name, &settings, &format!("`{key}`"));
+    }
 }

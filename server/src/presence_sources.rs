@@ -177,7 +177,8 @@ impl Source for ConfigPresence {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use openline_core::test_util::{SourceProbe, assert_source_conformance, t};
+    use openline_core::test_util::Step::Send;
+    use openline_core::test_util::{SourceProbe, t};
     use openline_core::verdict::VerdictKind;
     use serde_json::{Value, json};
 
@@ -248,11 +249,8 @@ mod tests {
 
     #[test]
     fn conformance() {
-        let mut source = teams(Some(60)).build();
-        assert_source_conformance(&mut source, t(0));
         let mut w = probe(teams(Some(60)));
-        w.ok("available", t(0));
-        assert_source_conformance(&mut w.source, t(30));
+        w.assert_conformance_before_and_after(&[Send("available", 0)], t(30));
     }
 
     #[test]

@@ -70,9 +70,10 @@ impl Default for BrowserSettings {
 }
 
 /// The `browser` source: tab activity (SPEC R8).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrowserSource {
-    settings: BrowserSettings,
+    /// The idle timeout of agents whose groups set no session lifetime.
+    default_timeout: Duration,
 }
 
 /// One agent's browser, as its signals tell.
@@ -128,7 +129,7 @@ impl BrowserSource {
                 Some((Duration::from_secs(minutes.saturating_mul(60)), group))
             })
             .min_by_key(|(lifetime, _)| *lifetime)
-            .map_or((self.settings.idle_timeout, None), |(lifetime, group)| {
+            .map_or((self.default_timeout, None), |(lifetime, group)| {
                 (lifetime, Some(group))
             })
     }
@@ -149,26 +150,14 @@ impl Source for BrowserSource {
     type State = Tab;
     const EVENTS: &'static [&'static str] = EVENTS;
 
-    fn new(settings: BrowserSettings) -> Self {
-        Self { settings }
+    fn new(BrowserSettings { idle_timeout }: BrowserSettings) -> Self {
+        Self {
+            default_timeout: idle_timeout,
+        }
     }
 
     fn group_settings(&self) -> &[GroupSetting] {
         GROUP_SETTINGS
-    }
-
-    fn apply(
-        &self,
-        tab: Option<&Tab>,
-        _agent: &AgentContext<'_>,
-        signal: &Signal,
-    ) -> Result<Tab, SignalError> {
-        signal.only_fields(&[])?;
-        Ok(match tab {
-            Some(tab) if signal.at < tab.at() => *tab,
-            _ if signal.event == "close" => Tab::Closed(signal.at),
-            _ => Tab::Active(signal.at),
-        })
     }
 
     fn verdict(&self, tab: Option<&Tab>, agent: &AgentContext<'_>, now: Timestamp) -> Verdict {
@@ -194,6 +183,24 @@ impl Source for BrowserSource {
             }
         }
     }
+
+    fn apply(
+        &self,
+        tab: Option<&Tab>,
+        _agent: &AgentContext<'_>,
+        signal: &Signal,
+    ) -> Result<Tab, SignalError> {
+        let said = match signal.event.as_str() {
+            "close" => Tab::Closed(signal.at),
+            _ => Tab::Active(signal.at),
+        };
+        signal.only_fields(&[])?;
+        // A signal older than the last one applied changes nothing.
+        Ok(match tab {
+            Some(tab) if signal.at < tab.at() => *tab,
+            _ => said,
+        })
+    }
 }
 
 openline_core::register_source! {
@@ -208,189 +215,155 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use openline_core::model::GroupSettings;
-    use openline_core::test_util::{SourceProbe, assert_source_conformance, t};
-    use openline_core::test_util::{assert_registered_source, assert_settings_refused};
-    use openline_core::verdict::VerdictKind;
+    use openline_core::test_util::Step::{Expect, OnlineUntil, Reason, ReasonHas, Send};
+    use openline_core::test_util::Step::{Refused, RefusedWith};
+    use openline_core::test_util::t;
+    use openline_core::test_util::{UnderTest, assert_registered_source, assert_settings_refused};
+    use openline_core::test_util::{assert_default_settings, assert_setting_refuses};
+    use openline_core::typed::TypedSource;
     use serde_json::{Value, json};
 
     use super::*;
-    use openline_core::registry;
-    use openline_core::typed::TypedSource;
-
-    /// One agent, `alice`, and a `browser` source with these settings.
-    fn world(settings: Value) -> SourceProbe<TypedSource<BrowserSource>> {
-        SourceProbe::typed(NAME, &settings)
-    }
-
-    /// A group's settings with this session lifetime.
-    fn lifetime(minutes: Option<u32>) -> GroupSettings {
-        [(SESSION_LIFETIME_MINUTES, json!(minutes))]
-            .into_iter()
-            .collect()
-    }
 
     #[test]
     fn r8_before_any_signal_the_agent_is_offline() {
-        let v = world(Value::Null).at(t(0));
-        assert_eq!((v.kind, v.until), (VerdictKind::Offline, None));
-        assert_eq!(v.reason, "no browser session seen");
+        BrowserSource::run(&[Expect(0, "offline"), Reason(0, "no browser session seen")]);
     }
 
     #[test]
     fn r8_activity_is_online_until_the_idle_timeout() {
-        let mut w = world(Value::Null);
-        w.ok("activity", t(0));
-        let v = w.at(t(0));
-        assert_eq!((v.kind, v.until), (VerdictKind::Online, Some(t(900))));
-        assert_eq!(
-            v.reason,
-            "browser last active at 00:00:00 (idle timeout 15 min, default), offline at 00:15:00"
-        );
-        w.assert_online_until(t(900));
-        w.ok("activity", t(600));
-        w.assert_online_until(t(1500));
+        BrowserSource::run(&[
+            Send("activity", 0),
+            Expect(0, "online until 900"),
+            Reason(
+                0,
+                "browser last active at 00:00:00 (idle timeout 15 min, default), offline at 00:15:00",
+            ),
+            OnlineUntil(900),
+            Send("activity", 600),
+            OnlineUntil(1500),
+        ]);
     }
 
     #[test]
     fn r8_activity_after_the_timeout_brings_the_agent_back() {
-        let mut w = world(Value::Null);
-        w.ok("activity", t(0));
-        assert_eq!(w.at(t(2000)).kind, VerdictKind::Offline);
-        w.ok("activity", t(2000));
-        w.assert_online_until(t(2900));
+        BrowserSource::run(&[
+            Send("activity", 0),
+            Expect(2000, "offline"),
+            Send("activity", 2000),
+            OnlineUntil(2900),
+        ]);
     }
 
     #[test]
     fn r8_close_is_offline_at_once() {
-        let mut w = world(Value::Null);
-        w.ok("activity", t(0));
-        w.ok("close", t(60));
-        let v = w.at(t(60));
-        assert_eq!((v.kind, v.until), (VerdictKind::Offline, None));
-        assert_eq!(v.reason, "browser closed at 00:01:00");
-        w.ok("activity", t(120));
-        w.assert_online_until(t(1020));
+        BrowserSource::run(&[
+            Send("activity", 0),
+            Send("close", 60),
+            Expect(60, "offline"),
+            Reason(60, "browser closed at 00:01:00"),
+            Send("activity", 120),
+            OnlineUntil(1020),
+        ]);
     }
 
     #[test]
     fn r8_a_group_session_lifetime_replaces_the_default() {
-        let mut w = world(Value::Null);
+        let mut w = BrowserSource::world(Value::Null);
         w.group("support", lifetime(Some(30)));
-        w.ok("activity", t(0));
-        w.assert_online_until(t(1800));
-        assert!(
-            w.at(t(0))
-                .reason
-                .contains("idle timeout 30 min, session lifetime of group `support`"),
-            "{}",
-            w.at(t(0)).reason
-        );
+        w.play(&[
+            Send("activity", 0),
+            OnlineUntil(1800),
+            ReasonHas(
+                0,
+                "idle timeout 30 min, session lifetime of group `support`",
+            ),
+        ]);
     }
 
     #[test]
     fn r8_the_shortest_lifetime_among_the_agents_groups_wins() {
-        let mut w = world(Value::Null);
+        let mut w = BrowserSource::world(Value::Null);
         w.group("no-lifetime", lifetime(None));
         w.group("long", lifetime(Some(60)));
         w.group("short", lifetime(Some(5)));
         w.group("zero-means-none", lifetime(Some(0)));
-        w.ok("activity", t(0));
-        w.assert_online_until(t(300));
-        assert!(w.at(t(0)).reason.contains("group `short`"));
+        w.play(&[
+            Send("activity", 0),
+            OnlineUntil(300),
+            ReasonHas(0, "group `short`"),
+        ]);
     }
 
     #[test]
     fn r8_groups_without_a_lifetime_or_unknown_fall_back_to_the_default() {
-        let mut w = world(json!({"idle_timeout": "10m"}));
+        let mut w = BrowserSource::world(json!({"idle_timeout": "10m"}));
         w.group("plain", lifetime(None));
         w.groups.push("not-in-directory".to_owned());
-        w.ok("activity", t(0));
-        w.assert_online_until(t(600));
+        w.play(&[Send("activity", 0), OnlineUntil(600)]);
     }
 
     #[test]
     fn r8_a_changed_lifetime_applies_at_the_next_verdict() {
-        let mut w = world(Value::Null);
+        let mut w = BrowserSource::world(Value::Null);
         w.group("support", lifetime(Some(30)));
-        w.ok("activity", t(0));
-        assert_eq!(w.at(t(1000)).kind, VerdictKind::Online);
+        w.play(&[Send("activity", 0), Expect(1000, "online until 1800")]);
         w.group("support", lifetime(Some(10)));
-        assert_eq!(
-            w.at(t(1000)).kind,
-            VerdictKind::Offline,
-            "shortened at run time"
-        );
-        w.assert_online_until(t(600));
+        // Shortened at run time.
+        w.play(&[Expect(1000, "offline"), OnlineUntil(600)]);
         w.group("support", lifetime(None));
-        w.assert_online_until(t(900));
+        w.play(&[OnlineUntil(900)]);
         w.groups.clear();
         w.group("night", lifetime(Some(20)));
-        w.assert_online_until(t(1200));
+        w.play(&[OnlineUntil(1200)]);
     }
 
     #[test]
     fn r8_out_of_order_signals_do_not_move_the_state_backwards() {
-        let mut w = world(Value::Null);
-        w.ok("activity", t(100));
-        w.ok("activity", t(50));
-        w.assert_online_until(t(1000));
-        w.ok("close", t(200));
-        w.ok("activity", t(150));
-        assert_eq!(
-            w.at(t(200)).kind,
-            VerdictKind::Offline,
-            "late activity does not reopen"
-        );
-        w.ok("activity", t(300));
-        w.ok("close", t(250));
-        w.assert_online_until(t(1200));
-        // Same instant: arrival order.
-        w.ok("close", t(300));
-        assert_eq!(w.at(t(300)).kind, VerdictKind::Offline);
+        BrowserSource::run(&[
+            Send("activity", 100),
+            Send("activity", 50),
+            OnlineUntil(1000),
+            Send("close", 200),
+            Send("activity", 150),
+            Expect(200, "offline"), // late activity does not reopen
+            Send("activity", 300),
+            Send("close", 250),
+            OnlineUntil(1200),
+            // Same instant: arrival order.
+            Send("close", 300),
+            Expect(300, "offline"),
+        ]);
     }
 
     #[test]
     fn r20_bad_signals_are_refused_and_change_nothing() {
-        let mut w = world(Value::Null);
-        w.ok("activity", t(0));
-        let before = w.source.clone();
-        let err = w.send("activity", t(10), json!({"tab": 2})).unwrap_err();
-        assert!(err.contains("`tab`"), "{err}");
-        let err = w.send("open", t(10), Value::Null).unwrap_err();
-        assert!(err.contains("activity, close"), "{err}");
-        assert_eq!(w.source, before);
+        BrowserSource::run(&[
+            Send("activity", 0),
+            Refused("open", 10, "activity, close"),
+            RefusedWith("activity", 10, json!({"tab": 2}), "`tab`"),
+        ]);
     }
 
     #[test]
     fn settings_defaults_custom_and_refusals() {
-        let defaults: BrowserSettings = registry::settings(NAME, &Value::Null).unwrap();
-        assert_eq!(defaults.idle_timeout, Duration::from_secs(900));
-        assert_eq!(
-            registry::settings::<BrowserSettings>(NAME, &json!({})).unwrap(),
-            defaults
-        );
-
-        let mut w = world(json!({"idle_timeout": "90s"}));
-        w.ok("activity", t(0));
-        w.assert_online_until(t(90));
-        assert!(w.at(t(0)).reason.contains("idle timeout 90 s, default"));
-
-        for (bad, needle) in [
-            (json!({"session_lifetime": "5m"}), "`session_lifetime`"),
-            (json!({"idle_timeout": "soon"}), "`idle_timeout`"),
-            (json!({"idle_timeout": "0s"}), "`idle_timeout`"),
-        ] {
-            assert_settings_refused(NAME, &bad, needle);
-        }
+        let defaults = BrowserSettings {
+            idle_timeout: Duration::from_secs(900),
+        };
+        assert_default_settings(NAME, &defaults);
+        BrowserSource::world(json!({"idle_timeout": "90s"})).play(&[
+            Send("activity", 0),
+            OnlineUntil(90),
+            ReasonHas(0, "idle timeout 90 s, default"),
+        ]);
+        let unknown = json!({"session_lifetime": "5m"});
+        assert_settings_refused(NAME, &unknown, "`session_lifetime`");
+        assert_setting_refuses(NAME, "idle_timeout", &[json!("soon"), json!("0s")]);
     }
 
     #[test]
     fn conformance() {
-        let mut browser = TypedSource::<BrowserSource>::from_settings(NAME, &Value::Null).unwrap();
-        assert_source_conformance(&mut browser, t(0));
-        let mut w = world(Value::Null);
-        w.ok("activity", t(0));
-        assert_source_conformance(&mut w.source, t(60));
+        BrowserSource::run(&[]).assert_conformance_before_and_after(&[Send("activity", 0)], t(60));
     }
 
     #[test]
@@ -399,7 +372,12 @@ mod tests {
         let declared = openline_core::AvailabilitySource::group_settings(&browser);
         assert_eq!(declared.len(), 1);
         assert_eq!(declared[0].key, "session_lifetime_minutes");
-        for good in [json!(1), json!(30), json!(MAX_SESSION_LIFETIME_MINUTES)] {
+        for good in [
+            json!(1),
+            json!(30),
+            json!(MAX_SESSION_LIFETIME_MINUTES),
+            json!(10_080), // a week, in minutes
+        ] {
             assert_eq!((declared[0].check)(&good), Ok(()), "{good}");
         }
         for bad in [
@@ -408,6 +386,7 @@ mod tests {
             json!(1.5),
             json!("30"),
             json!(MAX_SESSION_LIFETIME_MINUTES + 1),
+            json!(10_081),
         ] {
             let err = (declared[0].check)(&bad).unwrap_err();
             assert!(err.contains("whole number of minutes"), "{bad}: {err}");
@@ -417,5 +396,16 @@ mod tests {
     #[test]
     fn registers_itself_as_browser() {
         assert_registered_source(NAME, EVENTS);
+    }
+
+    /// A group's settings with this session lifetime.
+    fn lifetime(minutes: Option<u32>) -> GroupSettings {
+        [(SESSION_LIFETIME_MINUTES, json!(minutes))]
+            .into_iter()
+            .collect()
+    }
+
+    impl UnderTest for BrowserSource {
+        const NAME: &'static str = NAME;
     }
 }

@@ -178,6 +178,47 @@ fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
 }
 
 impl AgentRecord {
+    /// Records `change`, planned from a signal at `at` (see [`HrSource::plan`]).
+    fn change(&mut self, change: Change, at: Timestamp) {
+        match change {
+            Change::Dismissed => {
+                self.dismissed_since.get_or_insert(at);
+                self.status_at = Some(at);
+            }
+            Change::Rehired => {
+                self.dismissed_since = None;
+                self.status_at = Some(at);
+            }
+            Change::Leave { id, from, to } => {
+                let period = Some((from, to));
+                let leave = LeaveRecord {
+                    changed_at: at,
+                    period,
+                };
+                self.leaves.insert(id, leave);
+            }
+            Change::Cancel { id } => {
+                let leave = LeaveRecord {
+                    changed_at: at,
+                    period: None,
+                };
+                self.leaves.insert(id, leave);
+            }
+        }
+    }
+
+    /// The verdict at `now`: a dismissal dominates any leave.
+    fn verdict(&self, now: Timestamp) -> Verdict {
+        let dismissal = self.dismissed_since;
+        if let Some(since) = dismissal.filter(|since| *since <= now) {
+            return Verdict::block(DISMISSED, format!("dismissed since {}", stamp(since)));
+        }
+        let mut verdict = self.leave_verdict(now);
+        // A dismissal recorded for a later instant than `now` changes the verdict then.
+        verdict.until = earliest(verdict.until, dismissal);
+        verdict
+    }
+
     /// The leave verdict at `now`: blocked until the end of the contiguous span of leaves
     /// containing `now`, else abstain until the next leave starts.
     fn leave_verdict(&self, now: Timestamp) -> Verdict {
@@ -232,8 +273,16 @@ impl Source for HrSource {
         Self
     }
 
-    fn reason_codes(&self) -> &[ReasonCode] {
-        REASON_CODES
+    fn verdict(
+        &self,
+        record: Option<&AgentRecord>,
+        _: &AgentContext<'_>,
+        now: Timestamp,
+    ) -> Verdict {
+        let Some(record) = record else {
+            return Verdict::abstain("no HR record: not dismissed, not on leave");
+        };
+        record.verdict(now)
     }
 
     /// A leave may be cancelled in the batch that adds it: the generic part applies a batch
@@ -246,52 +295,14 @@ impl Source for HrSource {
     ) -> Result<AgentRecord, SignalError> {
         let change = Self::plan(record, agent.id, signal)?;
         let mut record = record.cloned().unwrap_or_default();
-        match change {
-            None => {}
-            Some(Change::Dismissed) => {
-                record.dismissed_since.get_or_insert(signal.at);
-                record.status_at = Some(signal.at);
-            }
-            Some(Change::Rehired) => {
-                record.dismissed_since = None;
-                record.status_at = Some(signal.at);
-            }
-            Some(Change::Leave { id, from, to }) => {
-                let period = Some((from, to));
-                let leave = LeaveRecord {
-                    changed_at: signal.at,
-                    period,
-                };
-                record.leaves.insert(id, leave);
-            }
-            Some(Change::Cancel { id }) => {
-                let leave = LeaveRecord {
-                    changed_at: signal.at,
-                    period: None,
-                };
-                record.leaves.insert(id, leave);
-            }
+        if let Some(change) = change {
+            record.change(change, signal.at);
         }
         Ok(record)
     }
 
-    fn verdict(
-        &self,
-        record: Option<&AgentRecord>,
-        _: &AgentContext<'_>,
-        now: Timestamp,
-    ) -> Verdict {
-        let Some(record) = record else {
-            return Verdict::abstain("no HR record: not dismissed, not on leave");
-        };
-        let dismissal = record.dismissed_since;
-        if let Some(since) = dismissal.filter(|since| *since <= now) {
-            return Verdict::block(DISMISSED, format!("dismissed since {}", stamp(since)));
-        }
-        let mut verdict = record.leave_verdict(now);
-        // A dismissal recorded for a later instant than `now` changes the verdict then.
-        verdict.until = earliest(verdict.until, dismissal);
-        verdict
+    fn reason_codes(&self) -> &[ReasonCode] {
+        REASON_CODES
     }
 }
 
@@ -306,8 +317,11 @@ openline_core::register_source! {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+    use std::ops::Range;
+
     use openline_core::model::GroupDirectory;
-    use openline_core::test_util::{SourceProbe, assert_source_conformance, context, signal, t};
+    use openline_core::test_util::Step::{Expect, Reason, ReasonHas, Refused, RefusedWith, Send};
+    use openline_core::test_util::{Step, UnderTest, assert_default_settings, context, signal, t};
     use openline_core::test_util::{assert_registered_source, assert_settings_refused};
     use openline_core::verdict::VerdictKind;
     use serde_json::{Value, json};
@@ -321,8 +335,7 @@ mod tests {
         let source = TypedSource::new(NAME, HrSource);
         let directory = GroupDirectory::new();
         let ctx = context("alice", &[], &directory);
-        let fields = json!({"id": "x", "from": t(10).to_rfc3339(), "to": t(20).to_rfc3339()});
-        let leave = signal("alice", NAME, "leave", t(0), fields);
+        let leave = signal("alice", NAME, "leave", t(0), fields("x", 10, 20));
         let cancel = signal("alice", NAME, "leave_cancelled", t(0), json!({"id": "x"}));
         let cancel_other = signal("alice", NAME, "leave_cancelled", t(0), json!({"id": "y"}));
         assert!(source.check_sequence(&ctx, &[&leave, &cancel]).is_ok());
@@ -334,240 +347,198 @@ mod tests {
         assert_eq!(source.state("alice"), None, "checking changes nothing");
     }
 
-    /// One agent, `alice`, and an `hr` source.
-    fn world() -> SourceProbe<TypedSource<HrSource>> {
-        SourceProbe::typed(NAME, &Value::Null)
-    }
-
-    fn leave(id: &str, from: Timestamp, to: Timestamp) -> Value {
-        json!({"id": id, "from": from.to_rfc3339(), "to": to.to_rfc3339()})
-    }
-
     #[test]
     fn r4_an_agent_without_records_is_neither_blocked_nor_granted() {
-        let w = world();
-        let v = w.at(t(0));
-        assert_eq!(
-            (v.kind, v.until, v.code),
-            (VerdictKind::Abstain, None, None)
-        );
+        HrSource::run(&[Expect(0, "abstain")]);
     }
 
     #[test]
     fn r4_dismissed_blocks_from_its_instant_until_rehired() {
-        let mut w = world();
-        w.ok("dismissed", t(100));
-        let v = w.at(t(99));
-        assert_eq!(v.kind, VerdictKind::Abstain, "not yet dismissed at 99 s");
-        assert_eq!(v.until, Some(t(100)));
-        let v = w.at(t(100));
-        assert_eq!(v.kind, VerdictKind::Block);
-        assert_eq!(v.code, Some(DISMISSED));
-        assert_eq!(v.until, None, "a dismissal never ends by itself");
-        assert_eq!(v.reason, "dismissed since 2026-01-01 00:01:40");
-        assert_eq!(w.at(t(1_000_000)).kind, VerdictKind::Block);
-        w.ok("rehired", t(200));
-        let v = w.at(t(200));
-        assert_eq!((v.kind, v.until), (VerdictKind::Abstain, None));
+        HrSource::run(&[
+            Send("dismissed", 100),
+            Expect(99, "abstain until 100"), // not yet dismissed at 99 s
+            Expect(100, "block dismissed"),  // a dismissal never ends by itself
+            Reason(100, "dismissed since 2026-01-01 00:01:40"),
+            Expect(1_000_000, "block dismissed"),
+            Send("rehired", 200),
+            Expect(200, "abstain"),
+        ]);
     }
 
     #[test]
     fn r4_dismissing_twice_keeps_the_first_instant_and_rehiring_an_employee_is_harmless() {
-        let mut w = world();
-        w.ok("rehired", t(10));
-        assert_eq!(w.at(t(10)).kind, VerdictKind::Abstain);
-        w.ok("dismissed", t(20));
-        w.ok("dismissed", t(30));
-        assert_eq!(w.at(t(30)).reason, "dismissed since 2026-01-01 00:00:20");
+        HrSource::run(&[
+            Send("rehired", 10),
+            Expect(10, "abstain"),
+            Send("dismissed", 20),
+            Send("dismissed", 30),
+            Reason(30, "dismissed since 2026-01-01 00:00:20"),
+        ]);
     }
 
     #[test]
     fn r4_leave_blocks_inside_its_half_open_interval() {
-        let mut w = world();
-        w.ok_with("leave", t(0), leave("ski", t(1000), t(2000)));
-        let v = w.at(t(999));
-        assert_eq!(v.kind, VerdictKind::Abstain);
-        assert_eq!(v.until, Some(t(1000)), "the leave's start is announced");
-        let v = w.at(t(1000));
-        assert_eq!(v.kind, VerdictKind::Block);
-        assert_eq!(v.code, Some(ON_LEAVE));
-        assert_eq!(v.until, Some(t(2000)));
-        assert_eq!(
-            v.reason,
-            "on leave `ski` from 2026-01-01 00:16:40 until 2026-01-01 00:33:20"
-        );
-        let v = w.at(t(1999));
-        assert_eq!((v.kind, v.until), (VerdictKind::Block, Some(t(2000))));
-        let v = w.at(t(2000));
-        assert_eq!((v.kind, v.until), (VerdictKind::Abstain, None));
+        HrSource::run(&[
+            leave("ski", 1000..2000),
+            Expect(999, "abstain until 1000"), // the leave's start is announced
+            Expect(1000, "block on_leave until 2000"),
+            Reason(
+                1000,
+                "on leave `ski` from 2026-01-01 00:16:40 until 2026-01-01 00:33:20",
+            ),
+            Expect(1999, "block on_leave until 2000"),
+            Expect(2000, "abstain"),
+        ]);
     }
 
     #[test]
     fn r4_overlapping_and_touching_leaves_block_until_the_end_of_their_span() {
-        let mut w = world();
-        w.ok_with("leave", t(0), leave("a", t(1000), t(2000)));
-        w.ok_with("leave", t(0), leave("b", t(1500), t(3000)));
-        w.ok_with("leave", t(0), leave("c", t(3000), t(4000)));
-        w.ok_with("leave", t(0), leave("d", t(5000), t(6000)));
-        let v = w.at(t(1000));
-        assert_eq!((v.kind, v.until), (VerdictKind::Block, Some(t(4000))));
-        assert!(v.reason.contains("`a`, `b`, `c`"), "{}", v.reason);
-        assert_eq!(w.at(t(3999)).kind, VerdictKind::Block);
-        let v = w.at(t(4000));
-        assert_eq!((v.kind, v.until), (VerdictKind::Abstain, Some(t(5000))));
-        assert!(v.reason.contains("next leave `d`"), "{}", v.reason);
-        let v = w.at(t(5999));
-        assert_eq!((v.kind, v.until), (VerdictKind::Block, Some(t(6000))));
-        assert_eq!(w.at(t(6000)).kind, VerdictKind::Abstain);
+        HrSource::run(&[
+            leave("a", 1000..2000),
+            leave("b", 1500..3000),
+            leave("c", 3000..4000),
+            leave("d", 5000..6000),
+            Expect(1000, "block on_leave until 4000"),
+            ReasonHas(1000, "`a`, `b`, `c`"),
+            Expect(3999, "block on_leave until 4000"),
+            Expect(4000, "abstain until 5000"),
+            ReasonHas(4000, "next leave `d`"),
+            Expect(5999, "block on_leave until 6000"),
+            Expect(6000, "abstain"),
+        ]);
     }
 
     #[test]
     fn r4_a_leave_inside_another_does_not_shorten_it() {
-        let mut w = world();
-        w.ok_with("leave", t(0), leave("long", t(100), t(1000)));
-        w.ok_with("leave", t(0), leave("short", t(200), t(300)));
-        assert_eq!(w.at(t(250)).until, Some(t(1000)));
-        assert_eq!(w.at(t(999)).kind, VerdictKind::Block);
+        HrSource::run(&[
+            leave("long", 100..1000),
+            leave("short", 200..300),
+            Expect(250, "block on_leave until 1000"),
+            Expect(999, "block on_leave until 1000"),
+        ]);
     }
 
     #[test]
     fn r4_resending_a_leave_id_replaces_it() {
-        let mut w = world();
-        w.ok_with("leave", t(0), leave("x", t(100), t(200)));
-        w.ok_with("leave", t(10), leave("x", t(500), t(600)));
-        assert_eq!(w.at(t(150)).kind, VerdictKind::Abstain);
-        assert_eq!(w.at(t(150)).until, Some(t(500)));
-        assert_eq!(w.at(t(500)).kind, VerdictKind::Block);
+        HrSource::run(&[
+            leave("x", 100..200),
+            leave_at(10, "x", 500..600),
+            Expect(150, "abstain until 500"),
+            Expect(500, "block on_leave until 600"),
+        ]);
     }
 
     #[test]
     fn r4_a_cancelled_leave_no_longer_blocks() {
-        let mut w = world();
-        w.ok_with("leave", t(0), leave("x", t(100), t(200)));
-        w.ok_with("leave", t(0), leave("y", t(300), t(400)));
-        w.ok_with("leave_cancelled", t(50), json!({"id": "x"}));
-        let v = w.at(t(150));
-        assert_eq!((v.kind, v.until), (VerdictKind::Abstain, Some(t(300))));
-        w.ok_with("leave_cancelled", t(60), json!({"id": "x"}));
-        assert_eq!(
-            w.at(t(150)).kind,
-            VerdictKind::Abstain,
-            "a repeat is harmless"
-        );
-        w.ok_with("leave_cancelled", t(350), json!({"id": "y"}));
-        assert_eq!(
-            w.at(t(350)).kind,
-            VerdictKind::Abstain,
-            "cancelled mid-leave"
-        );
+        HrSource::run(&[
+            leave("x", 100..200),
+            leave("y", 300..400),
+            cancel(50, "x"),
+            Expect(150, "abstain until 300"),
+            cancel(60, "x"),
+            Expect(150, "abstain until 300"), // a repeat is harmless
+            cancel(350, "y"),
+            Expect(350, "abstain"), // cancelled mid-leave
+        ]);
     }
 
     #[test]
     fn r4_a_cancelled_leave_id_can_be_scheduled_again() {
-        let mut w = world();
-        w.ok_with("leave", t(0), leave("x", t(100), t(200)));
-        w.ok_with("leave_cancelled", t(1), json!({"id": "x"}));
-        w.ok_with("leave", t(2), leave("x", t(100), t(200)));
-        assert_eq!(w.at(t(100)).kind, VerdictKind::Block);
+        HrSource::run(&[
+            leave("x", 100..200),
+            cancel(1, "x"),
+            leave_at(2, "x", 100..200),
+            Expect(100, "block on_leave until 200"),
+        ]);
     }
 
     #[test]
     fn r4_dismissal_outranks_a_leave() {
-        let mut w = world();
-        w.ok_with("leave", t(0), leave("x", t(0), t(100)));
-        w.ok("dismissed", t(10));
-        let v = w.at(t(10));
-        assert_eq!(v.code, Some(DISMISSED));
-        assert_eq!(v.until, None, "the leave's end does not end the dismissal");
-        w.ok("rehired", t(20));
-        let v = w.at(t(20));
-        assert_eq!(v.code, Some(ON_LEAVE), "still on leave after rehiring");
-        assert_eq!(v.until, Some(t(100)));
+        HrSource::run(&[
+            leave("x", 0..100),
+            Send("dismissed", 10),
+            // The leave's end does not end the dismissal.
+            Expect(10, "block dismissed"),
+            Send("rehired", 20),
+            // Still on leave after rehiring.
+            Expect(20, "block on_leave until 100"),
+        ]);
     }
 
     #[test]
     fn r4_leave_end_not_after_start_is_refused_naming_to() {
-        let mut w = world();
-        let err = w.refused("leave", t(0), leave("x", t(100), t(100)));
-        assert!(err.contains("`to`"), "{err}");
-        let err = w.refused("leave", t(0), leave("x", t(100), t(50)));
-        assert!(err.contains("`to`"), "{err}");
+        HrSource::run(&[
+            RefusedWith("leave", 0, fields("x", 100, 100), "`to`"),
+            RefusedWith("leave", 0, fields("x", 100, 50), "`to`"),
+        ]);
     }
 
     #[test]
     fn r20_bad_signals_are_refused_and_change_nothing() {
         const FROM: &str = "2026-01-01T00:00:00Z";
         const TO: &str = "2026-01-02T00:00:00Z";
-        let mut w = world();
-        w.ok_with("leave", t(0), leave("x", t(100), t(200)));
-        let cases = [
-            ("leave", json!({"from": FROM, "to": TO}), "`id`"),
-            (
+        HrSource::run(&[
+            leave("x", 100..200),
+            RefusedWith("leave", 10, json!({"from": FROM, "to": TO}), "`id`"),
+            RefusedWith(
                 "leave",
+                10,
                 json!({"id": "y", "from": "yesterday", "to": TO}),
                 "`from`",
             ),
-            ("leave", json!({"id": "y", "from": FROM}), "`to`"),
-            ("leave", json!({"id": 7, "from": FROM, "to": TO}), "`id`"),
-            ("leave", json!({"id": "", "from": FROM, "to": TO}), "`id`"),
-            (
+            RefusedWith("leave", 10, json!({"id": "y", "from": FROM}), "`to`"),
+            RefusedWith(
                 "leave",
+                10,
+                json!({"id": 7, "from": FROM, "to": TO}),
+                "`id`",
+            ),
+            RefusedWith(
+                "leave",
+                10,
+                json!({"id": "", "from": FROM, "to": TO}),
+                "`id`",
+            ),
+            RefusedWith(
+                "leave",
+                10,
                 json!({"id": "y", "from": FROM, "to": TO, "note": 1}),
                 "`note`",
             ),
-            ("dismissed", json!({"reason": "x"}), "`reason`"),
-            ("rehired", json!({"id": "x"}), "`id`"),
-            ("leave_cancelled", json!({}), "`id`"),
-            ("leave_cancelled", json!({"id": "nope"}), "nope"),
-            (
-                "fired",
-                Value::Null,
-                "dismissed, rehired, leave, leave_cancelled",
-            ),
-        ];
-        for (event, fields, needle) in cases {
-            let err = w.refused(event, t(10), fields);
-            assert!(
-                err.contains(needle),
-                "{event}: `{err}` should name {needle}"
-            );
-        }
+            RefusedWith("dismissed", 10, json!({"reason": "x"}), "`reason`"),
+            RefusedWith("rehired", 10, json!({"id": "x"}), "`id`"),
+            RefusedWith("leave_cancelled", 10, json!({}), "`id`"),
+            RefusedWith("leave_cancelled", 10, json!({"id": "nope"}), "nope"),
+            Refused("fired", 10, "dismissed, rehired, leave, leave_cancelled"),
+        ]);
     }
 
     #[test]
     fn r4_out_of_order_signals_do_not_move_the_state_backwards() {
-        let mut w = world();
-        w.ok("dismissed", t(200));
-        w.ok("rehired", t(100));
-        assert_eq!(w.at(t(300)).code, Some(DISMISSED), "late rehire ignored");
-
-        w.ok_with("leave", t(60), leave("x", t(1000), t(2000)));
-        w.ok_with("leave", t(50), leave("x", t(5000), t(6000)));
-        assert_eq!(w.at(t(1000)).code, Some(DISMISSED));
-        w.ok("rehired", t(300));
-        assert_eq!(w.at(t(1000)).code, Some(ON_LEAVE), "older version ignored");
-        assert_eq!(w.at(t(5000)).kind, VerdictKind::Abstain);
-
-        w.ok_with("leave_cancelled", t(55), json!({"id": "x"}));
-        assert_eq!(
-            w.at(t(1000)).kind,
-            VerdictKind::Block,
-            "stale cancel ignored"
-        );
-        w.ok_with("leave_cancelled", t(70), json!({"id": "x"}));
-        w.ok_with("leave", t(65), leave("x", t(1000), t(2000)));
-        assert_eq!(
-            w.at(t(1000)).kind,
-            VerdictKind::Abstain,
-            "stale leave does not revive"
-        );
+        HrSource::run(&[
+            Send("dismissed", 200),
+            Send("rehired", 100),
+            Expect(300, "block dismissed"), // late rehire ignored
+            leave_at(60, "x", 1000..2000),
+            leave_at(50, "x", 5000..6000),
+            Expect(1000, "block dismissed"),
+            Send("rehired", 300),
+            Expect(1000, "block on_leave until 2000"), // older version ignored
+            Expect(5000, "abstain"),
+            cancel(55, "x"),
+            Expect(1000, "block on_leave until 2000"), // stale cancel ignored
+            cancel(70, "x"),
+            leave_at(65, "x", 1000..2000),
+            Expect(1000, "abstain"), // stale leave does not revive
+            // Same instant: arrival order.
+            Send("dismissed", 300),
+            Expect(300, "block dismissed"),
+        ]);
     }
 
     #[test]
     fn r3_hr_never_grants_nor_says_online() {
-        let mut w = world();
-        w.ok_with("leave", t(0), leave("x", t(100), t(200)));
-        w.ok("dismissed", t(300));
+        let w = HrSource::run(&[leave("x", 100..200), Send("dismissed", 300)]);
         for s in (0..400).step_by(50) {
             let kind = w.at(t(s)).kind;
             assert!(
@@ -579,25 +550,44 @@ mod tests {
 
     #[test]
     fn settings_accept_nothing_but_an_empty_table() {
-        assert!(TypedSource::<HrSource>::from_settings(NAME, &Value::Null).is_ok());
-        assert!(TypedSource::<HrSource>::from_settings(NAME, &json!({})).is_ok());
+        assert_default_settings(NAME, &HrSettings {});
         assert_settings_refused(NAME, &json!({"grace": "5m"}), "`grace`");
     }
 
     #[test]
     fn conformance() {
-        let mut hr = TypedSource::<HrSource>::from_settings(NAME, &Value::Null).unwrap();
-        assert_source_conformance(&mut hr, t(0));
-        let mut w = world();
-        w.ok_with("leave", t(0), leave("x", t(100), t(200)));
-        w.ok_with("leave", t(0), leave("y", t(200), t(300)));
-        assert_source_conformance(&mut w.source, t(150));
-        w.ok("dismissed", t(10));
-        assert_source_conformance(&mut w.source, t(20));
+        let mut w = HrSource::run(&[]);
+        let leaves = [leave("x", 100..200), leave("y", 200..300)];
+        w.assert_conformance_before_and_after(&leaves, t(150));
+        w.assert_conformance_before_and_after(&[Send("dismissed", 10)], t(20));
     }
 
     #[test]
     fn registers_itself_as_hr() {
         assert_registered_source(NAME, EVENTS);
+    }
+
+    impl UnderTest for HrSource {
+        const NAME: &'static str = NAME;
+    }
+
+    /// The fields of a `leave` signal for leave `id` from `from` to `to` (seconds after `t(0)`).
+    fn fields(id: &str, from: i64, to: i64) -> Value {
+        json!({"id": id, "from": t(from).to_rfc3339(), "to": t(to).to_rfc3339()})
+    }
+
+    /// A `leave` signal sent at `t(0)` for leave `id` over `period` (seconds after `t(0)`).
+    fn leave(id: &'static str, period: Range<i64>) -> Step {
+        leave_at(0, id, period)
+    }
+
+    /// A `leave` signal sent at `at` for leave `id` over `period`.
+    fn leave_at(at: i64, id: &'static str, period: Range<i64>) -> Step {
+        Step::SendWith("leave", at, fields(id, period.start, period.end))
+    }
+
+    /// A `leave_cancelled` signal sent at `at` for leave `id`.
+    fn cancel(at: i64, id: &'static str) -> Step {
+        Step::SendWith("leave_cancelled", at, json!({"id": id}))
     }
 }

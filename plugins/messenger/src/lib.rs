@@ -67,9 +67,10 @@ impl Default for MessengerSettings {
 }
 
 /// The `messenger` source: desktop sessions (SPEC R6).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessengerSource {
-    settings: MessengerSettings,
+    /// Offline once no `open`/`heartbeat` came for this long.
+    heartbeat_timeout: Duration,
 }
 
 /// What one agent's messenger said.
@@ -91,13 +92,40 @@ enum Session {
     Closed(Timestamp),
 }
 
+impl Client {
+    /// The client after `signal`, one of [`EVENTS`]: the session and Do Not Disturb each
+    /// change only for a signal at least as recent as the last one applied to them.
+    fn after(mut self, signal: &Signal) -> Self {
+        let at = signal.at;
+        match signal.event.as_str() {
+            "dnd_on" | "dnd_off" => {
+                if self.dnd.is_none_or(|(_, last)| last <= at) {
+                    self.dnd = Some((signal.event == "dnd_on", at));
+                }
+            }
+            event => {
+                if self.session.is_none_or(|(_, last)| last <= at) {
+                    let session = match event {
+                        "close" => Session::Closed(at),
+                        _ => Session::Open { last_seen: at },
+                    };
+                    self.session = Some((session, at));
+                }
+            }
+        }
+        self
+    }
+}
+
 impl Source for MessengerSource {
     type Settings = MessengerSettings;
     type State = Client;
     const EVENTS: &'static [&'static str] = EVENTS;
 
     fn new(settings: MessengerSettings) -> Self {
-        Self { settings }
+        Self {
+            heartbeat_timeout: settings.heartbeat_timeout,
+        }
     }
 
     fn apply(
@@ -106,26 +134,8 @@ impl Source for MessengerSource {
         _agent: &AgentContext<'_>,
         signal: &Signal,
     ) -> Result<Client, SignalError> {
-        signal.only_fields(&[])?;
-        let mut client = client.copied().unwrap_or_default();
-        let at = signal.at;
-        match signal.event.as_str() {
-            "dnd_on" | "dnd_off" => {
-                if client.dnd.is_none_or(|(_, last)| last <= at) {
-                    client.dnd = Some((signal.event == "dnd_on", at));
-                }
-            }
-            event => {
-                if client.session.is_none_or(|(_, last)| last <= at) {
-                    let session = match event {
-                        "close" => Session::Closed(at),
-                        _ => Session::Open { last_seen: at },
-                    };
-                    client.session = Some((session, at));
-                }
-            }
-        }
-        Ok(client)
+        let client = client.copied().unwrap_or_default();
+        signal.only_fields(&[]).map(|()| client.after(signal))
     }
 
     fn verdict(&self, client: Option<&Client>, _: &AgentContext<'_>, now: Timestamp) -> Verdict {
@@ -136,7 +146,7 @@ impl Source for MessengerSource {
             Some((Session::Open { last_seen }, _)) => presence::online_for(
                 now,
                 last_seen,
-                self.settings.heartbeat_timeout,
+                self.heartbeat_timeout,
                 &format!("messenger open, last seen at {}", clock_time(last_seen)),
             ),
         };
@@ -159,196 +169,161 @@ openline_core::register_source! {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use openline_core::test_util::{SourceProbe, assert_source_conformance, t};
-    use openline_core::test_util::{assert_registered_source, assert_settings_refused};
-    use openline_core::verdict::VerdictKind;
-    use serde_json::{Value, json};
+    use openline_core::test_util::Step::{Expect, OnlineUntil, Reason, ReasonHas, Send};
+    use openline_core::test_util::Step::{Refused, RefusedWith};
+    use openline_core::test_util::{A_HEARTBEAT_OPENS_A_SESSION, t};
+    use openline_core::test_util::{UnderTest, assert_registered_source, assert_settings_refused};
+    use openline_core::test_util::{assert_default_settings, assert_setting_refuses};
+    use serde_json::json;
 
     use super::*;
-    use openline_core::registry;
-    use openline_core::typed::TypedSource;
-
-    /// One agent, `alice`, and a `messenger` source with these settings.
-    fn world(settings: Value) -> SourceProbe<TypedSource<MessengerSource>> {
-        SourceProbe::typed(NAME, &settings)
-    }
 
     #[test]
     fn r6_before_any_signal_the_agent_is_offline() {
-        let v = world(Value::Null).at(t(0));
-        assert_eq!((v.kind, v.until), (VerdictKind::Offline, None));
-        assert_eq!(v.reason, "no messenger session seen");
+        MessengerSource::run(&[Expect(0, "offline"), Reason(0, "no messenger session seen")]);
     }
 
     #[test]
     fn r6_open_is_online_until_the_heartbeat_timeout() {
-        let mut w = world(Value::Null);
-        w.ok("open", t(0));
-        let v = w.at(t(0));
-        assert_eq!(v.kind, VerdictKind::Online);
-        assert_eq!(v.until, Some(t(120)));
-        assert_eq!(
-            v.reason,
-            "messenger open, last seen at 00:00:00, offline at 00:02:00"
-        );
-        w.assert_online_until(t(120));
-        assert_eq!(
-            w.at(t(120)).reason,
-            "messenger open, last seen at 00:00:00, offline since 00:02:00"
-        );
+        MessengerSource::run(&[
+            Send("open", 0),
+            Expect(0, "online until 120"),
+            Reason(
+                0,
+                "messenger open, last seen at 00:00:00, offline at 00:02:00",
+            ),
+            OnlineUntil(120),
+            Reason(
+                120,
+                "messenger open, last seen at 00:00:00, offline since 00:02:00",
+            ),
+        ]);
     }
 
     #[test]
     fn r6_heartbeats_extend_the_online_window() {
-        let mut w = world(Value::Null);
-        w.ok("open", t(0));
-        w.ok("heartbeat", t(100));
-        w.assert_online_until(t(220));
-        w.ok("heartbeat", t(219));
-        w.assert_online_until(t(339));
+        MessengerSource::run(&[
+            Send("open", 0),
+            Send("heartbeat", 100),
+            OnlineUntil(220),
+            Send("heartbeat", 219),
+            OnlineUntil(339),
+        ]);
     }
 
     #[test]
     fn r6_a_heartbeat_without_open_counts_as_open() {
-        let mut w = world(Value::Null);
-        w.ok("heartbeat", t(10));
-        w.assert_online_until(t(130));
-        w.ok("close", t(20));
-        w.ok("heartbeat", t(30));
-        w.assert_online_until(t(150));
+        MessengerSource::run(A_HEARTBEAT_OPENS_A_SESSION);
     }
 
     #[test]
     fn r6_a_heartbeat_after_the_timeout_brings_the_agent_back() {
-        let mut w = world(Value::Null);
-        w.ok("open", t(0));
-        assert_eq!(w.at(t(500)).kind, VerdictKind::Offline);
-        w.ok("heartbeat", t(500));
-        w.assert_online_until(t(620));
+        MessengerSource::run(&[
+            Send("open", 0),
+            Expect(500, "offline"),
+            Send("heartbeat", 500),
+            OnlineUntil(620),
+        ]);
     }
 
     #[test]
     fn r6_close_is_offline_at_once() {
-        let mut w = world(Value::Null);
-        w.ok("open", t(0));
-        w.ok("close", t(30));
-        let v = w.at(t(30));
-        assert_eq!((v.kind, v.until), (VerdictKind::Offline, None));
-        assert_eq!(v.reason, "messenger closed at 00:00:30");
-        w.ok("open", t(40));
-        w.assert_online_until(t(160));
+        MessengerSource::run(&[
+            Send("open", 0),
+            Send("close", 30),
+            Expect(30, "offline"),
+            Reason(30, "messenger closed at 00:00:30"),
+            Send("open", 40),
+            OnlineUntil(160),
+        ]);
     }
 
     #[test]
     fn r6_do_not_disturb_is_shown_but_never_changes_the_verdict() {
-        let mut w = world(Value::Null);
-        w.ok("open", t(0));
-        let without = w.at(t(10));
-        w.ok("dnd_on", t(10));
-        let with = w.at(t(10));
-        assert_eq!((with.kind, with.until), (without.kind, without.until));
-        assert_eq!(
-            with.reason,
-            format!("{} (Do Not Disturb on)", without.reason)
-        );
-        w.assert_online_until(t(120));
-        w.ok("dnd_off", t(20));
-        assert_eq!(w.at(t(20)), without);
-        w.ok("dnd_on", t(30));
-        w.ok("close", t(40));
-        assert_eq!(
-            w.at(t(40)).reason,
-            "messenger closed at 00:00:40 (Do Not Disturb on)"
-        );
-        assert_eq!(w.at(t(40)).kind, VerdictKind::Offline);
+        const OPEN: &str = "messenger open, last seen at 00:00:00, offline at 00:02:00";
+        MessengerSource::run(&[
+            Send("open", 0),
+            Expect(10, "online until 120"),
+            Reason(10, OPEN),
+            Send("dnd_on", 10),
+            Expect(10, "online until 120"),
+            Reason(
+                10,
+                "messenger open, last seen at 00:00:00, offline at 00:02:00 (Do Not Disturb on)",
+            ),
+            OnlineUntil(120),
+            Send("dnd_off", 20),
+            Expect(20, "online until 120"),
+            Reason(20, OPEN),
+            Send("dnd_on", 30),
+            Send("close", 40),
+            Reason(40, "messenger closed at 00:00:40 (Do Not Disturb on)"),
+            Expect(40, "offline"),
+        ]);
     }
 
     #[test]
     fn r6_do_not_disturb_alone_does_not_make_the_agent_online() {
-        let mut w = world(Value::Null);
-        w.ok("dnd_off", t(0));
-        assert_eq!(w.at(t(0)).kind, VerdictKind::Offline);
-        assert_eq!(w.at(t(0)).reason, "no messenger session seen");
+        MessengerSource::run(&[
+            Send("dnd_off", 0),
+            Expect(0, "offline"),
+            Reason(0, "no messenger session seen"),
+        ]);
     }
 
     #[test]
     fn r6_out_of_order_signals_do_not_move_the_state_backwards() {
-        let mut w = world(Value::Null);
-        w.ok("open", t(0));
-        w.ok("heartbeat", t(100));
-        w.ok("heartbeat", t(50));
-        w.assert_online_until(t(220));
-        w.ok("close", t(200));
-        w.ok("heartbeat", t(150));
-        w.ok("open", t(199));
-        assert_eq!(
-            w.at(t(200)).kind,
-            VerdictKind::Offline,
-            "late signals do not reopen"
-        );
-        w.ok("dnd_on", t(300));
-        w.ok("dnd_off", t(250));
-        assert!(w.at(t(300)).reason.ends_with("(Do Not Disturb on)"));
-        // Same instant: arrival order.
-        w.ok("open", t(200));
-        w.assert_online_until(t(320));
+        MessengerSource::run(&[
+            Send("open", 0),
+            Send("heartbeat", 100),
+            Send("heartbeat", 50),
+            OnlineUntil(220),
+            Send("close", 200),
+            Send("heartbeat", 150),
+            Send("open", 199),
+            Expect(200, "offline"), // late signals do not reopen
+            Send("dnd_on", 300),
+            Send("dnd_off", 250),
+            ReasonHas(300, "(Do Not Disturb on)"),
+            // Same instant: arrival order.
+            Send("open", 200),
+            OnlineUntil(320),
+        ]);
     }
 
     #[test]
     fn r20_bad_signals_are_refused_and_change_nothing() {
-        let mut w = world(Value::Null);
-        w.ok("open", t(0));
-        let before = w.source.clone();
-        let err = w
-            .send("heartbeat", t(10), json!({"battery": 3}))
-            .unwrap_err();
-        assert!(err.contains("`battery`"), "{err}");
-        let err = w.send("away", t(10), Value::Null).unwrap_err();
-        assert!(
-            err.contains("open, heartbeat, close, dnd_on, dnd_off"),
-            "{err}"
-        );
-        assert_eq!(w.source, before);
+        MessengerSource::run(&[
+            Send("open", 0),
+            RefusedWith("heartbeat", 10, json!({"battery": 3}), "`battery`"),
+            Refused("away", 10, "open, heartbeat, close, dnd_on, dnd_off"),
+        ]);
     }
 
     #[test]
     fn settings_defaults_custom_and_refusals() {
-        let defaults: MessengerSettings = registry::settings(NAME, &Value::Null).unwrap();
-        assert_eq!(defaults.heartbeat_timeout, Duration::from_secs(120));
-        assert_eq!(
-            registry::settings::<MessengerSettings>(NAME, &json!({})).unwrap(),
-            defaults
-        );
-
-        let mut w = world(json!({"heartbeat_timeout": "1m 30s"}));
-        w.ok("open", t(0));
-        w.assert_online_until(t(90));
-
-        for (bad, needle) in [
-            (json!({"heartbeat": "2m"}), "`heartbeat`"),
-            (
-                json!({"heartbeat_timeout": "two minutes"}),
-                "`heartbeat_timeout`",
-            ),
-            (json!({"heartbeat_timeout": 120}), "`heartbeat_timeout`"),
-            (json!({"heartbeat_timeout": "0s"}), "`heartbeat_timeout`"),
-        ] {
-            assert_settings_refused(NAME, &bad, needle);
-        }
+        let defaults = MessengerSettings {
+            heartbeat_timeout: Duration::from_secs(120),
+        };
+        assert_default_settings(NAME, &defaults);
+        MessengerSource::world(json!({"heartbeat_timeout": "1m 30s"}))
+            .play(&[Send("open", 0), OnlineUntil(90)]);
+        assert_settings_refused(NAME, &json!({"heartbeat": "2m"}), "`heartbeat`");
+        let bad = [json!("two minutes"), json!(120), json!("0s")];
+        assert_setting_refuses(NAME, "heartbeat_timeout", &bad);
     }
 
     #[test]
     fn conformance() {
-        let mut messenger =
-            TypedSource::<MessengerSource>::from_settings(NAME, &Value::Null).unwrap();
-        assert_source_conformance(&mut messenger, t(0));
-        let mut w = world(Value::Null);
-        w.ok("open", t(0));
-        assert_source_conformance(&mut w.source, t(60));
+        MessengerSource::run(&[]).assert_conformance_before_and_after(&[Send("open", 0)], t(60));
     }
 
     #[test]
     fn registers_itself_as_messenger() {
         assert_registered_source(NAME, EVENTS);
+    }
+
+    impl UnderTest for MessengerSource {
+        const NAME: &'static str = NAME;
     }
 }

@@ -103,6 +103,27 @@ enum App {
     Closed(Timestamp),
 }
 
+impl Phone {
+    /// The phone after `signal`, one of [`EVENTS`], from what it was (`None`: nothing heard
+    /// yet). Fields are refused; a signal older than the last one applied changes nothing.
+    fn after(phone: Option<Self>, signal: &Signal) -> Result<Self, SignalError> {
+        signal.only_fields(&[])?;
+        if let Some(phone) = phone.filter(|p| signal.at < p.last_at) {
+            return Ok(phone);
+        }
+        let at = signal.at;
+        let app = match (signal.event.as_str(), phone.map(|p| p.app)) {
+            ("close", _) => App::Closed(at),
+            ("background", Some(background @ App::Background(_))) => background,
+            ("background", _) => App::Background(at),
+            ("heartbeat", Some(background @ App::Background(_))) => background,
+            // `foreground`, or a heartbeat from a foreground, closed or unknown app.
+            _ => App::Foreground { last_seen: at },
+        };
+        Ok(Self { app, last_at: at })
+    }
+}
+
 impl Source for MobileSource {
     type Settings = MobileSettings;
     type State = Phone;
@@ -118,20 +139,7 @@ impl Source for MobileSource {
         _agent: &AgentContext<'_>,
         signal: &Signal,
     ) -> Result<Phone, SignalError> {
-        signal.only_fields(&[])?;
-        if let Some(phone) = phone.filter(|p| signal.at < p.last_at) {
-            return Ok(*phone);
-        }
-        let at = signal.at;
-        let app = match (signal.event.as_str(), phone.map(|p| p.app)) {
-            ("close", _) => App::Closed(at),
-            ("background", Some(background @ App::Background(_))) => background,
-            ("background", _) => App::Background(at),
-            ("heartbeat", Some(background @ App::Background(_))) => background,
-            // `foreground`, or a heartbeat from a foreground, closed or unknown app.
-            _ => App::Foreground { last_seen: at },
-        };
-        Ok(Phone { app, last_at: at })
+        Phone::after(phone.copied(), signal)
     }
 
     fn verdict(&self, phone: Option<&Phone>, _: &AgentContext<'_>, now: Timestamp) -> Verdict {
@@ -168,200 +176,170 @@ openline_core::register_source! {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use openline_core::test_util::{SourceProbe, assert_source_conformance, t};
-    use openline_core::test_util::{assert_registered_source, assert_settings_refused};
-    use openline_core::verdict::VerdictKind;
-    use serde_json::{Value, json};
+    use openline_core::test_util::Step::{Expect, OnlineUntil, Reason, Send};
+    use openline_core::test_util::Step::{Refused, RefusedWith};
+    use openline_core::test_util::{A_HEARTBEAT_OPENS_A_SESSION, t};
+    use openline_core::test_util::{UnderTest, assert_registered_source, assert_settings_refused};
+    use openline_core::test_util::{assert_default_settings, assert_setting_refuses};
+    use serde_json::json;
 
     use super::*;
-    use openline_core::registry;
-    use openline_core::typed::TypedSource;
-
-    /// One agent, `alice`, and a `mobile` source with these settings.
-    fn world(settings: Value) -> SourceProbe<TypedSource<MobileSource>> {
-        SourceProbe::typed(NAME, &settings)
-    }
 
     #[test]
     fn r7_before_any_signal_the_agent_is_offline() {
-        let v = world(Value::Null).at(t(0));
-        assert_eq!((v.kind, v.until), (VerdictKind::Offline, None));
-        assert_eq!(v.reason, "no mobile session seen");
+        MobileSource::run(&[Expect(0, "offline"), Reason(0, "no mobile session seen")]);
     }
 
     #[test]
     fn r7_foreground_is_online_until_the_heartbeat_timeout() {
-        let mut w = world(Value::Null);
-        w.ok("foreground", t(0));
-        let v = w.at(t(0));
-        assert_eq!((v.kind, v.until), (VerdictKind::Online, Some(t(120))));
-        assert_eq!(
-            v.reason,
-            "mobile app in foreground, last seen at 00:00:00, offline at 00:02:00"
-        );
-        w.assert_online_until(t(120));
+        MobileSource::run(&[
+            Send("foreground", 0),
+            Expect(0, "online until 120"),
+            Reason(
+                0,
+                "mobile app in foreground, last seen at 00:00:00, offline at 00:02:00",
+            ),
+            OnlineUntil(120),
+        ]);
     }
 
     #[test]
     fn r7_heartbeats_keep_a_foreground_app_online() {
-        let mut w = world(Value::Null);
-        w.ok("foreground", t(0));
-        w.ok("heartbeat", t(60));
-        w.assert_online_until(t(180));
-        w.ok("heartbeat", t(179));
-        w.assert_online_until(t(299));
+        MobileSource::run(&[
+            Send("foreground", 0),
+            Send("heartbeat", 60),
+            OnlineUntil(180),
+            Send("heartbeat", 179),
+            OnlineUntil(299),
+        ]);
     }
 
     #[test]
     fn r7_a_heartbeat_without_a_session_counts_as_foreground() {
-        let mut w = world(Value::Null);
-        w.ok("heartbeat", t(10));
-        w.assert_online_until(t(130));
-        w.ok("close", t(20));
-        w.ok("heartbeat", t(30));
-        w.assert_online_until(t(150));
+        MobileSource::run(A_HEARTBEAT_OPENS_A_SESSION);
     }
 
     #[test]
     fn r7_background_keeps_online_for_the_grace_period() {
-        let mut w = world(Value::Null);
-        w.ok("foreground", t(0));
-        w.ok("background", t(100));
-        let v = w.at(t(100));
-        assert_eq!((v.kind, v.until), (VerdictKind::Online, Some(t(400))));
-        assert_eq!(
-            v.reason,
-            "mobile app in background since 00:01:40, offline at 00:06:40"
-        );
-        w.assert_online_until(t(400));
-        assert_eq!(
-            w.at(t(400)).reason,
-            "mobile app in background since 00:01:40, offline since 00:06:40"
-        );
+        MobileSource::run(&[
+            Send("foreground", 0),
+            Send("background", 100),
+            Expect(100, "online until 400"),
+            Reason(
+                100,
+                "mobile app in background since 00:01:40, offline at 00:06:40",
+            ),
+            OnlineUntil(400),
+            Reason(
+                400,
+                "mobile app in background since 00:01:40, offline since 00:06:40",
+            ),
+        ]);
     }
 
     #[test]
     fn r7_background_grace_does_not_need_heartbeats_nor_extend_with_them() {
-        let mut w = world(Value::Null);
-        w.ok("background", t(0));
-        w.assert_online_until(t(300));
-        w.ok("heartbeat", t(250));
-        w.assert_online_until(t(300));
-        w.ok("background", t(260));
-        w.assert_online_until(t(300));
+        MobileSource::run(&[
+            Send("background", 0),
+            OnlineUntil(300),
+            Send("heartbeat", 250),
+            OnlineUntil(300),
+            Send("background", 260),
+            OnlineUntil(300),
+        ]);
     }
 
     #[test]
     fn r7_foreground_cancels_the_background_countdown() {
-        let mut w = world(Value::Null);
-        w.ok("background", t(0));
-        w.ok("foreground", t(200));
-        w.assert_online_until(t(320));
-        w.ok("background", t(310));
-        w.assert_online_until(t(610));
+        MobileSource::run(&[
+            Send("background", 0),
+            Send("foreground", 200),
+            OnlineUntil(320),
+            Send("background", 310),
+            OnlineUntil(610),
+        ]);
     }
 
     #[test]
     fn r7_close_is_offline_at_once() {
-        let mut w = world(Value::Null);
-        w.ok("background", t(0));
-        w.ok("close", t(10));
-        let v = w.at(t(10));
-        assert_eq!((v.kind, v.until), (VerdictKind::Offline, None));
-        assert_eq!(v.reason, "mobile app closed at 00:00:10");
-        w.ok("foreground", t(20));
-        w.assert_online_until(t(140));
-        w.ok("close", t(30));
-        assert_eq!(w.at(t(30)).kind, VerdictKind::Offline);
+        MobileSource::run(&[
+            Send("background", 0),
+            Send("close", 10),
+            Expect(10, "offline"),
+            Reason(10, "mobile app closed at 00:00:10"),
+            Send("foreground", 20),
+            OnlineUntil(140),
+            Send("close", 30),
+            Expect(30, "offline"),
+        ]);
     }
 
     #[test]
     fn r7_out_of_order_signals_do_not_move_the_state_backwards() {
-        let mut w = world(Value::Null);
-        w.ok("foreground", t(0));
-        w.ok("heartbeat", t(100));
-        w.ok("heartbeat", t(50));
-        w.assert_online_until(t(220));
-        w.ok("background", t(200));
-        w.ok("foreground", t(150));
-        w.assert_online_until(t(500));
-        w.ok("close", t(300));
-        w.ok("heartbeat", t(250));
-        w.ok("background", t(299));
-        assert_eq!(
-            w.at(t(300)).kind,
-            VerdictKind::Offline,
-            "nothing older reopens"
-        );
-        // Same instant: arrival order.
-        w.ok("foreground", t(300));
-        w.assert_online_until(t(420));
+        MobileSource::run(&[
+            Send("foreground", 0),
+            Send("heartbeat", 100),
+            Send("heartbeat", 50),
+            OnlineUntil(220),
+            Send("background", 200),
+            Send("foreground", 150),
+            OnlineUntil(500),
+            Send("close", 300),
+            Send("heartbeat", 250),
+            Send("background", 299),
+            Expect(300, "offline"), // nothing older reopens
+            // Same instant: arrival order.
+            Send("foreground", 300),
+            OnlineUntil(420),
+        ]);
     }
 
     #[test]
     fn r20_bad_signals_are_refused_and_change_nothing() {
-        let mut w = world(Value::Null);
-        w.ok("background", t(0));
-        let before = w.source.clone();
-        let err = w
-            .send("foreground", t(10), json!({"device": "ios"}))
-            .unwrap_err();
-        assert!(err.contains("`device`"), "{err}");
-        let err = w.send("suspend", t(10), Value::Null).unwrap_err();
-        assert!(
-            err.contains("foreground, background, heartbeat, close"),
-            "{err}"
-        );
-        assert_eq!(w.source, before);
+        MobileSource::run(&[
+            Send("background", 0),
+            RefusedWith("foreground", 10, json!({"device": "ios"}), "`device`"),
+            Refused("suspend", 10, "foreground, background, heartbeat, close"),
+        ]);
     }
 
     #[test]
     fn settings_defaults_custom_and_refusals() {
-        let defaults: MobileSettings = registry::settings(NAME, &Value::Null).unwrap();
-        assert_eq!(defaults.background_grace, Duration::from_secs(300));
-        assert_eq!(defaults.heartbeat_timeout, Duration::from_secs(120));
-        assert_eq!(
-            registry::settings::<MobileSettings>(NAME, &json!({})).unwrap(),
-            defaults
-        );
-
-        let mut w = world(json!({"background_grace": "1m"}));
-        w.ok("background", t(0));
-        w.assert_online_until(t(60));
-        w.ok("foreground", t(100));
-        w.assert_online_until(t(220));
-
-        let mut w = world(json!({"heartbeat_timeout": "30s", "background_grace": "10m"}));
-        w.ok("foreground", t(0));
-        w.assert_online_until(t(30));
-        w.ok("background", t(40));
-        w.assert_online_until(t(640));
-
-        for (bad, needle) in [
-            (json!({"grace": "5m"}), "`grace`"),
-            (
-                json!({"background_grace": "5 parsecs"}),
-                "`background_grace`",
-            ),
-            (json!({"background_grace": "0m"}), "`background_grace`"),
-            (json!({"heartbeat_timeout": "0s"}), "`heartbeat_timeout`"),
-            (json!({"heartbeat_timeout": true}), "`heartbeat_timeout`"),
-        ] {
-            assert_settings_refused(NAME, &bad, needle);
-        }
-    }
-
-    #[test]
-    fn conformance() {
-        let mut mobile = TypedSource::<MobileSource>::from_settings(NAME, &Value::Null).unwrap();
-        assert_source_conformance(&mut mobile, t(0));
-        let mut w = world(Value::Null);
-        w.ok("background", t(0));
-        assert_source_conformance(&mut w.source, t(60));
+        let defaults = MobileSettings {
+            background_grace: Duration::from_secs(300),
+            heartbeat_timeout: Duration::from_secs(120),
+        };
+        assert_default_settings(NAME, &defaults);
+        MobileSource::world(json!({"background_grace": "1m"})).play(&[
+            Send("background", 0),
+            OnlineUntil(60),
+            Send("foreground", 100),
+            OnlineUntil(220),
+        ]);
+        let both = json!({"heartbeat_timeout": "30s", "background_grace": "10m"});
+        MobileSource::world(both).play(&[
+            Send("foreground", 0),
+            OnlineUntil(30),
+            Send("background", 40),
+            OnlineUntil(640),
+        ]);
+        assert_settings_refused(NAME, &json!({"grace": "5m"}), "`grace`");
+        let bad_grace = [json!("5 parsecs"), json!("0m")];
+        assert_setting_refuses(NAME, "background_grace", &bad_grace);
+        assert_setting_refuses(NAME, "heartbeat_timeout", &[json!("0s"), json!(true)]);
     }
 
     #[test]
     fn registers_itself_as_mobile() {
         assert_registered_source(NAME, EVENTS);
+    }
+
+    #[test]
+    fn conformance() {
+        MobileSource::run(&[]).assert_conformance_before_and_after(&[Send("background", 0)], t(60));
+    }
+
+    impl UnderTest for MobileSource {
+        const NAME: &'static str = NAME;
     }
 }

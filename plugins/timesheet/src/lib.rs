@@ -165,23 +165,12 @@ impl Source for TimesheetSource {
     type State = Sheet;
     const EVENTS: &'static [&'static str] = EVENTS;
 
-    fn new(settings: TimesheetSettings) -> Self {
-        Self { settings }
-    }
-
     fn reason_codes(&self) -> &[ReasonCode] {
         REASON_CODES
     }
 
-    /// Transitions depend on earlier signals (`[clock_in, pause]` is fine from clocked out):
-    /// a batch is applied in order to scratch copies by the generic part.
-    fn apply(
-        &self,
-        sheet: Option<&Sheet>,
-        agent: &AgentContext<'_>,
-        signal: &Signal,
-    ) -> Result<Sheet, SignalError> {
-        self.plan(sheet, agent.id, signal)
+    fn new(settings: TimesheetSettings) -> Self {
+        Self { settings }
     }
 
     fn verdict(&self, sheet: Option<&Sheet>, agent: &AgentContext<'_>, _now: Timestamp) -> Verdict {
@@ -206,6 +195,17 @@ impl Source for TimesheetSource {
             }
         }
     }
+
+    /// Transitions depend on earlier signals (`[clock_in, pause]` is fine from clocked out):
+    /// a batch is applied in order to scratch copies by the generic part.
+    fn apply(
+        &self,
+        sheet: Option<&Sheet>,
+        agent: &AgentContext<'_>,
+        signal: &Signal,
+    ) -> Result<Sheet, SignalError> {
+        self.plan(sheet, agent.id, signal)
+    }
 }
 
 openline_core::register_source! {
@@ -220,15 +220,20 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use openline_core::model::GroupDirectory;
-    use openline_core::test_util::{SourceProbe, assert_source_conformance, context, signal, t};
-    use openline_core::test_util::{assert_registered_source, assert_settings_refused};
-    use openline_core::verdict::VerdictKind;
+    use openline_core::test_util::Step::{Expect, Reason, ReasonHas, Refused, RefusedWith, Send};
+    use openline_core::test_util::{UnderTest, assert_registered_source, assert_settings_refused};
+    use openline_core::test_util::{assert_default_settings, signal, t};
+    use openline_core::test_util::{assert_source_conformance, context};
     use serde_json::{Value, json};
 
     use super::*;
     use openline_core::registry;
     use openline_core::source::AvailabilitySource;
     use openline_core::typed::TypedSource;
+
+    impl UnderTest for TimesheetSource {
+        const NAME: &'static str = NAME;
+    }
 
     #[test]
     fn r20_a_sequence_is_checked_as_if_applied_in_order() {
@@ -250,176 +255,138 @@ mod tests {
         assert_eq!(source.state("alice"), None, "checking changes nothing");
     }
 
-    /// One agent, `alice`, and a `timesheet` source with these settings.
-    fn world(settings: Value) -> SourceProbe<TypedSource<TimesheetSource>> {
-        SourceProbe::typed(NAME, &settings)
-    }
-
     #[test]
     fn r5_an_agent_who_never_clocked_in_is_blocked_as_not_working() {
-        let w = world(Value::Null);
-        let v = w.at(t(0));
-        assert_eq!(v.kind, VerdictKind::Block);
-        assert_eq!(v.code, Some(NOT_WORKING));
-        assert_eq!(v.reason, "not clocked in");
-        assert_eq!(v.until, None);
+        TimesheetSource::run(&[Expect(0, "block not_working"), Reason(0, "not clocked in")]);
     }
 
     #[test]
     fn r5_clock_in_grants_until_clock_out() {
-        let mut w = world(Value::Null);
-        w.ok("clock_in", t(60));
-        let v = w.at(t(60));
-        assert_eq!((v.kind, v.until), (VerdictKind::Grant, None));
-        assert_eq!(v.reason, "clocked in, working since 00:01:00");
-        assert_eq!(
-            w.at(t(1_000_000)).kind,
-            VerdictKind::Grant,
-            "never ends by itself"
-        );
-        w.ok("clock_out", t(120));
-        let v = w.at(t(120));
-        assert_eq!(v.kind, VerdictKind::Block);
-        assert_eq!(v.code, Some(NOT_WORKING));
-        assert_eq!(v.reason, "not clocked in (clocked out at 00:02:00)");
+        TimesheetSource::run(&[
+            Send("clock_in", 60),
+            Expect(60, "grant"),
+            Reason(60, "clocked in, working since 00:01:00"),
+            Expect(1_000_000, "grant"), // never ends by itself
+            Send("clock_out", 120),
+            Expect(120, "block not_working"),
+            Reason(120, "not clocked in (clocked out at 00:02:00)"),
+        ]);
     }
 
     #[test]
     fn r5_a_break_blocks_and_resume_grants_again() {
-        let mut w = world(Value::Null);
-        w.ok("clock_in", t(0));
-        w.ok("pause", t(600));
-        let v = w.at(t(600));
-        assert_eq!(v.kind, VerdictKind::Block);
-        assert_eq!(v.code, Some(NOT_WORKING));
-        assert_eq!(v.reason, "on a break since 00:10:00");
-        assert_eq!(v.until, None);
-        w.ok("resume", t(900));
-        assert_eq!(w.at(t(900)).reason, "clocked in, working since 00:15:00");
-        assert_eq!(w.at(t(900)).kind, VerdictKind::Grant);
-        w.ok("pause", t(1000));
-        w.ok("clock_out", t(1100));
-        assert_eq!(w.at(t(1100)).kind, VerdictKind::Block);
+        TimesheetSource::run(&[
+            Send("clock_in", 0),
+            Send("pause", 600),
+            Expect(600, "block not_working"),
+            Reason(600, "on a break since 00:10:00"),
+            Send("resume", 900),
+            Reason(900, "clocked in, working since 00:15:00"),
+            Expect(900, "grant"),
+            Send("pause", 1000),
+            Send("clock_out", 1100),
+            Expect(1100, "block not_working"),
+        ]);
     }
 
     #[test]
     fn r5_wtm_applies_to_everyone_without_a_groups_setting() {
-        let mut w = world(json!({}));
+        let mut w = TimesheetSource::world(json!({}));
         w.groups = vec!["anything".into()];
-        assert_eq!(w.at(t(0)).kind, VerdictKind::Block);
+        w.play(&[Expect(0, "block not_working")]);
         w.groups.clear();
-        assert_eq!(w.at(t(0)).kind, VerdictKind::Block);
+        w.play(&[Expect(0, "block not_working")]);
     }
 
     #[test]
     fn r5_wtm_applies_only_to_agents_in_the_configured_groups() {
-        let mut w = world(json!({"groups": ["shift-workers", "night"]}));
+        let mut w = TimesheetSource::world(json!({"groups": ["shift-workers", "night"]}));
         w.groups = vec!["support".into()];
-        let v = w.at(t(0));
-        assert_eq!((v.kind, v.until), (VerdictKind::Abstain, None));
-        assert!(v.reason.contains("shift-workers, night"), "{}", v.reason);
-        w.ok("clock_in", t(0));
-        assert_eq!(
-            w.at(t(0)).kind,
-            VerdictKind::Abstain,
-            "clocked in, but WTM off"
-        );
+        w.play(&[
+            Expect(0, "abstain"),
+            ReasonHas(0, "shift-workers, night"),
+            Send("clock_in", 0),
+            Expect(0, "abstain"), // clocked in, but WTM off
+        ]);
+        // Membership is read at each verdict.
         w.groups.push("night".into());
-        assert_eq!(
-            w.at(t(0)).kind,
-            VerdictKind::Grant,
-            "membership read at each verdict"
-        );
-        w.ok("clock_out", t(10));
-        assert_eq!(w.at(t(10)).kind, VerdictKind::Block);
+        w.play(&[
+            Expect(0, "grant"),
+            Send("clock_out", 10),
+            Expect(10, "block not_working"),
+        ]);
     }
 
     #[test]
     fn r5_an_empty_groups_list_applies_to_nobody() {
-        let mut w = world(json!({"groups": []}));
+        let mut w = TimesheetSource::world(json!({"groups": []}));
         w.groups = vec!["support".into()];
-        assert_eq!(w.at(t(0)).kind, VerdictKind::Abstain);
+        w.play(&[Expect(0, "abstain")]);
     }
 
     #[test]
     fn r5_repeating_the_current_state_is_harmless() {
-        let mut w = world(Value::Null);
-        w.ok("clock_out", t(0));
-        w.ok("clock_in", t(10));
-        w.ok("clock_in", t(20));
-        w.ok("resume", t(25));
-        assert_eq!(w.at(t(30)).reason, "clocked in, working since 00:00:10");
-        w.ok("pause", t(40));
-        w.ok("pause", t(50));
-        assert_eq!(w.at(t(50)).reason, "on a break since 00:00:40");
-        w.ok("clock_out", t(60));
-        w.ok("clock_out", t(70));
-        assert_eq!(
-            w.at(t(70)).reason,
-            "not clocked in (clocked out at 00:01:00)"
-        );
+        TimesheetSource::run(&[
+            Send("clock_out", 0),
+            Send("clock_in", 10),
+            Send("clock_in", 20),
+            Send("resume", 25),
+            Reason(30, "clocked in, working since 00:00:10"),
+            Send("pause", 40),
+            Send("pause", 50),
+            Reason(50, "on a break since 00:00:40"),
+            Send("clock_out", 60),
+            Send("clock_out", 70),
+            Reason(70, "not clocked in (clocked out at 00:01:00)"),
+        ]);
     }
 
     #[test]
     fn r5_transitions_that_make_no_sense_are_refused_naming_the_state() {
-        let mut w = world(Value::Null);
-        let err = w.refused("pause", t(0), Value::Null);
-        assert!(err.contains("not clocked in"), "{err}");
-        let err = w.refused("resume", t(0), Value::Null);
-        assert!(err.contains("not clocked in"), "{err}");
-        w.ok("clock_in", t(10));
-        w.ok("clock_out", t(20));
-        let err = w.refused("resume", t(30), Value::Null);
-        assert!(err.contains("clocked out since 00:00:20"), "{err}");
-        w.ok("clock_in", t(40));
-        w.ok("pause", t(50));
-        let err = w.refused("clock_in", t(60), Value::Null);
-        assert!(err.contains("on a break since 00:00:50"), "{err}");
-        assert!(err.contains("`resume`"), "{err}");
+        TimesheetSource::run(&[
+            Refused("pause", 0, "not clocked in"),
+            Refused("resume", 0, "not clocked in"),
+            Send("clock_in", 10),
+            Send("clock_out", 20),
+            Refused("resume", 30, "clocked out since 00:00:20"),
+            Send("clock_in", 40),
+            Send("pause", 50),
+            Refused("clock_in", 60, "on a break since 00:00:50"),
+            Refused("clock_in", 60, "`resume`"),
+        ]);
     }
 
     #[test]
     fn r20_bad_signals_are_refused_and_change_nothing() {
-        let mut w = world(Value::Null);
-        w.ok("clock_in", t(0));
-        let err = w.refused("clock_in", t(10), json!({"shift": "early"}));
-        assert!(err.contains("`shift`"), "{err}");
-        let err = w.refused("lunch", t(10), Value::Null);
-        assert!(err.contains("clock_in, pause, resume, clock_out"), "{err}");
+        TimesheetSource::run(&[
+            Send("clock_in", 0),
+            Refused("lunch", 10, "clock_in, pause, resume, clock_out"),
+            RefusedWith("clock_in", 10, json!({"shift": "early"}), "`shift`"),
+        ]);
     }
 
     #[test]
     fn r5_out_of_order_signals_do_not_move_the_state_backwards() {
-        let mut w = world(Value::Null);
-        w.ok("clock_in", t(100));
-        w.ok("pause", t(200));
-        w.ok("clock_in", t(150));
-        assert_eq!(
-            w.at(t(200)).reason,
-            "on a break since 00:03:20",
-            "late clock_in ignored"
-        );
-        w.ok("resume", t(300));
-        w.ok("pause", t(250));
-        w.ok("clock_out", t(50));
-        assert_eq!(
-            w.at(t(300)).kind,
-            VerdictKind::Grant,
-            "late pause and clock_out ignored"
-        );
-        // A stale signal is not checked against the current state: it is simply harmless.
-        w.ok("resume", t(10));
-        // Same instant: arrival order.
-        w.ok("pause", t(300));
-        assert_eq!(w.at(t(300)).kind, VerdictKind::Block);
+        TimesheetSource::run(&[
+            Send("clock_in", 100),
+            Send("pause", 200),
+            Send("clock_in", 150),
+            Reason(200, "on a break since 00:03:20"), // late clock_in ignored
+            Send("resume", 300),
+            Send("pause", 250),
+            Send("clock_out", 50),
+            Expect(300, "grant"), // late pause and clock_out ignored
+            // A stale signal is not checked against the current state: it is simply harmless.
+            Send("resume", 10),
+            // Same instant: arrival order.
+            Send("pause", 300),
+            Expect(300, "block not_working"),
+        ]);
     }
 
     #[test]
     fn settings_defaults_custom_and_refusals() {
-        assert_eq!(
-            registry::settings::<TimesheetSettings>(NAME, &Value::Null).unwrap(),
-            TimesheetSettings { groups: None }
-        );
+        assert_default_settings(NAME, &TimesheetSettings { groups: None });
         let custom: TimesheetSettings =
             registry::settings(NAME, &json!({"groups": ["a", "b"]})).unwrap();
         assert_eq!(custom.groups, Some(vec!["a".to_owned(), "b".to_owned()]));
@@ -429,11 +396,9 @@ mod tests {
 
     #[test]
     fn conformance() {
-        let mut sheet = TypedSource::<TimesheetSource>::from_settings(NAME, &Value::Null).unwrap();
-        assert_source_conformance(&mut sheet, t(0));
-        let mut w = world(json!({"groups": ["x"]}));
-        w.ok("clock_in", t(0));
-        assert_source_conformance(&mut w.source, t(10));
+        assert_source_conformance(&mut TimesheetSource::run(&[]).source, t(0));
+        let mut w = TimesheetSource::world(json!({"groups": ["x"]}));
+        w.assert_conformance_before_and_after(&[Send("clock_in", 0)], t(10));
     }
 
     #[test]
