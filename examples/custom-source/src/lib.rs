@@ -62,17 +62,10 @@ pub struct Busy(BTreeMap<String, (Timestamp, Timestamp)>);
 impl Source for CalendarSource {
     type Settings = CalendarSettings;
     type State = Busy;
+    const EVENTS: &'static [&'static str] = &["busy", "free"];
 
     fn new(settings: CalendarSettings) -> Self {
         Self { settings }
-    }
-
-    fn events(&self) -> Vec<&str> {
-        vec!["busy", "free"]
-    }
-
-    fn reason_codes(&self) -> &[ReasonCode] {
-        REASON_CODES
     }
 
     fn apply(
@@ -118,6 +111,10 @@ impl Source for CalendarSource {
             Some(next) => Verdict::abstain(format!("free until {}", clock_time(next))).until(next),
             None => Verdict::abstain("no meeting ahead"),
         }
+    }
+
+    fn reason_codes(&self) -> &[ReasonCode] {
+        REASON_CODES
     }
 }
 
