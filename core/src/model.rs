@@ -1,7 +1,7 @@
 //! Domain types shared by the engine, the plugins and the server (SPEC "Words").
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -226,7 +226,7 @@ pub struct Conversation {
     pub queued_at: Timestamp,
     /// Its latest offers, acceptances, withdrawals and requeues, oldest first (SPEC R17): at
     /// most [`Conversation::MAX_HISTORY`] entries.
-    pub history: Vec<HistoryEntry>,
+    pub history: VecDeque<HistoryEntry>,
     /// How many older entries were dropped to keep the history bounded (SPEC R21d).
     #[serde(default)]
     pub history_omitted: u64,
@@ -242,12 +242,11 @@ impl Conversation {
 
     /// Appends `entry`, dropping the oldest one when the history is full.
     pub fn remember(&mut self, entry: HistoryEntry) {
-        if self.history.len() >= Self::MAX_HISTORY {
-            let excess = self.history.len() + 1 - Self::MAX_HISTORY;
-            self.history.drain(..excess);
-            self.history_omitted += excess as u64;
+        while self.history.len() >= Self::MAX_HISTORY {
+            self.history.pop_front();
+            self.history_omitted += 1;
         }
-        self.history.push(entry);
+        self.history.push_back(entry);
     }
 
     /// True while the conversation is not closed.

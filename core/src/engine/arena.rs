@@ -91,7 +91,7 @@ mod tests {
                 offered_to: Vec::new(),
                 last_message_from: None,
                 queued_at: t(0),
-                history: Vec::new(),
+                history: Default::default(),
                 history_omitted: 0,
                 closed_at: None,
             },

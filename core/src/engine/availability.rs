@@ -140,19 +140,16 @@ impl Engine {
     pub(super) fn refresh_eligibility(&mut self, channel: usize, agent: AgentKey) {
         let slot = &self.agents[agent.0 as usize];
         let ch = &mut self.channels[channel];
-        let Some(member) = ch.members.get(agent) else {
-            return;
-        };
         let has_capacity = ch
             .settings
             .max_chats
             .is_none_or(|max| slot.open.len() < max as usize);
-        let eligible = slot.profile.is_some()
-            && (!ch.settings.check_availability || member.available)
-            && has_capacity;
-        if !eligible {
-            ch.members.make_ineligible(agent);
-        } else if ch.members.make_eligible(agent, slot.stats(member.position)) {
+        let checks = ch.settings.check_availability;
+        let newly = ch.members.refresh(agent, |member| {
+            let eligible = slot.profile.is_some() && (!checks || member.available) && has_capacity;
+            eligible.then(|| slot.stats(member.position))
+        });
+        if newly {
             self.dirty.insert(channel);
         }
     }

@@ -92,7 +92,7 @@ impl Engine {
                 offered_to: Vec::new(),
                 last_message_from: with_message.then_some(Author::Customer),
                 queued_at: self.now,
-                history: Vec::with_capacity(4),
+                history: std::collections::VecDeque::with_capacity(4),
                 history_omitted: 0,
                 closed_at: None,
             },

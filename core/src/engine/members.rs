@@ -88,30 +88,49 @@ impl Members {
         }
     }
 
-    /// Puts member `agent` in the policy's index with `stats` (or refreshes them); true when
-    /// it was not eligible before. A non-member is left alone.
-    pub fn make_eligible(&mut self, agent: AgentKey, stats: AgentStats) -> bool {
+    /// Decides member `agent`'s eligibility with `decide`: the stats to rank it with when it
+    /// is eligible, `None` when it is not. True when it became eligible. A non-member is left
+    /// alone.
+    pub fn refresh(
+        &mut self,
+        agent: AgentKey,
+        decide: impl FnOnce(&Member) -> Option<AgentStats>,
+    ) -> bool {
         let Some(member) = self.members.get_mut(&agent) else {
             return false;
         };
-        self.policy.upsert(agent, stats);
-        let newly = !member.eligible;
-        if newly {
-            member.eligible = true;
-            self.eligible += 1;
+        match decide(member) {
+            Some(stats) => {
+                self.policy.upsert(agent, stats);
+                let newly = !member.eligible;
+                if newly {
+                    member.eligible = true;
+                    self.eligible += 1;
+                }
+                newly
+            }
+            None => {
+                if member.eligible {
+                    self.policy.remove(agent);
+                    member.eligible = false;
+                    self.eligible -= 1;
+                }
+                false
+            }
         }
-        newly
+    }
+
+    /// Puts member `agent` in the policy's index with `stats` (or refreshes them); true when
+    /// it was not eligible before.
+    #[cfg(test)]
+    pub fn make_eligible(&mut self, agent: AgentKey, stats: AgentStats) -> bool {
+        self.refresh(agent, |_| Some(stats))
     }
 
     /// Takes member `agent` out of the policy's index.
+    #[cfg(test)]
     pub fn make_ineligible(&mut self, agent: AgentKey) {
-        if let Some(member) = self.members.get_mut(&agent)
-            && member.eligible
-        {
-            self.policy.remove(agent);
-            member.eligible = false;
-            self.eligible -= 1;
-        }
+        self.refresh(agent, |_| None);
     }
 
     /// Switches to a new (empty) policy: nobody is eligible until re-evaluated.

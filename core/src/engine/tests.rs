@@ -160,7 +160,7 @@ impl World {
     }
 
     fn last_reason(&self, id: &str) -> Option<ReasonCode> {
-        self.conv(id).history.last().and_then(|h| h.reason.clone())
+        self.conv(id).history.back().and_then(|h| h.reason.clone())
     }
 
     fn queue(&self, channel: &str) -> Vec<String> {
@@ -438,7 +438,7 @@ fn r13_a_verdict_changing_by_itself_wakes_the_engine_exactly_then() {
         ConversationState::Queued,
         "R14c at exactly +300 s"
     );
-    assert_eq!(w.conv("c1").history.last().unwrap().at, t(300));
+    assert_eq!(w.conv("c1").history.back().unwrap().at, t(300));
 }
 
 #[test]
@@ -898,14 +898,14 @@ fn r21d_an_offer_nobody_takes_cycles_for_days_within_a_bounded_history() {
     assert_eq!(c1.history.len(), Conversation::MAX_HISTORY);
     let total = c1.history.len() as u64 + c1.history_omitted;
     assert!(total > 4000, "{total} entries happened");
-    assert_eq!(c1.history.last().unwrap().event, HistoryEvent::Offered);
+    assert_eq!(c1.history.back().unwrap().event, HistoryEvent::Offered);
     assert_eq!(c1.closed_at, None);
     w.ok(Command::Close {
         conversation: "c1".try_into().unwrap(),
     });
     let c1 = w.engine.conversation("c1").unwrap();
     assert_eq!(c1.history.len(), Conversation::MAX_HISTORY);
-    assert_eq!(c1.history.last().unwrap().event, HistoryEvent::Closed);
+    assert_eq!(c1.history.back().unwrap().event, HistoryEvent::Closed);
     assert_eq!(c1.closed_at, Some(t(w.now)));
 }
 
@@ -920,7 +920,7 @@ fn r21d_the_history_keeps_the_latest_entries_and_counts_the_dropped_ones() {
         offered_to: vec![],
         last_message_from: None,
         queued_at: t(0),
-        history: vec![],
+        history: Default::default(),
         history_omitted: 0,
         closed_at: None,
     };
