@@ -28,11 +28,18 @@ pub enum IdError {
 
 /// Checks `text` against the rules every id follows.
 pub fn check(text: &str) -> Result<(), IdError> {
-    if text.trim().is_empty() {
+    // One pass: ids are checked on every request that names one.
+    let (mut length, mut blank, mut control) = (0, true, false);
+    for c in text.chars() {
+        length += 1;
+        blank &= c.is_whitespace();
+        control |= c.is_control();
+    }
+    if blank {
         Err(IdError::Empty)
-    } else if text.chars().count() > MAX_ID_LEN {
+    } else if length > MAX_ID_LEN {
         Err(IdError::TooLong)
-    } else if text.chars().any(char::is_control) {
+    } else if control {
         Err(IdError::Control)
     } else {
         Ok(())
@@ -164,6 +171,12 @@ mod tests {
             Err(IdError::TooLong)
         );
         assert_eq!(ConversationId::new("a\nb"), Err(IdError::Control));
+        assert_eq!(
+            AgentId::new(" \t\n"),
+            Err(IdError::Empty),
+            "white space only"
+        );
+        assert_eq!(AgentId::new(""), Err(IdError::Empty));
         let parsed: Result<AgentId, _> = serde_json::from_str("\"\"");
         assert_eq!(parsed.unwrap_err().to_string(), "an id must not be empty");
         let alice: AgentId = serde_json::from_str("\"alice\"").unwrap();

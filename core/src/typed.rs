@@ -120,15 +120,7 @@ impl<S: Source> TypedSource<S> {
         agent: &AgentContext<'_>,
         signal: &Signal,
     ) -> Result<S::State, SignalError> {
-        if !self.events.contains(&signal.event) {
-            let valid: Vec<&str> = self.events.iter().map(String::as_str).collect();
-            return Err(SignalError::unknown_event(
-                &self.name,
-                &signal.event,
-                &valid,
-            ));
-        }
-        self.source.apply(state, agent, signal)
+        step(&self.source, &self.events, &self.name, state, agent, signal)
     }
 }
 
@@ -167,11 +159,18 @@ impl<S: Source> AvailabilitySource for TypedSource<S> {
     }
 
     fn ingest(&mut self, agent: &AgentContext<'_>, signal: &Signal) -> Result<(), SignalError> {
-        let next = self.step(self.states.get(agent.id), agent, signal)?;
-        match self.states.get_mut(agent.id) {
-            Some(state) => *state = next,
+        // One lookup on the hot path: the state is replaced where it is.
+        let Self {
+            source,
+            events,
+            name,
+            states,
+        } = self;
+        match states.get_mut(agent.id) {
+            Some(state) => *state = step(source, events, name, Some(&*state), agent, signal)?,
             None => {
-                self.states.insert(agent.id.into(), next);
+                let next = step(source, events, name, None, agent, signal)?;
+                states.insert(agent.id.into(), next);
             }
         }
         Ok(())
@@ -201,6 +200,23 @@ impl<S: Source> AvailabilitySource for TypedSource<S> {
         self.states = states;
         Ok(())
     }
+}
+
+/// `state` after `signal` for `source` (registered as `name`, accepting `events`), or the
+/// refusal: an event it does not accept, or whatever `apply` says.
+fn step<S: Source>(
+    source: &S,
+    events: &[String],
+    name: &str,
+    state: Option<&S::State>,
+    agent: &AgentContext<'_>,
+    signal: &Signal,
+) -> Result<S::State, SignalError> {
+    if !events.contains(&signal.event) {
+        let valid: Vec<&str> = events.iter().map(String::as_str).collect();
+        return Err(SignalError::unknown_event(name, &signal.event, &valid));
+    }
+    source.apply(state, agent, signal)
 }
 
 /// Builds the typed source `S` registered as `name` from its settings: what
