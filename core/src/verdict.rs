@@ -113,6 +113,7 @@ pub struct Availability {
 /// Combines verdicts by precedence (SPEC R3): any block → unavailable (its code, the first
 /// blocking verdict's); else any grant or online → available; else unavailable (`offline`:
 /// availability needs a positive signal).
+#[inline]
 pub fn combine<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) -> Availability {
     let mut strongest: Option<&Verdict> = None;
     for verdict in verdicts {
@@ -120,19 +121,25 @@ pub fn combine<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) -> Availabil
             strongest = Some(verdict);
         }
     }
-    match strongest {
-        Some(v) if v.kind == VerdictKind::Block => Availability {
-            available: false,
-            code: Some(v.code.clone().unwrap_or(ReasonCode::OFFLINE)),
-        },
-        Some(v) if matches!(v.kind, VerdictKind::Grant | VerdictKind::Online) => Availability {
+    let kind = strongest.map_or(VerdictKind::Abstain, |v| v.kind);
+    if matches!(kind, VerdictKind::Grant | VerdictKind::Online) {
+        return Availability {
             available: true,
             code: None,
-        },
-        _ => Availability {
-            available: false,
-            code: Some(ReasonCode::OFFLINE),
-        },
+        };
+    }
+    Availability {
+        available: false,
+        code: Some(blocking_code(strongest.filter(|_| kind == VerdictKind::Block))),
+    }
+}
+
+/// The code an unavailable agent is taken away with: the block's own, else `offline`.
+#[cold]
+fn blocking_code(block: Option<&Verdict>) -> ReasonCode {
+    match block.and_then(|v| v.code.as_ref()) {
+        Some(code) => code.clone(),
+        None => ReasonCode::OFFLINE,
     }
 }
 
