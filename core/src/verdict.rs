@@ -130,7 +130,9 @@ pub fn combine<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) -> Availabil
     }
     Availability {
         available: false,
-        code: Some(blocking_code(strongest.filter(|_| kind == VerdictKind::Block))),
+        code: Some(blocking_code(
+            strongest.filter(|_| kind == VerdictKind::Block),
+        )),
     }
 }
 

@@ -241,6 +241,18 @@ impl Engine {
             targets.push((agent, source));
             sequences.entry((agent, source)).or_default().push(index);
         }
+        if let [signal] = signals.as_slice() {
+            // One signal (most requests): `ingest` itself changes nothing when it refuses, so
+            // there is no batch to check first.
+            let (agent, source) = targets[0];
+            let context = self.agents[agent.0 as usize].context(&self.groups);
+            self.plugins.sources[source]
+                .1
+                .ingest(&context, signal)
+                .map_err(|e| EngineError::Invalid(e.message))?;
+            self.evaluate(agent, Some(source));
+            return Ok(());
+        }
         for ((agent, source), indices) in &sequences {
             let context = self.agent(*agent).context(&self.groups);
             let sequence: Vec<&Signal> = indices.iter().map(|i| &signals[*i]).collect();
