@@ -85,3 +85,20 @@ pub enum Command {
         conversation: ConversationId,
     },
 }
+
+impl Command {
+    /// `agent` accepts (or, with `accepts` false, declines) the offer of `conversation`.
+    pub fn answer(conversation: ConversationId, agent: AgentId, accepts: bool) -> Self {
+        if accepts {
+            Self::Accept {
+                conversation,
+                agent,
+            }
+        } else {
+            Self::Decline {
+                conversation,
+                agent,
+            }
+        }
+    }
+}

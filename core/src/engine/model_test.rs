@@ -153,19 +153,7 @@ fn command(step: &Step, now: i64, opened: usize) -> Option<Command> {
             conversation,
             agent,
             accepts,
-        } => {
-            let (conversation, agent) = (conv(conversation), agent_id(agent));
-            match accepts {
-                true => Command::Accept {
-                    conversation,
-                    agent,
-                },
-                false => Command::Decline {
-                    conversation,
-                    agent,
-                },
-            }
-        }
+        } => Command::answer(conv(conversation), agent_id(agent), *accepts),
         Step::Transfer { conversation, to } => Command::Transfer {
             conversation: conv(conversation),
             to: to.map(|a| AGENTS[a].try_into().unwrap()),

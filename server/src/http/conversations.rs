@@ -108,15 +108,8 @@ async fn answer_offer(
     accepts: bool,
 ) -> Reply {
     let agent = agent_id("agent", &body.agent)?;
-    run(&state, &id, |conversation| match accepts {
-        true => Command::Accept {
-            conversation,
-            agent,
-        },
-        false => Command::Decline {
-            conversation,
-            agent,
-        },
+    run(&state, &id, |conversation| {
+        Command::answer(conversation, agent, accepts)
     })
     .await
 }
