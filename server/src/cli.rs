@@ -186,10 +186,42 @@ fn serve(config: Option<&Path>) -> ExitCode {
             ExitCode::FAILURE
         }
         Err(error) => {
-            tracing::error!("{error:#}");
+            tracing::error!("{}", describe(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, each said once (a database error repeats its cause in its own
+/// message), with what to do when the PostgreSQL database does not exist.
+fn describe(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    let mut missing_database = false;
+    for cause in error.chain() {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&line);
+        }
+        if let Some(sqlx::Error::Database(db)) = cause.downcast_ref::<sqlx::Error>() {
+            // 3D000: invalid_catalog_name.
+            missing_database |= db.code().as_deref() == Some("3D000");
+        }
+        if let Some(crate::store::StoreError::Database(sqlx::Error::Database(db))) =
+            cause.downcast_ref::<crate::store::StoreError>()
+        {
+            missing_database |= db.code().as_deref() == Some("3D000");
+        }
+    }
+    if missing_database {
+        text.push_str(
+            "; openline does not create the database: create it first \
+             (e.g. `createdb -h HOST -U USER NAME` or `CREATE DATABASE name;` in psql)",
+        );
+    }
+    text
 }
 
 /// Serves until SIGINT/SIGTERM or a fatal store failure; false after a store failure.

@@ -218,3 +218,25 @@ fn r19_channels_of_the_config_file_are_applied_at_start_up_and_the_file_wins() {
         "channels made through the API are kept"
     );
 }
+
+#[test]
+fn a_missing_postgresql_database_is_reported_once_with_what_to_do() {
+    let Ok(url) = std::env::var(openline_tests::db::PG_ENV) else {
+        println!("skipping: {} not set", openline_tests::db::PG_ENV);
+        return;
+    };
+    let dir = TempDir::new();
+    let missing = openline_tests::db::with_database(url.trim(), "openline_no_such_database");
+    let config = dir.path().join("openline.toml");
+    let port = openline_tests::server::free_port();
+    let text = format!("[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\nurl = \"{missing}\"\n");
+    std::fs::write(&config, text).unwrap();
+    let (ok, out) = run_cli(
+        dir.path(),
+        &["serve", "--config", config.to_str().unwrap()],
+        &[],
+    );
+    assert!(!ok, "{out}");
+    assert_eq!(out.matches("does not exist").count(), 1, "said once: {out}");
+    assert!(out.contains("create it first"), "{out}");
+}
