@@ -106,27 +106,45 @@ async fn a_body_over_the_limit_is_a_413() {
 }
 
 #[tokio::test]
-async fn every_body_is_read_as_json_whatever_its_content_type() {
+async fn r27_a_body_must_be_declared_json_so_no_web_page_can_post_one_without_preflight() {
     let server = TestServer::manual().await;
+    let body = || b"{\"name\":\"A\"}".to_vec();
+    // What a cross-site "simple" request can send: refused, nothing created.
     for (agent, content_type) in [
         ("a1", Some("application/x-www-form-urlencoded")),
         ("a2", Some("text/plain")),
-        ("a3", None),
+        ("a3", Some("text/plain; charset=application/json")),
+        ("a4", None),
     ] {
         let path = format!("/v1/agents/{agent}");
-        let body = b"{\"name\":\"A\"}".to_vec();
-        let (status, _) = server.raw("PUT", &path, body, content_type).await;
+        let (status, answer) = server.raw("PUT", &path, body(), content_type).await;
+        assert_eq!(status, 415, "content type {content_type:?}");
+        error(&answer, "unsupported_media_type");
+        let (status, _) = server.raw("GET", &path, Vec::new(), None).await;
+        assert_eq!(status, 404, "{agent} must not exist");
+    }
+    for (agent, content_type) in [
+        ("b1", "application/json"),
+        ("b2", "Application/JSON; charset=utf-8"),
+    ] {
+        let path = format!("/v1/agents/{agent}");
+        let (status, _) = server.raw("PUT", &path, body(), Some(content_type)).await;
         assert_eq!(status, 201, "content type {content_type:?}");
     }
-    let form = Some("application/x-www-form-urlencoded");
-    let (status, body) = server
-        .raw("PUT", "/v1/agents/a4", b"name=A".to_vec(), form)
+    // No body at all needs no content type (e.g. closing a conversation).
+    let (status, answer) = server
+        .raw("POST", "/v1/conversations/none/close", Vec::new(), None)
+        .await;
+    assert_eq!(status, 404, "reached the handler: {answer}");
+    let json = Some("application/json");
+    let (status, answer) = server
+        .raw("PUT", "/v1/agents/b3", b"name=A".to_vec(), json)
         .await;
     assert_eq!(
         status, 400,
         "a body that is not JSON is a 400 naming the problem"
     );
-    error(&body, "invalid_request");
+    error(&answer, "invalid_request");
     server.stop().await;
 }
 

@@ -25,6 +25,8 @@ pub enum AppError {
     Conflict(String),
     /// 413 `payload_too_large`.
     TooLarge(String),
+    /// 415 `unsupported_media_type`: a body without `Content-Type: application/json`.
+    UnsupportedMediaType(String),
     /// 503 `unavailable`: the store cannot be reached or the server is stopping.
     Unavailable(&'static str),
     /// 500 `internal`: the details were logged, never sent.
@@ -73,6 +75,7 @@ impl AppError {
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -86,6 +89,7 @@ impl AppError {
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::Conflict(_) => "conflict",
             Self::TooLarge(_) => "payload_too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Unavailable(_) => "unavailable",
             Self::Internal => "internal",
         }
@@ -98,7 +102,8 @@ impl AppError {
             | Self::NotFound(m)
             | Self::MethodNotAllowed(m)
             | Self::Conflict(m)
-            | Self::TooLarge(m) => m,
+            | Self::TooLarge(m)
+            | Self::UnsupportedMediaType(m) => m,
             Self::Unavailable(m) => m,
             Self::Internal => "internal error",
         }

@@ -65,15 +65,34 @@ fn body_rejection(rejection: BytesRejection) -> AppError {
     }
 }
 
+/// The request's body; a non-empty one must say `Content-Type: application/json` (SPEC R27:
+/// a web page cannot post one to the API without a CORS preflight), else 415.
 async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, AppError> {
-    Bytes::from_request(req, state)
+    let declared_json = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(is_json_media_type);
+    let bytes = Bytes::from_request(req, state)
         .await
-        .map_err(body_rejection)
+        .map_err(body_rejection)?;
+    if !declared_json && !bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(AppError::UnsupportedMediaType(
+            "a request body must be sent with `Content-Type: application/json`".into(),
+        ));
+    }
+    Ok(bytes)
 }
 
-/// A JSON request body, whatever its `Content-Type` says (API.md: all bodies are JSON, so
-/// `curl -d '{…}'` works too); bad input becomes a 400 naming the field, a body over
-/// [`MAX_BODY_BYTES`] 413.
+/// Whether a `Content-Type` value is JSON (`application/json`, parameters such as
+/// `charset=utf-8` allowed, any case).
+fn is_json_media_type(value: &str) -> bool {
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+}
+
+/// A JSON request body (`Content-Type: application/json`, else 415); bad input becomes a 400
+/// naming the field, a body over [`MAX_BODY_BYTES`] 413.
 #[derive(Debug, Clone)]
 pub struct Body<T>(pub T);
 
