@@ -253,13 +253,31 @@ async fn run(config: Option<&Path>) -> anyhow::Result<bool> {
             runtime.request_shutdown();
         }
     };
-    let served = axum::serve(listener, app(AppState { runtime }))
-        .with_graceful_shutdown(stop)
-        .await;
+    let loopback_only = listens_on_loopback(&settings.server.listen);
+    if loopback_only {
+        tracing::warn!(
+            "serving without authentication on a loopback address: only requests addressed to \
+             localhost, 127.0.0.1 or [::1] are answered"
+        );
+    }
+    let served = axum::serve(
+        listener,
+        app(AppState {
+            runtime,
+            loopback_only,
+        }),
+    )
+    .with_graceful_shutdown(stop)
+    .await;
     let durable = started.stop().await;
     served.context("the HTTP server failed")?;
     tracing::info!("stopped");
     Ok(durable)
+}
+
+/// Whether `listen` (`host:port`) is a loopback address.
+fn listens_on_loopback(listen: &str) -> bool {
+    crate::http::is_loopback_host(listen)
 }
 
 /// The store URL without credentials, for logs.

@@ -263,3 +263,30 @@ async fn signals_are_all_or_nothing_and_errors_name_the_index() {
     .await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn r27_without_authentication_only_loopback_host_names_are_answered() {
+    let server = TestServer::manual().await;
+    for host in [
+        "127.0.0.1:8080",
+        "localhost:8080",
+        "LOCALHOST",
+        "[::1]:8080",
+        "127.1.2.3",
+    ] {
+        let (status, body) = server.get_as_host("/v1/agents", host).await;
+        assert_eq!(status, 200, "{host}: {body}");
+    }
+    for host in [
+        "evil.example:8080",
+        "evil.example",
+        "10.0.0.1",
+        "[::2]:80",
+        "127.0.0.1.evil.example",
+    ] {
+        let (status, body) = server.get_as_host("/v1/agents", host).await;
+        assert_eq!(status, 403, "{host}: {body}");
+        error(&body, "forbidden");
+    }
+    server.stop().await;
+}

@@ -17,6 +17,8 @@ use crate::store::writer::WriteFailed;
 pub enum AppError {
     /// 400 `invalid_request`: the message names the field (and, in a batch, the index).
     Invalid(String),
+    /// 403 `forbidden`: the caller may not do this.
+    Forbidden(String),
     /// 404 `not_found`.
     NotFound(String),
     /// 405 `method_not_allowed`.
@@ -71,6 +73,7 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Invalid(_) => StatusCode::BAD_REQUEST,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -85,6 +88,7 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Invalid(_) => "invalid_request",
+            Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::Conflict(_) => "conflict",
@@ -99,6 +103,7 @@ impl AppError {
     pub fn message(&self) -> &str {
         match self {
             Self::Invalid(m)
+            | Self::Forbidden(m)
             | Self::NotFound(m)
             | Self::MethodNotAllowed(m)
             | Self::Conflict(m)

@@ -67,6 +67,7 @@ impl TestServer {
         let started = Runtime::start(settings, &registry).await.unwrap();
         let router = app(AppState {
             runtime: started.runtime.clone(),
+            loopback_only: true,
         });
         Self {
             started,
@@ -80,6 +81,24 @@ impl TestServer {
         let mut server = Self::start(&settings(db.path(), ClockMode::Manual)).await;
         server.db = Some(db);
         server
+    }
+
+    /// Sends a GET with this `Host` header; the status and the body.
+    pub async fn get_as_host(&self, path: &str, host: &str) -> (StatusCode, Value) {
+        let request = Request::builder()
+            .uri(path)
+            .header("host", host)
+            .body(Body::empty())
+            .unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     /// Sends a request with a JSON body (raw bytes) and `content_type`.
