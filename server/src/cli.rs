@@ -253,7 +253,7 @@ async fn run(config: Option<&Path>) -> anyhow::Result<bool> {
             runtime.request_shutdown();
         }
     };
-    let loopback_only = listens_on_loopback(&settings.server.listen);
+    let loopback_only = settings.local_mode();
     if loopback_only {
         tracing::warn!(
             "serving without authentication on a loopback address: only requests addressed to \
@@ -273,11 +273,6 @@ async fn run(config: Option<&Path>) -> anyhow::Result<bool> {
     served.context("the HTTP server failed")?;
     tracing::info!("stopped");
     Ok(durable)
-}
-
-/// Whether `listen` (`host:port`) is a loopback address.
-fn listens_on_loopback(listen: &str) -> bool {
-    crate::http::is_loopback_host(listen)
 }
 
 /// The store URL without credentials, for logs.

@@ -96,6 +96,9 @@ pub struct Settings {
     /// `[server]`.
     #[serde(default)]
     pub server: ServerSettings,
+    /// `[auth]`.
+    #[serde(default)]
+    pub auth: AuthSettings,
     /// `[store]`.
     #[serde(default)]
     pub store: StoreSettings,
@@ -165,6 +168,41 @@ pub struct ClockSettings {
     /// `system` or `manual` (SPEC R18).
     #[serde(default)]
     pub mode: ClockMode,
+}
+
+/// `[auth]` (SPEC R25–R27).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// `tokens` (the default) or `none`, the explicit opt-out.
+    #[serde(default)]
+    pub mode: AuthMode,
+}
+
+/// Whether requests must authenticate (SPEC R27).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, strum::EnumString, strum::VariantNames)]
+#[strum(serialize_all = "snake_case")]
+pub enum AuthMode {
+    /// Requests present a token; with none configured, the server serves only on a loopback
+    /// address, to loopback host names.
+    #[default]
+    Tokens,
+    /// No authentication anywhere: anyone who reaches the port may do everything.
+    None,
+}
+
+impl<'de> Deserialize<'de> for AuthMode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        named(deserializer)
+    }
+}
+
+impl Settings {
+    /// Serving without authentication on a loopback address (SPEC R27): the local mode, in
+    /// which only loopback `Host` names are answered.
+    pub fn local_mode(&self) -> bool {
+        self.auth.mode == AuthMode::Tokens && crate::http::is_loopback_host(&self.server.listen)
+    }
 }
 
 /// Which clock drives time (SPEC R18).
@@ -328,6 +366,17 @@ impl Settings {
         now: Timestamp,
     ) -> Result<Vec<Warning>, ConfigError> {
         validate_listen(&self.server.listen).map_err(|e| self.attribute(e))?;
+        if self.auth.mode == AuthMode::Tokens && !self.local_mode() {
+            return Err(self.attribute(ConfigError::invalid(
+                "server.listen",
+                format!(
+                    "`{}` is not a loopback address, and no way to authenticate is configured \
+                     (SPEC R27): listen on 127.0.0.1, or set `[auth] mode = \"none\"` to let \
+                     anyone who reaches the port do everything",
+                    self.server.listen
+                ),
+            )));
+        }
         crate::store::StoreKind::from_url(&self.store.url)
             .map_err(|e| self.attribute(ConfigError::invalid("store.url", e)))?;
         let mut engine = Engine::new(self.build_plugins(registry)?, now);

@@ -320,3 +320,40 @@ fn a_relative_sqlite_file_lives_next_to_the_config_file() {
         "no file: the working directory"
     );
 }
+
+#[test]
+fn r27_a_network_address_without_a_way_to_authenticate_is_refused_unless_opted_out() {
+    let network = "[server]\nlisten = \"0.0.0.0:8080\"\n";
+    let err = load(network, &[])
+        .unwrap()
+        .validate(&registry(), now())
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("`server.listen`: `0.0.0.0:8080` is not a loopback address"),
+        "{text}"
+    );
+    assert!(text.contains("[auth] mode = \"none\""), "{text}");
+    let opted_out = load(&format!("{network}[auth]\nmode = \"none\"\n"), &[]).unwrap();
+    assert!(opted_out.validate(&registry(), now()).is_ok());
+    assert!(
+        !opted_out.local_mode(),
+        "no Host check once authentication is explicitly off"
+    );
+    for local in ["127.0.0.1:9000", "localhost:9000", "[::1]:9000"] {
+        let settings = load(&format!("[server]\nlisten = \"{local}\"\n"), &[]).unwrap();
+        assert!(settings.validate(&registry(), now()).is_ok(), "{local}");
+        assert!(settings.local_mode(), "{local}");
+    }
+    let err = load("[auth]\nmode = \"nobody\"\n", &[]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`nobody` is not one of: tokens, none"),
+        "{err}"
+    );
+    let err = load(network, &[("OPENLINE__AUTH__MODE", "tokens")])
+        .unwrap()
+        .validate(&registry(), now())
+        .unwrap_err();
+    assert!(err.to_string().contains("not a loopback address"), "{err}");
+}

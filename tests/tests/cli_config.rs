@@ -240,3 +240,24 @@ fn a_missing_postgresql_database_is_reported_once_with_what_to_do() {
     assert_eq!(out.matches("does not exist").count(), 1, "said once: {out}");
     assert!(out.contains("create it first"), "{out}");
 }
+
+#[test]
+fn r27_serve_refuses_a_network_address_without_a_way_to_authenticate() {
+    let dir = TempDir::new();
+    let config = dir.path().join("openline.toml");
+    std::fs::write(&config, "[server]\nlisten = \"0.0.0.0:0\"\n").unwrap();
+    let (ok, out) = run_cli(
+        dir.path(),
+        &["serve", "--config", config.to_str().unwrap()],
+        &[],
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("not a loopback address") && out.contains("mode = \"none\""),
+        "{out}"
+    );
+    assert!(
+        !dir.path().join("openline.db").exists(),
+        "refused before touching the store"
+    );
+}
