@@ -357,3 +357,53 @@ fn r27_a_network_address_without_a_way_to_authenticate_is_refused_unless_opted_o
         .unwrap_err();
     assert!(err.to_string().contains("not a loopback address"), "{err}");
 }
+
+/// The dotted key paths of `value` (arrays of tables as `name[]`), e.g. `server.listen`.
+fn key_paths(prefix: &str, value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, inner) in map {
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                key_paths(&path, inner, out);
+            }
+        }
+        serde_json::Value::Array(items)
+            if items.iter().all(|i| i.is_object()) && !items.is_empty() =>
+        {
+            for item in items {
+                key_paths(&format!("{prefix}[]"), item, out);
+            }
+        }
+        _ => out.push(prefix.to_owned()),
+    }
+}
+
+#[test]
+fn every_key_of_the_example_file_is_documented_in_docs_configuration() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let example = root.join("openline.example.toml");
+    let docs = std::fs::read_to_string(root.join("docs/configuration.md")).unwrap();
+    let parsed: serde_json::Value = config::Config::builder()
+        .add_source(config::File::from(example.as_path()).format(config::FileFormat::Toml))
+        .build()
+        .unwrap()
+        .try_deserialize()
+        .unwrap();
+    let mut keys = Vec::new();
+    key_paths("", &parsed, &mut keys);
+    keys.sort();
+    keys.dedup();
+    assert!(keys.len() > 20, "{keys:?}");
+    let missing: Vec<&String> = keys
+        .iter()
+        .filter(|k| !docs.contains(&format!("`{k}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not in docs/configuration.md: {missing:?}"
+    );
+}
