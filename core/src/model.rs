@@ -27,10 +27,18 @@ pub struct AgentProfile {
 /// mean, is declared by the sources that read them ([`crate::source::GroupSetting`]; e.g. a
 /// session lifetime, SPEC R8); the engine validates a group's settings against those
 /// declarations and never interprets a value itself. A key that is absent means "the
-/// source's default".
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// source's default", and so does `null` (as logs written before sources declared their
+/// group settings have it: `{"session_lifetime_minutes": null}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct GroupSettings(BTreeMap<String, serde_json::Value>);
+
+impl<'de> Deserialize<'de> for GroupSettings {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let values = BTreeMap::<String, serde_json::Value>::deserialize(deserializer)?;
+        Ok(values.into_iter().collect())
+    }
+}
 
 impl GroupSettings {
     /// No setting: every source uses its default for the group.
@@ -276,6 +284,10 @@ mod tests {
         let read: GroupSettings =
             serde_json::from_value(json!({"session_lifetime_minutes": 30})).unwrap();
         assert_eq!(read.get("session_lifetime_minutes"), Some(&json!(30)));
+        // A group logged before sources declared their settings: null means the default.
+        let old: GroupSettings =
+            serde_json::from_value(json!({"session_lifetime_minutes": null})).unwrap();
+        assert_eq!(old, GroupSettings::new());
     }
 
     #[test]

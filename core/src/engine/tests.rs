@@ -1029,3 +1029,16 @@ fn the_builtin_policies_come_with_the_registry() {
     assert_eq!(plugins.policy_names().len(), 6);
     assert!(plugins.policy_names().contains(&"evenly"));
 }
+
+#[test]
+fn r19_a_group_logged_with_a_null_setting_still_replays() {
+    use crate::typed::TypedSource;
+    let mut plugins = Plugins::new().with_builtin_policies().unwrap();
+    plugins.add_source("reads", Box::new(TypedSource::new("reads", Reads)));
+    let mut engine = Engine::new(plugins, t(0));
+    // As logs written before sources declared their group settings have it.
+    let logged = r#"{"command":"put_group","id":"g","settings":{"lifetime":null}}"#;
+    let command: Command = serde_json::from_str(logged).unwrap();
+    engine.apply(command, t(0)).unwrap();
+    assert_eq!(engine.group("g"), Some(&crate::GroupSettings::new()));
+}
