@@ -119,6 +119,7 @@ pub struct ServerBuilder {
     listen_via_env: bool,
     config_file: bool,
     program: Option<PathBuf>,
+    seed: Option<PathBuf>,
 }
 
 impl Default for ServerBuilder {
@@ -132,6 +133,7 @@ impl Default for ServerBuilder {
             listen_via_env: false,
             config_file: true,
             program: None,
+            seed: None,
         }
     }
 }
@@ -183,6 +185,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Starts on a copy of the SQLite store `file` (e.g. one written by an older version)
+    /// instead of a fresh one.
+    pub fn seed_store(mut self, file: impl Into<PathBuf>) -> Self {
+        self.seed = Some(file.into());
+        self
+    }
+
     /// The store (default: a fresh SQLite file in the server's temp dir).
     pub fn backend(mut self, backend: &Backend) -> Self {
         self.backend = backend.clone();
@@ -192,6 +201,9 @@ impl ServerBuilder {
     /// Starts the server and waits until `/healthz` answers 200.
     pub fn start(self) -> Server {
         let dir = TempDir::new();
+        if let Some(seed) = &self.seed {
+            fs::copy(seed, dir.path().join("openline.db")).expect("copy the seed store");
+        }
         let store_url = self
             .backend
             .url()
