@@ -20,5 +20,5 @@ pub use check::{
 pub use db::Backend;
 pub use http::{EventStream, SseEvent, mentions};
 pub use serde_json::{Value, json};
-pub use server::{Server, ServerBuilder, TempDir, run_cli};
+pub use server::{Server, ServerBuilder, TempDir, run_cli, serve_refused};
 pub use world::{clocked_in_on_web, team_on_web};

@@ -400,6 +400,18 @@ fn clean_command_of(program: PathBuf) -> Command {
     cmd
 }
 
+/// Writes `config` to `dir/name` and runs `openline serve` on it, which must refuse to start;
+/// what it printed.
+#[track_caller]
+pub fn serve_refused(dir: &Path, name: &str, config: &str) -> String {
+    let path = dir.join(name);
+    fs::write(&path, config).expect("write the config file");
+    let path = path.to_str().expect("a UTF-8 temp path");
+    let (ok, out) = run_cli(dir, &["serve", "--config", path], &[]);
+    assert!(!ok, "`openline serve` should refuse to start: {out}");
+    out
+}
+
 /// Runs the CLI with arguments in `dir` (bounded: 60 s); returns (success, stdout + stderr).
 pub fn run_cli(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
     let out_path = dir.join(format!("cli-{}.out", unique_suffix()));

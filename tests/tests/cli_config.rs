@@ -227,16 +227,9 @@ fn a_missing_postgresql_database_is_reported_once_with_what_to_do() {
     };
     let dir = TempDir::new();
     let missing = openline_tests::db::with_database(url.trim(), "openline_no_such_database");
-    let config = dir.path().join("openline.toml");
     let port = openline_tests::server::free_port();
     let text = format!("[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\nurl = \"{missing}\"\n");
-    std::fs::write(&config, text).unwrap();
-    let (ok, out) = run_cli(
-        dir.path(),
-        &["serve", "--config", config.to_str().unwrap()],
-        &[],
-    );
-    assert!(!ok, "{out}");
+    let out = serve_refused(dir.path(), "openline.toml", &text);
     assert_eq!(out.matches("does not exist").count(), 1, "said once: {out}");
     assert!(out.contains("create it first"), "{out}");
 }
@@ -244,14 +237,11 @@ fn a_missing_postgresql_database_is_reported_once_with_what_to_do() {
 #[test]
 fn r27_serve_refuses_a_network_address_without_a_way_to_authenticate() {
     let dir = TempDir::new();
-    let config = dir.path().join("openline.toml");
-    std::fs::write(&config, "[server]\nlisten = \"0.0.0.0:0\"\n").unwrap();
-    let (ok, out) = run_cli(
+    let out = serve_refused(
         dir.path(),
-        &["serve", "--config", config.to_str().unwrap()],
-        &[],
+        "openline.toml",
+        "[server]\nlisten = \"0.0.0.0:0\"\n",
     );
-    assert!(!ok, "{out}");
     assert!(
         out.contains("not a loopback address") && out.contains("mode = \"none\""),
         "{out}"

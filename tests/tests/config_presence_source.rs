@@ -149,14 +149,8 @@ fn r22_a_start_without_a_source_the_log_names_is_refused_not_served_with_less() 
     s.signal("a", "teams", "available");
     s.new_conversation("web", "c1");
     s.kill();
-    let config = s.dir().join("without-teams.toml");
-    std::fs::write(&config, s.config_text(s.port).replace(TEAMS, "")).unwrap();
-    let (ok, out) = run_cli(
-        s.dir(),
-        &["serve", "--config", config.to_str().unwrap()],
-        &[],
-    );
-    assert!(!ok, "the server must not serve without `teams`: {out}");
+    let without_teams = s.config_text(s.port).replace(TEAMS, "");
+    let out = serve_refused(s.dir(), "without-teams.toml", &without_teams);
     assert!(
         out.contains("cannot restore the state from the command log")
             && out.contains("log record")

@@ -21,12 +21,7 @@ fn r19_r22_a_store_written_by_the_previous_version_loads_with_everything_in_it()
         (c1["state"].clone(), c1["agent"].clone()),
         (json!("accepted"), json!("alice"))
     );
-    let events: Vec<&str> = c1["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["event"].as_str().unwrap())
-        .collect();
+    let events: Vec<String> = history(&c1).into_iter().map(|(event, ..)| event).collect();
     assert_eq!(events, ["queued", "offered", "accepted"]);
     assert!(s.get("/v1/groups/plain")["session_lifetime_minutes"].is_null());
     assert_eq!(s.get("/v1/groups/short")["session_lifetime_minutes"], 30);
@@ -34,22 +29,14 @@ fn r19_r22_a_store_written_by_the_previous_version_loads_with_everything_in_it()
         s.get("/v1/channels/web")["queue"],
         json!(["alice", "bob", "ghost"])
     );
-    let bob_hr = s.verdict("bob", "web", "hr");
-    assert!(
-        bob_hr["reason"]
-            .as_str()
-            .unwrap()
-            .contains("next leave `x`"),
-        "{bob_hr}"
-    );
-    let alice = s.verdict("alice", "web", "browser");
-    assert!(
-        alice["reason"]
-            .as_str()
-            .unwrap()
-            .contains("session lifetime of group `short`"),
-        "{alice}"
-    );
+    for (agent, source, said) in [
+        ("bob", "hr", "next leave `x`"),
+        ("alice", "browser", "session lifetime of group `short`"),
+    ] {
+        let verdict = s.verdict(agent, "web", source);
+        let reason = verdict["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains(said), "{agent}/{source}: {verdict}");
+    }
     s.expect(
         "PUT",
         "/v1/agents/carol",
