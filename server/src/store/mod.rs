@@ -44,6 +44,10 @@ pub enum StoreError {
     /// The database refused or failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The schema could not be brought up to date (or the database was migrated by a newer
+    /// openline than this one).
+    #[error("cannot migrate the store's schema: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
     /// The writer's thread or its runtime could not be started.
     #[error("cannot start the store writer: {0}")]
     Thread(std::io::Error),
@@ -98,11 +102,42 @@ pub struct Store {
     kind: StoreKind,
 }
 
-const SCHEMA: [&str; 3] = [
-    "CREATE TABLE IF NOT EXISTS openline_command_log (seq BIGINT PRIMARY KEY, at TEXT NOT NULL, command TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS openline_clock (id INTEGER PRIMARY KEY, now TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS openline_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+/// The store's schema, one numbered migration per release that changed it (never edited once
+/// released; `server/migrations/`), applied by sqlx's migrator on connect.
+const MIGRATIONS: [(i64, &str, &str); 2] = [
+    (
+        1,
+        "command log",
+        include_str!("../../migrations/0001_command_log.sql"),
+    ),
+    (
+        2,
+        "snapshots and archive",
+        include_str!("../../migrations/0002_snapshots_and_archive.sql"),
+    ),
 ];
+
+/// The log-record format this binary writes and the newest it reads (SPEC R22): 1 = the
+/// command as JSON, as first released.
+pub const RECORD_FORMAT: i64 = 1;
+
+fn migrator() -> sqlx::migrate::Migrator {
+    use sqlx::SqlSafeStr as _;
+    sqlx::migrate::Migrator::with_migrations(
+        MIGRATIONS
+            .iter()
+            .map(|(version, description, sql)| {
+                sqlx::migrate::Migration::new(
+                    *version,
+                    std::borrow::Cow::Borrowed(*description),
+                    sqlx::migrate::MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
 
 fn format_at(at: Timestamp) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
@@ -147,11 +182,8 @@ impl Store {
             })
             .connect(&url)
             .await?;
-        let store = Self { pool, kind };
-        for statement in SCHEMA {
-            sqlx::query(statement).execute(&store.pool).await?;
-        }
-        Ok(store)
+        migrator().run(&pool).await?;
+        Ok(Self { pool, kind })
     }
 
     /// Which database this is.
@@ -176,7 +208,7 @@ impl Store {
     /// Feeds every logged command, in log order, to `each`.
     ///
     /// The log is read in pages of [`REPLAY_PAGE`] records, each page one row holding its
-    /// records as `seq TAB at TAB command` lines (a logged command is compact JSON: no raw tab
+    /// records as `seq TAB format TAB at TAB command` lines (a logged command is compact JSON: no raw tab
     /// or newline). A million rows one by one cost several seconds of driver overhead alone;
     /// a few hundred rows do not.
     pub async fn replay<E>(
@@ -188,12 +220,12 @@ impl Store {
     {
         let sql = match self.kind {
             StoreKind::Sqlite => {
-                "SELECT group_concat(seq || char(9) || at || char(9) || command, char(10) ORDER BY seq) AS page \
-                 FROM (SELECT seq, at, command FROM openline_command_log WHERE seq > $1 ORDER BY seq LIMIT $2)"
+                "SELECT group_concat(seq || char(9) || format || char(9) || at || char(9) || command, char(10) ORDER BY seq) AS page \
+                 FROM (SELECT seq, format, at, command FROM openline_command_log WHERE seq > $1 ORDER BY seq LIMIT $2)"
             }
             StoreKind::Postgres => {
-                "SELECT string_agg(seq::text || E'\\t' || at || E'\\t' || command, E'\\n' ORDER BY seq) AS page \
-                 FROM (SELECT seq, at, command FROM openline_command_log WHERE seq > $1 ORDER BY seq LIMIT $2) AS p"
+                "SELECT string_agg(seq::text || E'\\t' || format::text || E'\\t' || at || E'\\t' || command, E'\\n' ORDER BY seq) AS page \
+                 FROM (SELECT seq, format, at, command FROM openline_command_log WHERE seq > $1 ORDER BY seq LIMIT $2) AS p"
             }
         };
         let mut last = 0i64;
@@ -292,14 +324,17 @@ impl Store {
 /// Records per page read on replay (see [`Store::replay`]).
 pub const REPLAY_PAGE: i64 = 4096;
 
-/// One replayed `seq TAB at TAB command` line, which must come after record `previous`.
+/// One replayed `seq TAB format TAB at TAB command` line, which must come after record
+/// `previous`.
 fn parse_log_line(previous: i64, line: &str) -> Result<LogRecord, StoreError> {
     let corrupt = |seq, message: String| StoreError::Corrupt { seq, message };
-    let mut fields = line.splitn(3, '\t');
-    let (Some(seq), Some(at), Some(json)) = (fields.next(), fields.next(), fields.next()) else {
+    let mut fields = line.splitn(4, '\t');
+    let (Some(seq), Some(format), Some(at), Some(json)) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
         return Err(corrupt(
             previous + 1,
-            "a record without its three fields".into(),
+            "a record without its four fields".into(),
         ));
     };
     let seq: i64 = seq
@@ -311,9 +346,27 @@ fn parse_log_line(previous: i64, line: &str) -> Result<LogRecord, StoreError> {
             format!("out of order after record {previous}"),
         ));
     }
+    check_format(seq, "log record", format)?;
     let at = parse_at(seq, at)?;
     let command = serde_json::from_str(json).map_err(|e| corrupt(seq, e.to_string()))?;
     Ok(LogRecord { seq, at, command })
+}
+
+/// Refuses a record or snapshot (`what`, at `seq`) whose `format` this binary cannot read.
+fn check_format(seq: i64, what: &str, format: &str) -> Result<(), StoreError> {
+    match format.parse::<i64>() {
+        Ok(1..=RECORD_FORMAT) => Ok(()),
+        Ok(newer) if newer > RECORD_FORMAT => Err(StoreError::Unreplayable {
+            seq,
+            message: format!(
+                "the {what} is in format {newer}, written by a newer openline; this binary reads formats up to {RECORD_FORMAT}: upgrade it"
+            ),
+        }),
+        _ => Err(StoreError::Corrupt {
+            seq,
+            message: format!("bad {what} format `{format}`"),
+        }),
+    }
 }
 
 /// Row counts of the multi-row `INSERT`s a run of commands is split into (largest first): a
@@ -321,13 +374,19 @@ fn parse_log_line(previous: i64, line: &str) -> Result<LogRecord, StoreError> {
 pub const INSERT_CHUNKS: [usize; 4] = [128, 32, 8, 1];
 
 fn insert_sql(rows: usize) -> String {
-    let mut sql = String::from("INSERT INTO openline_command_log (seq, at, command) VALUES ");
+    let mut sql =
+        String::from("INSERT INTO openline_command_log (seq, at, command, format) VALUES ");
     for row in 0..rows {
         let first = row * 3 + 1;
         if row > 0 {
             sql.push_str(", ");
         }
-        sql.push_str(&format!("(${}, ${}, ${})", first, first + 1, first + 2));
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, {RECORD_FORMAT})",
+            first,
+            first + 1,
+            first + 2
+        ));
     }
     sql
 }

@@ -287,7 +287,7 @@ async fn a_writer_that_cannot_connect_says_so() {
 #[test]
 fn a_replayed_line_out_of_order_or_incomplete_is_corrupt() {
     let json = serde_json::to_string(&command(1)).unwrap();
-    let line = |seq: &str| format!("{seq}\t2026-01-01T00:00:00Z\t{json}");
+    let line = |seq: &str| format!("{seq}\t1\t2026-01-01T00:00:00Z\t{json}");
     let read = parse_log_line(4, &line("5")).unwrap();
     assert_eq!((read.seq, read.command), (5, command(1)));
     let corrupt_at = |result: Result<LogRecord, StoreError>| match result {
@@ -300,8 +300,26 @@ fn a_replayed_line_out_of_order_or_incomplete_is_corrupt() {
         "a repeated record"
     );
     assert_eq!(corrupt_at(parse_log_line(5, &line("x"))), 6, "a bad number");
-    assert_eq!(corrupt_at(parse_log_line(5, "6\t2026-01-01T00:00:00Z")), 6);
-    assert_eq!(corrupt_at(parse_log_line(5, "6\tyesterday\t{}")), 6);
+    assert_eq!(corrupt_at(parse_log_line(5, "6\t1\t2026-01-01T00:00:00Z")), 6);
+    assert_eq!(corrupt_at(parse_log_line(5, "6\t1\tyesterday\t{}")), 6);
+    assert_eq!(
+        corrupt_at(parse_log_line(5, &format!("6\tone\t2026-01-01T00:00:00Z\t{json}"))),
+        6,
+        "a bad format"
+    );
+}
+
+#[test]
+fn r22_a_record_in_a_newer_format_stops_the_replay_and_says_to_upgrade() {
+    let json = serde_json::to_string(&command(1)).unwrap();
+    let newer = RECORD_FORMAT + 1;
+    match parse_log_line(0, &format!("1\t{newer}\t2026-01-01T00:00:00Z\t{json}")) {
+        Err(StoreError::Unreplayable { seq: 1, message }) => {
+            assert!(message.contains("newer openline"), "{message}");
+            assert!(message.contains(&format!("format {newer}")), "{message}");
+        }
+        other => panic!("read a newer record: {other:?}"),
+    }
 }
 
 #[test]
