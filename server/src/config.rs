@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
+use std::time::Duration;
 
 use openline_core::engine::Plugins;
 use openline_core::registry::Registry;
@@ -105,6 +106,9 @@ pub struct Settings {
     /// `[clock]`.
     #[serde(default)]
     pub clock: ClockSettings,
+    /// `[retention]` (SPEC R21b).
+    #[serde(default)]
+    pub retention: RetentionSettings,
     /// `[plugins.<name>]`: each source plugin's own settings, handed to its builder.
     #[serde(default)]
     pub plugins: BTreeMap<String, serde_json::Value>,
@@ -147,14 +151,69 @@ pub struct StoreSettings {
     /// `sqlite://FILE` or `postgres://…`.
     #[serde(default = "default_store_url")]
     pub url: String,
+    /// A snapshot is taken once this many records were logged since the last one (SPEC R21a).
+    #[serde(default = "default_snapshot_records")]
+    pub snapshot_records: u64,
+    /// … or once this long passed since the last one, if anything was logged meanwhile.
+    #[serde(
+        default = "default_snapshot_interval",
+        deserialize_with = "openline_core::settings::positive_duration"
+    )]
+    pub snapshot_interval: Duration,
 }
 
 impl Default for StoreSettings {
     fn default() -> Self {
         Self {
             url: default_store_url(),
+            snapshot_records: default_snapshot_records(),
+            snapshot_interval: default_snapshot_interval(),
         }
     }
+}
+
+fn default_snapshot_records() -> u64 {
+    100_000
+}
+
+fn default_snapshot_interval() -> Duration {
+    Duration::from_secs(10 * 60)
+}
+
+/// `[retention]`: how long what is over stays (SPEC R21b).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// A closed conversation leaves memory this long after it closed (then it is read from
+    /// the store).
+    #[serde(
+        default = "default_closed_in_memory",
+        deserialize_with = "openline_core::settings::positive_duration"
+    )]
+    pub closed_in_memory: Duration,
+    /// A closed conversation is deleted from the store this long after it closed.
+    #[serde(
+        default = "default_closed_conversations",
+        deserialize_with = "openline_core::settings::positive_duration"
+    )]
+    pub closed_conversations: Duration,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            closed_in_memory: default_closed_in_memory(),
+            closed_conversations: default_closed_conversations(),
+        }
+    }
+}
+
+fn default_closed_in_memory() -> Duration {
+    Duration::from_secs(60 * 60)
+}
+
+fn default_closed_conversations() -> Duration {
+    Duration::from_secs(90 * 24 * 60 * 60)
 }
 
 fn default_store_url() -> String {
