@@ -13,7 +13,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use crate::clock::{Clock, ClockError};
-use crate::config::{ClockMode, Settings};
+use crate::config::{ClockMode, RetentionSettings, Settings};
 use crate::events::EventBus;
 use crate::metrics::Metrics;
 use crate::store::lock::{self, StoreLock};
@@ -54,6 +54,9 @@ pub struct Runtime {
     metrics: Arc<Metrics>,
     wake: Notify,
     shutdown: Arc<watch::Sender<bool>>,
+    retention: RetentionSettings,
+    /// Bumped each time archived conversations leave memory (see [`Runtime::archived_generation`]).
+    archived_generation: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -177,6 +180,8 @@ impl Runtime {
             metrics,
             wake: Notify::new(),
             shutdown,
+            retention: settings.retention,
+            archived_generation: std::sync::atomic::AtomicU64::new(0),
         });
         if runtime.clock.mode() == ClockMode::Manual && persisted_clock.is_none() {
             // Else a restart would start the clock at that later wall-clock second, and every
@@ -313,6 +318,30 @@ impl Runtime {
     /// True once a commit failed: the server refuses writes and is stopping.
     pub fn is_failed(&self) -> bool {
         self.writer.is_failed()
+    }
+
+    /// How long what is over stays (SPEC R21b).
+    pub fn retention(&self) -> &RetentionSettings {
+        &self.retention
+    }
+
+    /// The instant before which a closed conversation is deleted: one closed earlier is gone,
+    /// even before the purge removed its rows (SPEC R21b).
+    pub fn archive_horizon(&self) -> Timestamp {
+        let keep = chrono::Duration::from_std(self.retention.closed_conversations)
+            .unwrap_or(chrono::Duration::MAX);
+        self.clock
+            .now()
+            .checked_sub_signed(keep)
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+    }
+
+    /// Changes whenever closed conversations left memory after their archiving committed.
+    /// A reader that missed a conversation in memory, then looked in the store, compares it
+    /// before and after: unchanged means the conversation was in neither place.
+    pub fn archived_generation(&self) -> u64 {
+        self.archived_generation
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The clock.
