@@ -53,6 +53,22 @@ pub trait RoutingPolicy: Send + Sync {
     /// which `skipped` is true; leaves `out` empty when nobody fits. Called only when an
     /// offer will be made, so a policy may advance its own state (e.g. a rotation cursor).
     fn choose(&mut self, skipped: &dyn Fn(AgentKey) -> bool, out: &mut Vec<AgentKey>);
+
+    /// The policy's own state beyond its index of eligible agents (e.g. a rotation cursor),
+    /// for snapshots (SPEC R21a). The index itself is rebuilt with `upsert` on restore, so a
+    /// policy without such state keeps the default (`null`).
+    fn snapshot(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+
+    /// Takes back what [`RoutingPolicy::snapshot`] gave, before the index is rebuilt; on
+    /// error the snapshot cannot be loaded (SPEC R22).
+    fn restore(&mut self, state: serde_json::Value) -> Result<(), String> {
+        match state {
+            serde_json::Value::Null => Ok(()),
+            other => Err(format!("this policy keeps no state, got {other}")),
+        }
+    }
 }
 
 /// Eligible agents ordered by a policy-defined key: the shared index behind the sorted

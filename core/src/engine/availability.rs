@@ -104,18 +104,11 @@ impl Engine {
     /// Recombines `agent`'s verdicts for `channel`; on a change reports it, updates
     /// eligibility and, when the agent can no longer hold conversations there, applies R14.
     pub(super) fn refresh_availability(&mut self, channel: usize, agent: AgentKey) {
+        let combined = self.combined_availability(channel, agent);
         let slot = &self.agents[agent.0 as usize];
         let ch = &mut self.channels[channel];
         let Some(member) = ch.members.get_mut(agent) else {
             return;
-        };
-        let combined = if slot.profile.is_some() {
-            combine(ch.sources.iter().filter_map(|s| slot.verdicts.get(*s)))
-        } else {
-            crate::Availability {
-                available: false,
-                code: Some(ReasonCode::OFFLINE),
-            }
         };
         let flipped = member.available != combined.available;
         member.available = combined.available;
@@ -134,6 +127,23 @@ impl Engine {
         if let Err(reason) = self.can_hold(channel, agent) {
             self.take_away(channel, agent, reason);
         }
+    }
+
+    /// `agent`'s verdicts combined for `channel`'s sources (SPEC R3); a placeholder is offline.
+    pub(super) fn combined_availability(
+        &self,
+        channel: usize,
+        agent: AgentKey,
+    ) -> crate::Availability {
+        let slot = &self.agents[agent.0 as usize];
+        if slot.profile.is_none() {
+            return crate::Availability {
+                available: false,
+                code: Some(ReasonCode::OFFLINE),
+            };
+        }
+        let sources = &self.channels[channel].sources;
+        combine(sources.iter().filter_map(|s| slot.verdicts.get(*s)))
     }
 
     /// Puts `agent` in or out of `channel`'s policy index and refreshes its stats there.

@@ -142,6 +142,11 @@ impl Members {
         self.eligible = 0;
     }
 
+    /// The policy (to snapshot its own state).
+    pub fn policy(&self) -> &dyn RoutingPolicy {
+        self.policy.as_ref()
+    }
+
     /// The policy's choice among eligible members not `skipped` (SPEC R11).
     pub fn choose(&mut self, skipped: &dyn Fn(AgentKey) -> bool, out: &mut Vec<AgentKey>) {
         self.policy.choose(skipped, out);

@@ -5,6 +5,7 @@
 //! each channel's policy keeps its own index of eligible agents, so a routing decision costs
 //! O(log n) in the queue size; one ordered set holds every pending deadline.
 
+mod archive;
 mod arena;
 mod availability;
 mod command;
@@ -17,6 +18,7 @@ mod plugins;
 mod reads;
 mod routing;
 mod settings;
+mod snapshot;
 mod state;
 
 use std::collections::HashMap;
@@ -26,6 +28,7 @@ pub use error::{EngineError, Result};
 pub use event::Event;
 pub use plugins::{Plugins, SourceInfo};
 pub use reads::{ChannelAvailability, SourceVerdict};
+pub use snapshot::{SNAPSHOT_FORMAT, Snapshot};
 
 use crate::model::GroupDirectory;
 use crate::time::Timestamp;

@@ -82,11 +82,25 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-fn new_engine() -> Engine {
+fn new_plugins() -> Plugins {
     let mut plugins = Plugins::new().with_builtin_policies().unwrap();
     plugins.add_source("app", Box::new(FixtureSource::default()));
     plugins.add_source("hr", Box::new(FixtureSource::default()));
-    Engine::new(plugins, t(0))
+    plugins
+}
+
+fn new_engine() -> Engine {
+    Engine::new(new_plugins(), t(0))
+}
+
+/// Feeds `log` to `engine`, each command at its instant; every event, in order.
+fn feed(engine: &mut Engine, log: &[(Command, i64)]) -> Vec<Event> {
+    let mut events = Vec::new();
+    for (cmd, at) in log {
+        events.extend(engine.advance_to(t(*at)));
+        events.extend(engine.apply(cmd.clone(), t(*at)).unwrap().events);
+    }
+    events
 }
 
 fn settings(check: bool, queue: &[usize], max_chats: Option<u8>, policy: usize) -> ChannelSettings {
@@ -370,7 +384,10 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
-    fn engine_invariants_hold_and_replay_is_exact(steps in proptest::collection::vec(step(), 1..60)) {
+    fn engine_invariants_hold_and_replay_is_exact(
+        steps in proptest::collection::vec(step(), 1..60),
+        split in any::<proptest::sample::Index>(),
+    ) {
         let mut engine = new_engine();
         let mut log: Vec<(Command, i64)> = Vec::new();
         let mut now = 0i64;
@@ -419,11 +436,20 @@ proptest! {
         }
         // Replay (SPEC R19): the same accepted commands at the same instants rebuild the same state.
         let mut replayed = new_engine();
-        for (cmd, at) in log {
-            replayed.advance_to(t(at));
-            replayed.apply(cmd, t(at)).unwrap();
-        }
+        feed(&mut replayed, &log);
         replayed.advance_to(t(now));
+        // Snapshot + tail (SPEC R21a): a snapshot taken after any prefix of the log, restored
+        // from its JSON and fed the rest, behaves as the engine it was taken from, event for
+        // event, and ends in the state full replay gives.
+        let (head, tail) = log.split_at(split.index(log.len() + 1));
+        let mut taken = new_engine();
+        feed(&mut taken, head);
+        let json = serde_json::to_string(&taken.snapshot()).unwrap();
+        let mut resumed = Engine::restore(new_plugins(), serde_json::from_str(&json).unwrap()).unwrap();
+        prop_assert_eq!(resumed.snapshot(), taken.snapshot());
+        prop_assert_eq!(feed(&mut resumed, tail), feed(&mut taken, tail));
+        prop_assert_eq!(resumed.advance_to(t(now)), taken.advance_to(t(now)));
+        prop_assert_eq!(resumed.snapshot(), replayed.snapshot());
         let original: Vec<_> = engine.conversations().cloned().collect();
         let rebuilt: Vec<_> = replayed.conversations().cloned().collect();
         prop_assert_eq!(original, rebuilt);

@@ -82,7 +82,8 @@ impl Engine {
             .map(|key| &self.conversations[key].public)
     }
 
-    /// Number of conversations ever opened.
+    /// Number of conversations in memory: every open one, and the closed ones not yet
+    /// archived (SPEC R21b).
     pub fn conversation_count(&self) -> usize {
         self.conversations.len()
     }
@@ -92,9 +93,9 @@ impl Engine {
         self.conversations.count(state)
     }
 
-    /// Every conversation, in arrival order.
+    /// Every conversation in memory (open, or closed and not yet archived), in arrival order.
     pub fn conversations(&self) -> impl Iterator<Item = &Conversation> {
-        self.conversations.iter().map(|slot| &slot.public)
+        self.conversations.iter().map(|(_, slot)| &slot.public)
     }
 
     /// A channel's waiting conversations in queue order (SPEC R10); `None` if no such channel.

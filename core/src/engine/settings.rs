@@ -53,7 +53,7 @@ impl Engine {
     }
 
     /// Validates a channel's settings against the plugins, naming the field at fault.
-    fn validate_channel(&self, settings: &ChannelSettings) -> Result<Vec<usize>> {
+    pub(super) fn validate_channel(&self, settings: &ChannelSettings) -> Result<Vec<usize>> {
         if settings.name.trim().is_empty() {
             return Err(EngineError::field("name", "must not be empty"));
         }

@@ -1042,3 +1042,42 @@ fn r19_a_group_logged_with_a_null_setting_still_replays() {
     engine.apply(command, t(0)).unwrap();
     assert_eq!(engine.group("g"), Some(&crate::GroupSettings::new()));
 }
+
+#[test]
+fn r21b_closed_conversations_leave_memory_oldest_first_and_only_when_closed() {
+    let mut w = World::x_and_y_online();
+    for id in ["c1", "c2", "c3"] {
+        w.open("web", id);
+    }
+    let close = |w: &mut World, id: &str| {
+        w.ok(Command::Close {
+            conversation: id.try_into().unwrap(),
+        })
+    };
+    w.advance(10);
+    close(&mut w, "c2");
+    w.advance(10);
+    close(&mut w, "c1");
+    let ids = |due: Vec<Conversation>| -> Vec<String> {
+        due.into_iter().map(|c| c.id.to_string()).collect()
+    };
+    assert_eq!(ids(w.engine.closed_before(t(15), 10)), ["c2"]);
+    assert_eq!(ids(w.engine.closed_before(t(21), 10)), ["c2", "c1"]);
+    assert_eq!(ids(w.engine.closed_before(t(21), 1)), ["c2"]);
+    let forget: Vec<crate::ConversationId> = ["c2", "c3", "nope"]
+        .map(|id| id.try_into().unwrap())
+        .to_vec();
+    assert_eq!(
+        w.engine.forget_closed(&forget),
+        1,
+        "c3 is open, nope unknown"
+    );
+    assert!(w.engine.conversation("c2").is_none());
+    assert_ne!(w.state("c3"), ConversationState::Closed);
+    assert_eq!(w.engine.closed_in_memory(), 1);
+    assert_eq!(w.engine.conversation_count(), 2);
+    assert_eq!(ids(w.engine.closed_before(t(100), 10)), ["c1"]);
+    // Routing goes on around the gap: a new conversation is offered as before.
+    w.open("web", "c4");
+    assert_eq!(w.state("c4"), ConversationState::Offered);
+}

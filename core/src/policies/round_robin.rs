@@ -29,6 +29,21 @@ impl RoutingPolicy for RoundRobin {
             out.push(agent);
         }
     }
+
+    fn snapshot(&self) -> serde_json::Value {
+        serde_json::json!({ "last_position": self.last_position })
+    }
+
+    fn restore(&mut self, state: serde_json::Value) -> Result<(), String> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct State {
+            last_position: Option<u32>,
+        }
+        let state: State = serde_json::from_value(state).map_err(|e| e.to_string())?;
+        self.last_position = state.last_position;
+        Ok(())
+    }
 }
 
 impl RoundRobin {
@@ -47,6 +62,7 @@ inventory::submit! {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -62,6 +78,26 @@ mod tests {
             got.extend(out.into_iter().map(|a| a.0));
         }
         assert_eq!(got, [10, 11, 12, 10]);
+    }
+
+    #[test]
+    fn r21a_a_restored_rotation_continues_where_it_stood() {
+        let mut p = RoundRobin::default();
+        for i in 0..3 {
+            p.upsert(AgentKey(i), AgentStats::fresh(i));
+        }
+        let mut out = Vec::new();
+        p.choose(&|_| false, &mut out); // 0
+        p.choose(&|_| false, &mut out); // 1
+        let mut restored = RoundRobin::default();
+        restored.restore(p.snapshot()).unwrap();
+        for i in 0..3 {
+            restored.upsert(AgentKey(i), AgentStats::fresh(i));
+        }
+        out.clear();
+        restored.choose(&|_| false, &mut out);
+        assert_eq!(out, [AgentKey(2)]);
+        assert!(restored.restore(serde_json::json!({"cursor": 1})).is_err());
     }
 
     #[test]
