@@ -5,6 +5,8 @@
 //! a signal changes that state and what verdict the state gives. [`TypedSource`] owns the
 //! rest, the same way for every source: the per-agent map, the event-name check, batches
 //! applied to scratch copies (all-or-nothing, SPEC R20), and snapshots of every agent's state.
+//! A source whose state is large overrides [`Source::apply_in_place`] and [`Source::check`]
+//! so that a signal costs what it changes, not a copy of the state (SPEC R21c, R24a).
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -62,6 +64,37 @@ pub trait Source: Sized + Send + Sync + 'static {
         agent: &AgentContext<'_>,
         signal: &Signal,
     ) -> Result<Self::State, SignalError>;
+
+    /// [`Source::apply`] to the agent's existing `state`, changing it where it is: a source
+    /// whose state is large (many records per agent) overrides this so that a signal costs
+    /// what it changes, not a copy of the whole state. [`TypedSource`] calls it for every
+    /// signal ingested for an agent it already has a state for.
+    ///
+    /// Contract: the outcome is [`Source::apply`]'s (the same refusals, the same state
+    /// afterwards), and on `Err` the state must be left exactly as it was: validate the signal
+    /// first, then mutate. Default: `apply`, whose result replaces `*state`.
+    fn apply_in_place(
+        &self,
+        state: &mut Self::State,
+        agent: &AgentContext<'_>,
+        signal: &Signal,
+    ) -> Result<(), SignalError> {
+        *state = self.apply(Some(state), agent, signal)?;
+        Ok(())
+    }
+
+    /// Whether [`Source::apply`] would accept `signal` (same `Ok`/`Err`), without building
+    /// the next state: [`TypedSource`] calls it to check a single signal, or the last one of
+    /// a sequence, so a source with a large state overrides it to validate without copying.
+    /// Default: `apply`, its result dropped.
+    fn check(
+        &self,
+        state: Option<&Self::State>,
+        agent: &AgentContext<'_>,
+        signal: &Signal,
+    ) -> Result<(), SignalError> {
+        self.apply(state, agent, signal).map(drop)
+    }
 
     /// The verdict for the agent at `now`; `state` is `None` until a signal was accepted for
     /// it. `until`, when set, must be after `now`.
@@ -147,19 +180,27 @@ impl<S: Source> AvailabilitySource for TypedSource<S> {
         let Some((last, earlier)) = signals.split_last() else {
             return Ok(());
         };
-        // Only a sequence needs scratch copies: each signal applies to the one before.
+        // Only a sequence needs a scratch copy (one, made by the first signal's `apply`; the
+        // next ones change it in place): each signal applies to the state the one before left.
+        // The last signal is only checked, so a single signal copies nothing.
         let mut scratch: Option<S::State> = None;
         for (index, signal) in earlier.iter().enumerate() {
-            let next = self.step(scratch.as_ref().or(current), agent, signal);
-            scratch = Some(next.map_err(|e| (index, e))?);
+            let applied = match &mut scratch {
+                Some(state) => accepts(&self.events, &self.name, signal)
+                    .and_then(|()| self.source.apply_in_place(state, agent, signal)),
+                None => self
+                    .step(current, agent, signal)
+                    .map(|next| scratch = Some(next)),
+            };
+            applied.map_err(|e| (index, e))?;
         }
-        self.step(scratch.as_ref().or(current), agent, last)
-            .map(drop)
+        accepts(&self.events, &self.name, last)
+            .and_then(|()| self.source.check(scratch.as_ref().or(current), agent, last))
             .map_err(|e| (earlier.len(), e))
     }
 
     fn ingest(&mut self, agent: &AgentContext<'_>, signal: &Signal) -> Result<(), SignalError> {
-        // One lookup on the hot path: the state is replaced where it is.
+        // One lookup on the hot path: the state is changed where it is.
         let Self {
             source,
             events,
@@ -167,7 +208,10 @@ impl<S: Source> AvailabilitySource for TypedSource<S> {
             states,
         } = self;
         match states.get_mut(agent.id) {
-            Some(state) => *state = step(source, events, name, Some(&*state), agent, signal)?,
+            Some(state) => {
+                accepts(events, name, signal)?;
+                source.apply_in_place(state, agent, signal)?;
+            }
             None => {
                 let next = step(source, events, name, None, agent, signal)?;
                 states.insert(agent.id.into(), next);
@@ -212,11 +256,17 @@ fn step<S: Source>(
     agent: &AgentContext<'_>,
     signal: &Signal,
 ) -> Result<S::State, SignalError> {
-    if !events.contains(&signal.event) {
-        let valid: Vec<&str> = events.iter().map(String::as_str).collect();
-        return Err(SignalError::unknown_event(name, &signal.event, &valid));
-    }
+    accepts(events, name, signal)?;
     source.apply(state, agent, signal)
+}
+
+/// Refuses a signal whose event is not one of `events` (the source is registered as `name`).
+fn accepts(events: &[String], name: &str, signal: &Signal) -> Result<(), SignalError> {
+    if events.contains(&signal.event) {
+        return Ok(());
+    }
+    let valid: Vec<&str> = events.iter().map(String::as_str).collect();
+    Err(SignalError::unknown_event(name, &signal.event, &valid))
 }
 
 /// Builds the typed source `S` registered as `name` from its settings: what
@@ -388,6 +438,128 @@ mod tests {
             "{err}"
         );
         assert_eq!(restored, source, "a bad snapshot changes nothing");
+    }
+
+    /// Logs how each signal reached its state: `new` (`apply` without a state), `copy`
+    /// (`apply` to an existing state) or `in place`; counts `check`s. `fail` is refused.
+    #[derive(Debug, Default)]
+    struct Ledger {
+        checks: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Ledger {
+        fn refuse(signal: &Signal) -> Result<(), SignalError> {
+            match signal.event.as_str() {
+                "fail" => Err(SignalError::new("refused")),
+                _ => Ok(()),
+            }
+        }
+    }
+
+    impl Source for Ledger {
+        type Settings = NoSettings;
+        type State = Vec<String>;
+
+        const EVENTS: &'static [&'static str] = &["log", "fail"];
+
+        fn new(_: NoSettings) -> Self {
+            Self::default()
+        }
+
+        fn apply(
+            &self,
+            state: Option<&Vec<String>>,
+            _: &AgentContext<'_>,
+            s: &Signal,
+        ) -> Result<Vec<String>, SignalError> {
+            Self::refuse(s)?;
+            let mut next = state.cloned().unwrap_or_default();
+            next.push(if state.is_some() { "copy" } else { "new" }.to_owned());
+            Ok(next)
+        }
+
+        fn apply_in_place(
+            &self,
+            state: &mut Vec<String>,
+            _: &AgentContext<'_>,
+            s: &Signal,
+        ) -> Result<(), SignalError> {
+            Self::refuse(s)?;
+            state.push("in place".to_owned());
+            Ok(())
+        }
+
+        fn check(
+            &self,
+            _: Option<&Vec<String>>,
+            _: &AgentContext<'_>,
+            s: &Signal,
+        ) -> Result<(), SignalError> {
+            self.checks
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Self::refuse(s)
+        }
+
+        fn verdict(&self, _: Option<&Vec<String>>, _: &AgentContext<'_>, _: Timestamp) -> Verdict {
+            Verdict::abstain("ledger")
+        }
+    }
+
+    #[test]
+    fn r21c_a_state_is_changed_in_place_and_one_signal_is_checked_without_a_copy() {
+        let directory = GroupDirectory::new();
+        let a = context("a", &[], &directory);
+        let mut source = TypedSource::new("ledger", Ledger::default());
+        let sig = |event| signal("a", "ledger", event, t(0), Value::Null);
+        let checks = |source: &TypedSource<Ledger>| {
+            source
+                .source()
+                .checks
+                .load(std::sync::atomic::Ordering::Relaxed)
+        };
+        assert!(source.check(&a, &sig("log")).is_ok());
+        assert_eq!(checks(&source), 1, "one signal: `check`, not `apply`");
+        source.ingest(&a, &sig("log")).unwrap();
+        source.ingest(&a, &sig("log")).unwrap();
+        assert_eq!(source.state("a").unwrap(), &["new", "in place"]);
+        assert!(source.ingest(&a, &sig("fail")).is_err());
+        assert!(source.ingest(&a, &sig("boom")).is_err());
+        assert_eq!(source.state("a").unwrap(), &["new", "in place"]);
+        assert_eq!(
+            source.check(&a, &sig("fail")).unwrap_err().message,
+            "refused"
+        );
+        assert_eq!(checks(&source), 2);
+        // A sequence: one copy for the first signal, in place after it, the last checked.
+        let (log, fail) = (sig("log"), sig("fail"));
+        assert!(source.check_sequence(&a, &[&log, &log, &log]).is_ok());
+        assert_eq!(checks(&source), 3);
+        let err = source.check_sequence(&a, &[&log, &fail, &log]).unwrap_err();
+        assert_eq!((err.0, err.1.message.as_str()), (1, "refused"));
+        let boom = sig("boom");
+        let err = source.check_sequence(&a, &[&log, &boom, &log]).unwrap_err();
+        assert_eq!(err.0, 1, "unknown events are refused in a sequence too");
+        assert_eq!(source.state("a").unwrap(), &["new", "in place"]);
+    }
+
+    #[test]
+    fn the_default_in_place_apply_and_check_use_apply() {
+        let directory = GroupDirectory::new();
+        let a = context("a", &[], &directory);
+        let mut state = 1;
+        Counter
+            .apply_in_place(&mut state, &a, &sig("tick"))
+            .unwrap();
+        assert_eq!(state, 2);
+        assert!(
+            Counter
+                .apply_in_place(&mut state, &a, &sig("fail"))
+                .is_err()
+        );
+        assert_eq!(state, 2, "a refusal changes nothing");
+        assert!(Counter.check(Some(&1), &a, &sig("fail")).is_ok());
+        assert!(Counter.check(Some(&2), &a, &sig("fail")).is_err());
+        assert!(Counter.check(None, &a, &sig("tick")).is_ok());
     }
 
     #[test]
