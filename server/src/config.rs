@@ -438,6 +438,23 @@ impl Settings {
         }
         crate::store::StoreKind::from_url(&self.store.url)
             .map_err(|e| self.attribute(ConfigError::invalid("store.url", e)))?;
+        if self.store.snapshot_records == 0 {
+            return Err(self.attribute(ConfigError::invalid(
+                "store.snapshot_records",
+                "must be at least 1",
+            )));
+        }
+        let retention = &self.retention;
+        if retention.closed_in_memory > retention.closed_conversations {
+            return Err(self.attribute(ConfigError::invalid(
+                "retention.closed_in_memory",
+                format!(
+                    "must not be longer than `retention.closed_conversations` ({}): a closed \
+                     conversation would outlive its retention in memory",
+                    humantime_serde::re::humantime::format_duration(retention.closed_conversations)
+                ),
+            )));
+        }
         let mut engine = Engine::new(self.build_plugins(registry)?, now);
         let mut warnings = Vec::new();
         let mut seen = HashSet::new();

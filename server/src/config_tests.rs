@@ -241,6 +241,22 @@ fn errors_name_the_exact_key_and_say_what_is_valid() {
             "[[channels]]\nid = \"web\"\nname = \"Web\"\noffer_timeout_seconds = 0\n",
             "`channels[0].offer_timeout_seconds`: must be between 1 and 86400 (one day), not 0",
         ),
+        (
+            "[retention]\nclosed_in_memory = \"0s\"\n",
+            "`retention.closed_in_memory`: must be longer than zero",
+        ),
+        (
+            "[retention]\nclosed_in_memory = \"2d\"\nclosed_conversations = \"1d\"\n",
+            "`retention.closed_in_memory`: must not be longer than `retention.closed_conversations` (1day)",
+        ),
+        (
+            "[store]\nsnapshot_records = 0\n",
+            "`store.snapshot_records`: must be at least 1",
+        ),
+        (
+            "[store]\nsnapshot_interval = \"often\"\n",
+            "`store.snapshot_interval`: `often` is not a duration",
+        ),
     ];
     for (text, expected) in cases {
         let err = refusal(text, &[]);

@@ -20,6 +20,9 @@ use crate::store::lock::{self, StoreLock};
 use crate::store::writer::{Ack, WriteFailed, Writer};
 use crate::store::{Record, Store};
 
+mod upkeep;
+pub use upkeep::SnapshotReport;
+
 /// Why the runtime did not carry out a request. Nothing was acknowledged.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -55,8 +58,7 @@ pub struct Runtime {
     wake: Notify,
     shutdown: Arc<watch::Sender<bool>>,
     retention: RetentionSettings,
-    /// Bumped each time archived conversations leave memory (see [`Runtime::archived_generation`]).
-    archived_generation: std::sync::atomic::AtomicU64,
+    upkeep: upkeep::Upkeep,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -75,6 +77,7 @@ pub struct Started {
     pub runtime: Arc<Runtime>,
     writer_task: JoinHandle<()>,
     timer_task: Option<JoinHandle<()>>,
+    upkeep_task: JoinHandle<()>,
     /// Watches the store lock; owns it until [`Started::stop`] released it.
     lock_task: JoinHandle<()>,
 }
@@ -88,6 +91,8 @@ impl Started {
             timer.abort();
             let _ = timer.await;
         }
+        // It stops at the shutdown signal, between two steps (each step is crash-safe anyway).
+        let _ = self.upkeep_task.await;
         self.runtime.writer.stop();
         let _ = self.writer_task.await;
         self.runtime.store.close().await;
@@ -113,13 +118,15 @@ impl Runtime {
         .await?;
         let store = Store::connect(url).await?;
         let plugins = settings.build_plugins(registry)?;
-        let mut engine = Engine::new(plugins, chrono::DateTime::<chrono::Utc>::MIN_UTC);
+        let (mut engine, snapshot_seq) = upkeep::load_snapshot(&store, plugins)
+            .await
+            .context("cannot restore the state from the latest snapshot")?;
         // Every logged command was accepted once: one refused now means this binary lacks
         // a source or policy it names, or its settings changed. Serving on without it would
         // silently drop what it created (a channel and its conversations), so the start stops
         // and names the record (SPEC R22).
         let replayed = store
-            .replay(|record| {
+            .replay(snapshot_seq, |record| {
                 engine.advance_to(record.at);
                 engine.apply(record.command, record.at).map(drop).map_err(|error| {
                     format!(
@@ -144,8 +151,9 @@ impl Runtime {
             }
         };
         engine.advance_to(clock.now().max(engine.now()));
-        tracing::info!(replayed, mode = clock.mode().as_str(), now = %clock.now(), "state restored from the command log");
-        warn_if_plugin_settings_changed(&store, settings, replayed).await?;
+        tracing::info!(snapshot_seq, replayed, mode = clock.mode().as_str(), now = %clock.now(), "state restored from the latest snapshot and the command log after it");
+        let history = replayed + u64::from(snapshot_seq > 0);
+        warn_if_plugin_settings_changed(&store, settings, history).await?;
 
         let events = EventBus::default();
         let metrics = Arc::new(Metrics::default());
@@ -181,7 +189,7 @@ impl Runtime {
             wake: Notify::new(),
             shutdown,
             retention: settings.retention,
-            archived_generation: std::sync::atomic::AtomicU64::new(0),
+            upkeep: upkeep::Upkeep::new(snapshot_seq),
         });
         if runtime.clock.mode() == ClockMode::Manual && persisted_clock.is_none() {
             // Else a restart would start the clock at that later wall-clock second, and every
@@ -197,10 +205,17 @@ impl Runtime {
         let timer_task = (runtime.clock.mode() == ClockMode::System)
             .then(|| tokio::spawn(timer(runtime.clone())));
         let lock_task = tokio::spawn(keep_lock(lock, runtime.clone()));
+        let upkeep_task = tokio::spawn(upkeep::run(
+            runtime.clone(),
+            runtime.shutdown_signal(),
+            settings.store.snapshot_records,
+            settings.store.snapshot_interval,
+        ));
         Ok(Started {
             runtime,
             writer_task,
             timer_task,
+            upkeep_task,
             lock_task,
         })
     }
@@ -226,7 +241,8 @@ impl Runtime {
         Ok(())
     }
 
-    fn engine(&self) -> Result<MutexGuard<'_, Engine>, RuntimeError> {
+    /// The engine, locked (the lock is the order of everything that happens).
+    pub(crate) fn engine(&self) -> Result<MutexGuard<'_, Engine>, RuntimeError> {
         self.engine.lock().map_err(|_| {
             tracing::error!(
                 "the engine panicked while locked; its state is not trusted any more: shutting down"
@@ -301,10 +317,15 @@ impl Runtime {
             let events = engine.advance_to(to);
             (self.writer.submit(Some(Record::Clock(to)), events)?, to)
         };
-        match ack.await {
-            Ok(Ok(())) => Ok(now),
-            _ => Err(RuntimeError::Unavailable),
+        if !matches!(ack.await, Ok(Ok(()))) {
+            return Err(RuntimeError::Unavailable);
         }
+        // What time made due is done before the answer (SPEC R18, R21b).
+        self.archive_closed().await?;
+        if let Err(error) = self.purge_archive().await {
+            tracing::warn!(%error, "purging the archive failed; will retry");
+        }
+        Ok(now)
     }
 
     /// Processes every deadline due now (the timer's job).
@@ -340,7 +361,8 @@ impl Runtime {
     /// A reader that missed a conversation in memory, then looked in the store, compares it
     /// before and after: unchanged means the conversation was in neither place.
     pub fn archived_generation(&self) -> u64 {
-        self.archived_generation
+        self.upkeep
+            .archived_generation
             .load(std::sync::atomic::Ordering::SeqCst)
     }
 
@@ -372,6 +394,8 @@ impl Runtime {
             "# HELP openline_store_commits_total Group-commit transactions.\n# TYPE openline_store_commits_total counter\nopenline_store_commits_total {}\n",
             self.writer.commits()
         ));
+        let closed = self.read(|engine| engine.closed_in_memory())?;
+        text.push_str(&self.upkeep.render(closed));
         Ok(text)
     }
 

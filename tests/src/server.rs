@@ -356,6 +356,48 @@ impl Server {
         self.spawn();
     }
 
+    /// Sets (or with `None` removes) an environment variable for the next starts.
+    pub fn set_env(&mut self, key: &str, value: Option<&str>) {
+        self.settings.env.retain(|(k, _)| k != key);
+        if let Some(value) = value {
+            self.settings.env.push((key.into(), value.into()));
+        }
+    }
+
+    /// SIGKILL, then a start that takes a snapshot at once (every logged record is due) and
+    /// dies at `point` of it (`snapshot:copied`, `snapshot:written`, `snapshot:compacted`, see
+    /// the server's `OPENLINE_CRASH_AT`). The server is left stopped: restart it with
+    /// [`Server::crash_and_restart`].
+    #[track_caller]
+    pub fn crash_in_snapshot(&mut self, point: &str) {
+        self.set_env("OPENLINE__STORE__SNAPSHOT_RECORDS", Some("1"));
+        self.set_env("OPENLINE_CRASH_AT", Some(point));
+        self.crash_and_restart();
+        assert!(self.wait_exit(), "the server did not die at {point}");
+        let log = self.log_tail();
+        assert!(log.contains(&format!("OPENLINE_CRASH_AT={point}")), "{log}");
+        self.set_env("OPENLINE_CRASH_AT", None);
+        self.set_env("OPENLINE__STORE__SNAPSHOT_RECORDS", None);
+    }
+
+    /// The store's URL.
+    pub fn store_url(&self) -> &str {
+        &self.store_url
+    }
+
+    /// Waits (bounded: 30 s) for the process to end by itself; false if it is still running.
+    pub fn wait_exit(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if !self.is_running() {
+                self.child = None;
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
     /// Asserts the server's log does not say `needle` (e.g. a warning that must not appear).
     #[track_caller]
     pub fn assert_log_lacks(&self, needle: &str) {

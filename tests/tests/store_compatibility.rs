@@ -44,3 +44,67 @@ fn r19_r22_a_store_written_by_the_previous_version_loads_with_everything_in_it()
         &[201],
     );
 }
+
+/// Runs `sql` on the SQLite store at `url`.
+fn execute(url: &str, sql: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    });
+}
+
+#[test]
+fn r22_a_snapshot_that_cannot_be_read_stops_the_start_naming_it() {
+    let mut s = Server::start();
+    s.put_agent("a", &[]);
+    s.crash_in_snapshot("snapshot:compacted");
+    let config = s.dir().join("openline.toml");
+    let config = config.to_str().unwrap();
+    for (sql, says) in [
+        (
+            "UPDATE openline_snapshot SET format = 99",
+            "format 99, written by a newer openline",
+        ),
+        (
+            "UPDATE openline_snapshot SET format = 1, state = substr(state, 1, 40)",
+            "the snapshot cannot be read",
+        ),
+    ] {
+        execute(s.store_url(), sql);
+        let (ok, out) = run_cli(s.dir(), &["serve", "--config", config], &[]);
+        assert!(!ok, "a start on an unreadable snapshot must fail: {out}");
+        assert!(out.contains(says) && out.contains("log record 1"), "{out}");
+    }
+}
+
+#[test]
+fn r22_a_log_record_in_a_newer_format_stops_the_start_naming_it() {
+    let mut s = Server::start();
+    s.put_agent("a", &[]);
+    s.put_agent("b", &[]);
+    s.kill();
+    execute(
+        s.store_url(),
+        "UPDATE openline_command_log SET format = 7 WHERE seq = 2",
+    );
+    let config = s.dir().join("openline.toml");
+    let (ok, out) = run_cli(
+        s.dir(),
+        &["serve", "--config", config.to_str().unwrap()],
+        &[],
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("log record 2") && out.contains("format 7, written by a newer openline"),
+        "{out}"
+    );
+}

@@ -3,7 +3,9 @@
 //! `synchronous=FULL`) or PostgreSQL, selected by the URL, through one code path (sqlx `Any`,
 //! runtime queries, tables created if missing).
 
+pub mod archive;
 pub mod lock;
+pub mod snapshot;
 pub mod writer;
 
 use openline_core::{Command, Timestamp};
@@ -82,7 +84,7 @@ pub struct LogRecord {
 
 /// A write the writer persists: an accepted command (already serialized) or the manual
 /// clock's new instant.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Record {
     /// Append to the command log.
     Command {
@@ -93,6 +95,8 @@ pub enum Record {
     },
     /// Replace the manual clock's instant.
     Clock(Timestamp),
+    /// Closed conversations to the archive tables (SPEC R21b).
+    Archive(Vec<openline_core::Conversation>),
 }
 
 /// The connected store.
@@ -197,15 +201,18 @@ impl Store {
         Ok(())
     }
 
-    /// The highest sequence number logged, 0 for an empty log.
+    /// The highest sequence number used, 0 for a new store: the last record logged, or the
+    /// last one the latest snapshot covers when the log behind it was compacted away. (A
+    /// new record numbered at or below a snapshot's would be skipped by every replay.)
     pub async fn last_seq(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS last FROM openline_command_log")
             .fetch_one(&self.pool)
             .await?;
-        Ok(row.try_get::<i64, _>("last")?)
+        let logged = row.try_get::<i64, _>("last")?;
+        Ok(logged.max(self.snapshot_seq().await?.unwrap_or(0)))
     }
 
-    /// Feeds every logged command, in log order, to `each`.
+    /// Feeds every logged command after record `after`, in log order, to `each`.
     ///
     /// The log is read in pages of [`REPLAY_PAGE`] records, each page one row holding its
     /// records as `seq TAB format TAB at TAB command` lines (a logged command is compact JSON: no raw tab
@@ -213,6 +220,7 @@ impl Store {
     /// a few hundred rows do not.
     pub async fn replay<E>(
         &self,
+        after: i64,
         mut each: impl FnMut(LogRecord) -> Result<(), E>,
     ) -> Result<u64, StoreError>
     where
@@ -228,7 +236,7 @@ impl Store {
                  FROM (SELECT seq, format, at, command FROM openline_command_log WHERE seq > $1 ORDER BY seq LIMIT $2) AS p"
             }
         };
-        let mut last = 0i64;
+        let mut last = after;
         let mut count = 0;
         loop {
             let row = sqlx::query(sql)
@@ -298,6 +306,11 @@ impl Store {
         for record in records {
             match record {
                 Record::Command { at, json } => run.push((*at, json.as_str())),
+                Record::Archive(conversations) => {
+                    seq = insert_commands(&mut tx, seq, &run).await?;
+                    run.clear();
+                    archive::insert(&mut tx, conversations).await?;
+                }
                 Record::Clock(at) => {
                     seq = insert_commands(&mut tx, seq, &run).await?;
                     run.clear();
@@ -346,20 +359,20 @@ fn parse_log_line(previous: i64, line: &str) -> Result<LogRecord, StoreError> {
             format!("out of order after record {previous}"),
         ));
     }
-    check_format(seq, "log record", format)?;
+    check_format(seq, "log record", format, RECORD_FORMAT)?;
     let at = parse_at(seq, at)?;
     let command = serde_json::from_str(json).map_err(|e| corrupt(seq, e.to_string()))?;
     Ok(LogRecord { seq, at, command })
 }
 
 /// Refuses a record or snapshot (`what`, at `seq`) whose `format` this binary cannot read.
-fn check_format(seq: i64, what: &str, format: &str) -> Result<(), StoreError> {
+fn check_format(seq: i64, what: &str, format: &str, newest: i64) -> Result<(), StoreError> {
     match format.parse::<i64>() {
-        Ok(1..=RECORD_FORMAT) => Ok(()),
-        Ok(newer) if newer > RECORD_FORMAT => Err(StoreError::Unreplayable {
+        Ok(known) if (1..=newest).contains(&known) => Ok(()),
+        Ok(newer) if newer > newest => Err(StoreError::Unreplayable {
             seq,
             message: format!(
-                "the {what} is in format {newer}, written by a newer openline; this binary reads formats up to {RECORD_FORMAT}: upgrade it"
+                "the {what} is in format {newer}, written by a newer openline; this binary reads formats up to {newest}: upgrade it"
             ),
         }),
         _ => Err(StoreError::Corrupt {

@@ -98,7 +98,7 @@ fn record(n: usize) -> Record {
 async fn logged(store: &Store) -> Vec<LogRecord> {
     let mut all = Vec::new();
     store
-        .replay(|r| {
+        .replay(0, |r| {
             all.push(r);
             Ok::<(), std::convert::Infallible>(())
         })
@@ -300,10 +300,16 @@ fn a_replayed_line_out_of_order_or_incomplete_is_corrupt() {
         "a repeated record"
     );
     assert_eq!(corrupt_at(parse_log_line(5, &line("x"))), 6, "a bad number");
-    assert_eq!(corrupt_at(parse_log_line(5, "6\t1\t2026-01-01T00:00:00Z")), 6);
+    assert_eq!(
+        corrupt_at(parse_log_line(5, "6\t1\t2026-01-01T00:00:00Z")),
+        6
+    );
     assert_eq!(corrupt_at(parse_log_line(5, "6\t1\tyesterday\t{}")), 6);
     assert_eq!(
-        corrupt_at(parse_log_line(5, &format!("6\tone\t2026-01-01T00:00:00Z\t{json}"))),
+        corrupt_at(parse_log_line(
+            5,
+            &format!("6\tone\t2026-01-01T00:00:00Z\t{json}")
+        )),
         6,
         "a bad format"
     );

@@ -11,7 +11,7 @@
 //! calls its failure hook (the server shuts down; a restart replays the durable truth).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use openline_core::Event;
 use tokio::sync::{mpsc, oneshot};
@@ -39,6 +39,9 @@ enum Job {
         events: Vec<Event>,
         ack: Option<oneshot::Sender<Result<(), WriteFailed>>>,
     },
+    /// Answers the sequence number of the last command queued before it, once that is
+    /// durable (where a snapshot taken at this point of the queue stands in the log).
+    Mark(oneshot::Sender<i64>),
     Stop,
 }
 
@@ -48,6 +51,7 @@ pub struct Writer {
     jobs: mpsc::UnboundedSender<Job>,
     failed: Arc<AtomicBool>,
     commits: Arc<AtomicU64>,
+    durable: Arc<AtomicI64>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -72,9 +76,11 @@ impl Writer {
         let (jobs, rx) = mpsc::unbounded_channel();
         let failed = Arc::new(AtomicBool::new(false));
         let commits = Arc::new(AtomicU64::new(0));
+        let durable = Arc::new(AtomicI64::new(next_seq - 1));
         let state = Shared {
             failed: failed.clone(),
             commits: commits.clone(),
+            durable: durable.clone(),
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -109,6 +115,7 @@ impl Writer {
             jobs,
             failed,
             commits,
+            durable,
         };
         Ok((writer, task))
     }
@@ -142,6 +149,18 @@ impl Writer {
         }
     }
 
+    /// Queues a mark: it resolves to the sequence number of the last command queued before
+    /// it, once that command is durable; it never resolves if the writer fails first.
+    /// Synchronous, so it can be called under the engine's lock.
+    pub fn mark(&self) -> Result<oneshot::Receiver<i64>, WriteFailed> {
+        if self.is_failed() {
+            return Err(WriteFailed);
+        }
+        let (tx, rx) = oneshot::channel();
+        self.jobs.send(Job::Mark(tx)).map_err(|_| WriteFailed)?;
+        Ok(rx)
+    }
+
     /// Asks the writer to finish what is queued, then stop.
     pub fn stop(&self) {
         let _ = self.jobs.send(Job::Stop);
@@ -150,6 +169,11 @@ impl Writer {
     /// True once a commit failed: nothing more can be made durable.
     pub fn is_failed(&self) -> bool {
         self.failed.load(Ordering::SeqCst)
+    }
+
+    /// The sequence number of the last durable command (0 for none).
+    pub fn durable_seq(&self) -> i64 {
+        self.durable.load(Ordering::SeqCst)
     }
 
     /// Transactions committed so far (one per batch of jobs with records).
@@ -161,6 +185,7 @@ impl Writer {
 struct Shared {
     failed: Arc<AtomicBool>,
     commits: Arc<AtomicU64>,
+    durable: Arc<AtomicI64>,
 }
 
 fn record_of(job: &Job) -> Option<&Record> {
@@ -211,15 +236,31 @@ async fn run(
         };
         match outcome {
             Ok(next) => {
+                // Commands got numbers in queue order, from the batch's first one on.
+                let mut numbered = next_seq;
                 next_seq = next;
+                shared.durable.store(next - 1, Ordering::SeqCst);
                 for job in batch.drain(..) {
-                    if let Job::Write { events, ack, .. } = job {
-                        if !events.is_empty() {
-                            publish(events);
+                    match job {
+                        Job::Write {
+                            record,
+                            events,
+                            ack,
+                        } => {
+                            if matches!(record, Some(Record::Command { .. })) {
+                                numbered += 1;
+                            }
+                            if !events.is_empty() {
+                                publish(events);
+                            }
+                            if let Some(ack) = ack {
+                                let _ = ack.send(Ok(()));
+                            }
                         }
-                        if let Some(ack) = ack {
-                            let _ = ack.send(Ok(()));
+                        Job::Mark(mark) => {
+                            let _ = mark.send(numbered - 1);
                         }
+                        Job::Stop => {}
                     }
                 }
             }
