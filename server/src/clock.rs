@@ -51,7 +51,9 @@ impl Clock {
     /// The current instant.
     pub fn now(&self) -> Timestamp {
         match self.mode {
-            ClockMode::System => chrono::Utc::now(),
+            // Microseconds: what the store keeps, so an instant reads the same before and
+            // after its conversation is archived.
+            ClockMode::System => chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6),
             ClockMode::Manual => *self.manual.lock().unwrap_or_else(PoisonError::into_inner),
         }
     }

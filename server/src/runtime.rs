@@ -202,6 +202,8 @@ impl Runtime {
             }
         }
         runtime.apply_config_channels(settings, registry).await?;
+        // What closed long enough ago (replayed from the log) leaves memory before serving.
+        runtime.archive_closed().await?;
         let timer_task = (runtime.clock.mode() == ClockMode::System)
             .then(|| tokio::spawn(timer(runtime.clone())));
         let lock_task = tokio::spawn(keep_lock(lock, runtime.clone()));

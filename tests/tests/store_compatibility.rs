@@ -13,6 +13,15 @@ const FIXTURE: &str = concat!(
     "/fixtures/store-v0-2026-12.sqlite"
 );
 
+/// Written by `tests/fixtures/write_store_v1.py` with the first version that has snapshots
+/// (formats: log record 1, snapshot 1; migrations 1–2): a snapshot covering everything but
+/// two records, an archived conversation, one closed in memory, one offered with its offer
+/// deadline pending, one accepted, a round-robin rotation, future leaves, a manual clock.
+const FIXTURE_V1: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/fixtures/store-v1-2026-12.sqlite"
+);
+
 #[test]
 fn r19_r22_a_store_written_by_the_previous_version_loads_with_everything_in_it() {
     let s = Server::builder().seed_store(FIXTURE).start();
@@ -107,4 +116,48 @@ fn r22_a_log_record_in_a_newer_format_stops_the_start_naming_it() {
         out.contains("log record 2") && out.contains("format 7, written by a newer openline"),
         "{out}"
     );
+}
+
+#[test]
+fn r19_r22_a_store_with_a_snapshot_a_tail_and_an_archive_loads_with_everything_in_it() {
+    let s = Server::builder().seed_store(FIXTURE_V1).start();
+    let start = s.now();
+    // The archived one reads from the store, the rest from the snapshot and the tail.
+    let old = s.conversation("old-1");
+    assert_eq!(old["state"], "closed", "{old}");
+    let events: Vec<String> = history(&old).into_iter().map(|(e, ..)| e).collect();
+    assert_eq!(events, ["queued", "offered", "accepted", "closed"]);
+    let c1 = s.conversation("c-1");
+    assert_eq!(c1["state"], "accepted");
+    assert_eq!(c1["last_message_from"], "customer");
+    assert_eq!(s.conversation("m-2")["state"], "closed");
+    assert_offered(&s.conversation("m-1"), &["carol"]);
+    // The tail after the snapshot: a conversation opened and routed, a second leave.
+    let w2 = s.conversation("w-2");
+    assert_ne!(w2["state"], "closed", "{w2}");
+    let reason = s.verdict("bob", "web", "hr")["reason"].clone();
+    assert!(
+        reason.as_str().unwrap_or_default().contains("trip"),
+        "{reason}"
+    );
+    assert_eq!(s.get("/v1/groups/night")["session_lifetime_minutes"], 30);
+    assert_eq!(
+        s.get("/v1/channels/web")["queue"],
+        json!(["alice", "bob", "ghost"])
+    );
+    assert_eq!(s.get("/v1/channels/mail")["policy"], "evenly");
+    // The offer deadline taken from the snapshot still fires, at its own instant.
+    let at_of = |conv: &Value, event: &str| -> Vec<String> {
+        conv["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| h["event"] == event)
+            .map(|h| h["at"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let offered_at = parse_ts(&at_of(&s.conversation("m-1"), "offered")[0]);
+    let due = plus(offered_at, 600);
+    s.advance((due - start).num_seconds());
+    assert_eq!(at_of(&s.conversation("m-1"), "offer_expired"), [ts(due)]);
 }

@@ -194,6 +194,46 @@ impl<'a> FromIterator<&'a Conversation> for ConversationList {
     }
 }
 
+/// `GET /v1/conversations?channel=&agent=&state=&closed_after=&closed_before=&limit=&after=`
+/// (API.md "Conversations (added)"): every parameter is optional, an empty value counts as
+/// absent, any other parameter is refused. Values are checked by the handler, which names the
+/// parameter in its refusals.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConversationQuery {
+    /// Only conversations of this channel.
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// Only conversations held by this agent, or offered to it.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// `queued`, `offered`, `accepted` or `closed`.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// RFC 3339: only conversations closed at or after this instant.
+    #[serde(default)]
+    pub closed_after: Option<String>,
+    /// RFC 3339: only conversations closed before this instant.
+    #[serde(default)]
+    pub closed_before: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    #[serde(default)]
+    pub limit: Option<String>,
+    /// The previous page's `next`.
+    #[serde(default)]
+    pub after: Option<String>,
+}
+
+/// `GET /v1/conversations` → one page, newest first; `next` is the cursor of the following
+/// page (its `after`), or null after the last one.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConversationPage {
+    /// The conversations.
+    pub conversations: Vec<ConversationView>,
+    /// The next page's `after`, or null.
+    pub next: Option<String>,
+}
+
 /// One source's verdict (SPEC R17).
 #[derive(Debug, Clone, Serialize)]
 pub struct VerdictView {

@@ -5,6 +5,7 @@
 mod agents;
 mod channels;
 mod clock;
+mod conversation_list;
 mod conversations;
 pub mod dto;
 pub mod error;
@@ -82,6 +83,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/channels/{id}/queue", get(channels::queue))
         .route("/channels/{id}/conversations", post(conversations::open))
+        .route("/conversations", get(conversation_list::list))
         .route("/conversations/{id}", get(conversations::get))
         .route("/conversations/{id}/messages", post(conversations::message))
         .route("/conversations/{id}/accept", post(conversations::accept))

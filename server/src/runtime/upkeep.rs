@@ -224,10 +224,15 @@ impl Runtime {
                 return Err(RuntimeError::Unavailable);
             }
             let ids: Vec<_> = due.iter().map(|c| c.id.clone()).collect();
-            let gone = self.engine()?.forget_closed(&ids);
-            self.upkeep
-                .archived_generation
-                .fetch_add(1, Ordering::SeqCst);
+            let gone = {
+                let mut engine = self.engine()?;
+                // Under the lock, before they go: a reader that missed them in memory then
+                // sees the generation move and looks again (no duplicate open).
+                self.upkeep
+                    .archived_generation
+                    .fetch_add(1, Ordering::SeqCst);
+                engine.forget_closed(&ids)
+            };
             self.upkeep
                 .archived
                 .fetch_add(gone as u64, Ordering::SeqCst);
