@@ -59,6 +59,10 @@ pub struct Runtime {
     shutdown: Arc<watch::Sender<bool>>,
     retention: RetentionSettings,
     upkeep: upkeep::Upkeep,
+    /// The epoch this server claimed the store at (SPEC R23a).
+    epoch: i64,
+    /// Set when the store's lock was lost: the server stops as for a fault.
+    lost: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -84,7 +88,8 @@ pub struct Started {
 
 impl Started {
     /// Stops the timer, lets the writer finish every queued write, closes the store.
-    /// Returns false when a commit had failed (the process should exit non-zero).
+    /// Returns false when a commit had failed or the store was lost (the process should exit
+    /// non-zero).
     pub async fn stop(self) -> bool {
         self.runtime.request_shutdown();
         if let Some(timer) = self.timer_task {
@@ -101,6 +106,7 @@ impl Started {
         self.lock_task.abort();
         let _ = self.lock_task.await;
         !self.runtime.writer.is_failed()
+            && !self.runtime.lost.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -117,6 +123,8 @@ impl Runtime {
         })
         .await?;
         let store = Store::connect(url).await?;
+        // From here on, a server that held the store before writes nothing more (R23a).
+        let epoch = store.claim().await?;
         let plugins = settings.build_plugins(registry)?;
         let (mut engine, snapshot_seq) = upkeep::load_snapshot(&store, plugins)
             .await
@@ -174,6 +182,7 @@ impl Runtime {
         };
         let (writer, writer_task) = Writer::spawn(
             &settings.store.url,
+            epoch,
             store.last_seq().await? + 1,
             publish,
             on_failure,
@@ -190,6 +199,8 @@ impl Runtime {
             shutdown,
             retention: settings.retention,
             upkeep: upkeep::Upkeep::new(snapshot_seq),
+            epoch,
+            lost: std::sync::atomic::AtomicBool::new(false),
         });
         if runtime.clock.mode() == ClockMode::Manual && persisted_clock.is_none() {
             // Else a restart would start the clock at that later wall-clock second, and every
@@ -466,6 +477,10 @@ async fn keep_lock(mut lock: StoreLock, runtime: Arc<Runtime>) {
         tokio::time::sleep(lock::RETRY * 2).await;
         if !lock.is_held().await {
             tracing::error!("the store lock was lost (database session ended): shutting down");
+            // A fault: the exit status says so, so that a service manager restarts it.
+            runtime
+                .lost
+                .store(true, std::sync::atomic::Ordering::SeqCst);
             runtime.request_shutdown();
             // Keep what is left of the lock until the server stops.
             std::future::pending::<()>().await;

@@ -128,7 +128,8 @@ async fn r19_deadlines_due_while_down_are_processed_on_start() {
             json: serde_json::to_string(c).unwrap(),
         })
         .collect();
-    store.write(1, &records).await.unwrap();
+    let epoch = store.claim().await.unwrap();
+    store.write(epoch, 1, &records).await.unwrap();
     store.close().await;
 
     let server = TestServer::start(&config).await;

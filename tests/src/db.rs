@@ -105,6 +105,20 @@ pub fn with_database(url: &str, name: &str) -> String {
 }
 
 impl PgDatabase {
+    /// Ends every session holding an advisory lock in this database (a store lock, as a
+    /// network fault or an administrator would), without touching the servers' processes.
+    pub fn terminate_lock_sessions(&self) {
+        execute(
+            &self.admin_url,
+            &format!(
+                "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+                 WHERE l.locktype = 'advisory' AND l.granted AND d.datname = '{}'",
+                self.name
+            ),
+        )
+        .expect("terminate the lock sessions");
+    }
+
     /// Creates `openline_t_<random>` on the server named by `admin_url`.
     pub fn create(admin_url: &str) -> Self {
         let name = format!("openline_t_{}", crate::server::unique_suffix());

@@ -373,7 +373,10 @@ impl Server {
         self.set_env("OPENLINE__STORE__SNAPSHOT_RECORDS", Some("1"));
         self.set_env("OPENLINE_CRASH_AT", Some(point));
         self.crash_and_restart();
-        assert!(self.wait_exit(), "the server did not die at {point}");
+        assert!(
+            self.wait_exit().is_some(),
+            "the server did not die at {point}"
+        );
         let log = self.log_tail();
         assert!(log.contains(&format!("OPENLINE_CRASH_AT={point}")), "{log}");
         self.set_env("OPENLINE_CRASH_AT", None);
@@ -385,17 +388,22 @@ impl Server {
         &self.store_url
     }
 
-    /// Waits (bounded: 30 s) for the process to end by itself; false if it is still running.
-    pub fn wait_exit(&mut self) -> bool {
+    /// Waits (bounded: 30 s) for the process to end by itself; its exit status, `None` if it
+    /// is still running.
+    pub fn wait_exit(&mut self) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if !self.is_running() {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 self.child = None;
-                return true;
+                return Some(status);
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        false
+        None
     }
 
     /// Asserts the server's log does not say `needle` (e.g. a warning that must not appear).

@@ -195,3 +195,33 @@ fn r19_changed_plugin_settings_are_named_at_restart() {
     assert!(!log.contains("[plugins.timesheet]"), "unchanged: {log}");
     s.expect("GET", "/v1/agents/a", None, &[200]);
 }
+
+/// SPEC R23a: the active server's lock session ends (a network fault) and a standby takes
+/// the store at once. From the standby's claim on, the old server acknowledges nothing; it
+/// stops with a non-zero status (so a service manager restarts it); everything it
+/// acknowledged is on the new one.
+#[test]
+fn r23a_a_server_that_lost_the_store_acknowledges_nothing_more_and_exits_non_zero() {
+    let Some(backend) = Backend::postgres() else {
+        return;
+    };
+    let Backend::Postgres(db) = &backend else {
+        unreachable!("Backend::postgres gives PostgreSQL")
+    };
+    let mut old = Server::builder().backend(&backend).start();
+    old.put_agent("acknowledged", &[]);
+    db.terminate_lock_sessions();
+    let new = Server::builder().backend(&backend).start();
+    let body = br#"{"name": "Late"}"#;
+    let late = http::send(old.port, "PUT", "/v1/agents/late", Some(body));
+    assert!(
+        late.as_ref().map_or(true, |r| r.status == 503),
+        "the old server acknowledged a write after losing the store: {:?}",
+        late.map(|r| (r.status, r.text()))
+    );
+    let status = old.wait_exit().expect("the old server stops");
+    assert!(!status.success(), "it stopped for a fault: {status}");
+    new.expect("GET", "/v1/agents/acknowledged", None, &[200]);
+    new.expect("GET", "/v1/agents/late", None, &[404]);
+    new.put_agent("after", &[]);
+}

@@ -33,7 +33,9 @@ pub async fn store_ceiling(
     let json = sample_record()?;
     let store = Store::connect(url).await?;
     let publish: Publish = Arc::new(|_| {});
-    let (writer, task) = Writer::spawn(url, store.last_seq().await? + 1, publish, || {}).await?;
+    let epoch = store.claim().await?;
+    let (writer, task) =
+        Writer::spawn(url, epoch, store.last_seq().await? + 1, publish, || {}).await?;
     let started = Instant::now();
     let deadline = started + duration;
     let tasks: Vec<_> = (0..concurrency.max(1))

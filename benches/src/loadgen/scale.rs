@@ -89,6 +89,7 @@ fn commands(scale: &ScaleOptions) -> impl Iterator<Item = Command> + '_ {
 /// Writes the log; returns the record count.
 async fn write_log(url: &str, scale: &ScaleOptions) -> anyhow::Result<usize> {
     let store = Store::connect(url).await?;
+    let epoch = store.claim().await?;
     let start = chrono::Utc::now() - chrono::TimeDelta::seconds(600);
     let mut seq = store.last_seq().await? + 1;
     let mut batch = Vec::with_capacity(RECORDS_PER_TX);
@@ -107,11 +108,11 @@ async fn write_log(url: &str, scale: &ScaleOptions) -> anyhow::Result<usize> {
         });
         count += 1;
         if batch.len() == RECORDS_PER_TX {
-            seq = store.write(seq, &batch).await?;
+            seq = store.write(epoch, seq, &batch).await?;
             batch.clear();
         }
     }
-    store.write(seq, &batch).await?;
+    store.write(epoch, seq, &batch).await?;
     store.close().await;
     Ok(count)
 }

@@ -162,7 +162,7 @@ impl Runtime {
         crash_point("snapshot:copied");
         let started = Instant::now();
         self.store
-            .write_snapshot(seq, taken_at, &json)
+            .write_snapshot(self.epoch, seq, taken_at, &json)
             .await
             .map_err(store_failed)?;
         self.upkeep.snapshot_seq.store(seq, Ordering::SeqCst);

@@ -61,6 +61,16 @@ pub enum StoreError {
         /// What is wrong.
         message: String,
     },
+    /// Another server took the store: this one's writes are refused (SPEC R23a).
+    #[error(
+        "another server took the store (epoch {current}, this server's is {mine}): nothing more is written"
+    )]
+    Fenced {
+        /// The epoch this server raised the store to.
+        mine: i64,
+        /// The store's epoch now, if it could be read.
+        current: i64,
+    },
     /// A stored record was read but this server cannot apply it (SPEC R22).
     #[error("log record {seq} cannot be replayed: {message}")]
     Unreplayable {
@@ -108,7 +118,7 @@ pub struct Store {
 
 /// The store's schema, one numbered migration per release that changed it (never edited once
 /// released; `server/migrations/`), applied by sqlx's migrator on connect.
-const MIGRATIONS: [(i64, &str, &str); 2] = [
+const MIGRATIONS: [(i64, &str, &str); 3] = [
     (
         1,
         "command log",
@@ -119,6 +129,7 @@ const MIGRATIONS: [(i64, &str, &str); 2] = [
         "snapshots and archive",
         include_str!("../../migrations/0002_snapshots_and_archive.sql"),
     ),
+    (3, "fence", include_str!("../../migrations/0003_fence.sql")),
 ];
 
 /// The log-record format this binary writes and the newest it reads (SPEC R22): 1 = the
@@ -290,18 +301,39 @@ impl Store {
             .transpose()
     }
 
+    /// Takes the store for this server (SPEC R23a): raises the store's epoch and returns it.
+    /// Every later write of a server that raised it earlier is refused ([`Store::write`]);
+    /// one in flight either commits before this or is refused. Call it after taking the
+    /// store's lock and before reading the state.
+    pub async fn claim(&self) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE openline_fence SET epoch = epoch + 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        let epoch = sqlx::query("SELECT epoch FROM openline_fence WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get::<i64, _>("epoch")?;
+        tx.commit().await?;
+        Ok(epoch)
+    }
+
     /// Writes `records` in one transaction; commands get sequence numbers from `next_seq` on.
     /// Returns the next free sequence number. Nothing is written when it fails.
     ///
     /// Consecutive commands go in multi-row `INSERT`s (chunks of [`INSERT_CHUNKS`] rows), so a
     /// batch of n commands costs a handful of statements, not n round trips to the database.
+    /// The transaction first proves that `epoch` is still the store's ([`Store::claim`]);
+    /// if another server claimed the store since, nothing is written ([`StoreError::Fenced`]).
     pub async fn write<'a>(
         &self,
+        epoch: i64,
         next_seq: i64,
         records: impl IntoIterator<Item = &'a Record>,
     ) -> Result<i64, StoreError> {
         let mut seq = next_seq;
         let mut tx = self.pool.begin().await?;
+        fence(&mut tx, epoch).await?;
         let mut run: Vec<(Timestamp, &str)> = Vec::new();
         for record in records {
             match record {
@@ -332,6 +364,33 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Proves inside `tx` that the store's epoch is still `epoch` (SPEC R23a). The row stays
+/// locked to the end of `tx` (PostgreSQL), so a claim waits for this transaction, and this
+/// transaction never commits after a claim.
+pub(crate) async fn fence(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    epoch: i64,
+) -> Result<(), StoreError> {
+    let held = sqlx::query("UPDATE openline_fence SET epoch = epoch WHERE id = 1 AND epoch = $1")
+        .bind(epoch)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    if held == 1 {
+        return Ok(());
+    }
+    let current = sqlx::query("SELECT epoch FROM openline_fence WHERE id = 1")
+        .fetch_optional(&mut **tx)
+        .await?
+        .map(|row| row.try_get::<i64, _>("epoch"))
+        .transpose()?
+        .unwrap_or(0);
+    Err(StoreError::Fenced {
+        mine: epoch,
+        current,
+    })
 }
 
 /// Records per page read on replay (see [`Store::replay`]).

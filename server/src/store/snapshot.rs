@@ -50,13 +50,16 @@ impl Store {
 
     /// Stores `state`, the state after every record up to `seq`, as the latest snapshot and
     /// drops the older ones, in one transaction.
+    /// Refused, like every write, once another server claimed the store (SPEC R23a).
     pub async fn write_snapshot(
         &self,
+        epoch: i64,
         seq: i64,
         taken_at: Timestamp,
         state: &str,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        super::fence(&mut tx, epoch).await?;
         sqlx::query(
             "INSERT INTO openline_snapshot (seq, format, taken_at, state) VALUES ($1, $2, $3, $4)",
         )

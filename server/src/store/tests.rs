@@ -111,13 +111,14 @@ async fn append_and_replay_round_trip(url: &str) {
     let store = Store::connect(url).await.unwrap();
     assert_eq!(store.last_seq().await.unwrap(), 0);
     assert_eq!(store.manual_clock().await.unwrap(), None);
+    let epoch = store.claim().await.unwrap();
     let next = store
-        .write(1, &[record(0), Record::Clock(at(5)), record(1)])
+        .write(epoch, 1, &[record(0), Record::Clock(at(5)), record(1)])
         .await
         .unwrap();
     assert_eq!(next, 3);
     store
-        .write(next, &[record(2), Record::Clock(at(9))])
+        .write(epoch, next, &[record(2), Record::Clock(at(9))])
         .await
         .unwrap();
     store.close().await;
@@ -147,7 +148,8 @@ async fn group_commit_of_concurrent_appends(url: &str) {
         let published = published.clone();
         Arc::new(move |events: Vec<Event>| published.lock().unwrap().extend(events))
     };
-    let (writer, task) = Writer::spawn(url, 1, publish, || {}).await.unwrap();
+    let epoch = store.claim().await.unwrap();
+    let (writer, task) = Writer::spawn(url, epoch, 1, publish, || {}).await.unwrap();
     // Queued back to back (as handlers do under the engine lock), acknowledged together.
     let acks: Vec<_> = (0..200)
         .map(|n| {
@@ -205,7 +207,11 @@ async fn large_batches_keep_order_and_sequence(url: &str) {
     let mut batch: Vec<Record> = (0..150).map(record).collect();
     batch.push(Record::Clock(at(7)));
     batch.extend((150..total).map(record));
-    assert_eq!(store.write(1, &batch).await.unwrap(), total as i64 + 1);
+    let epoch = store.claim().await.unwrap();
+    assert_eq!(
+        store.write(epoch, 1, &batch).await.unwrap(),
+        total as i64 + 1
+    );
     let log = logged(&store).await;
     assert_eq!(log.len(), total);
     for (i, entry) in log.iter().enumerate() {
@@ -252,7 +258,8 @@ async fn a_failed_commit_fails_every_write_from_then_on() {
     let store = Store::connect(&db.url()).await.unwrap();
     let hook = Arc::new(AtomicBool::new(false));
     let called = hook.clone();
-    let (writer, task) = Writer::spawn(&db.url(), 1, Arc::new(|_| {}), move || {
+    let epoch = store.claim().await.unwrap();
+    let (writer, task) = Writer::spawn(&db.url(), epoch, 1, Arc::new(|_| {}), move || {
         called.store(true, Ordering::SeqCst)
     })
     .await
@@ -275,6 +282,7 @@ async fn a_failed_commit_fails_every_write_from_then_on() {
 async fn a_writer_that_cannot_connect_says_so() {
     let error = Writer::spawn(
         "sqlite:///nonexistent-dir/x/openline.db",
+        1,
         1,
         Arc::new(|_| {}),
         || {},
@@ -374,5 +382,63 @@ async fn postgres_large_batches_keep_order_and_sequence() {
         return;
     };
     large_batches_keep_order_and_sequence(&db.url).await;
+    db.drop_now().await;
+}
+
+/// SPEC R23a: once another server claimed the store, every write of the previous one is
+/// refused and leaves nothing; a write in flight during the claim commits before it.
+async fn a_claim_fences_out_the_previous_writer(url: &str) {
+    let a = Store::connect(url).await.unwrap();
+    let b = Store::connect(url).await.unwrap();
+    let epoch_a = a.claim().await.unwrap();
+    assert_eq!(a.write(epoch_a, 1, &[record(0)]).await.unwrap(), 2);
+    // A's transaction is in flight (its fence proven) when B claims the store.
+    let mut tx = a.pool.begin().await.unwrap();
+    fence(&mut tx, epoch_a).await.unwrap();
+    let json = serde_json::to_string(&command(1)).unwrap();
+    insert_commands(&mut tx, 2, &[(at(1), json.as_str())])
+        .await
+        .unwrap();
+    let claim = tokio::spawn(async move {
+        let epoch = b.claim().await.unwrap();
+        (b, epoch)
+    });
+    tx.commit().await.unwrap();
+    let (b, epoch_b) = claim.await.unwrap();
+    assert!(epoch_b > epoch_a);
+    assert_eq!(
+        logged(&b).await.len(),
+        2,
+        "the write in flight committed first"
+    );
+    match a.write(epoch_a, 3, &[record(2)]).await {
+        Err(StoreError::Fenced { mine, current }) => {
+            assert_eq!((mine, current), (epoch_a, epoch_b))
+        }
+        other => panic!("a fenced-out server wrote: {other:?}"),
+    }
+    let refused = a.write_snapshot(epoch_a, 2, at(2), "{}").await;
+    assert!(
+        matches!(refused, Err(StoreError::Fenced { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(logged(&b).await.len(), 2, "the refused write left nothing");
+    assert_eq!(b.snapshot_seq().await.unwrap(), None);
+    assert_eq!(b.write(epoch_b, 3, &[record(2)]).await.unwrap(), 4);
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_r23a_a_claim_fences_out_the_previous_writer() {
+    a_claim_fences_out_the_previous_writer(&TempDb::new().url()).await;
+}
+
+#[tokio::test]
+async fn postgres_r23a_a_claim_fences_out_the_previous_writer() {
+    let Some(db) = PgDatabase::create("postgres_r23a_a_claim_fences_out").await else {
+        return;
+    };
+    a_claim_fences_out_the_previous_writer(&db.url).await;
     db.drop_now().await;
 }

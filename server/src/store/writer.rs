@@ -64,11 +64,13 @@ impl std::fmt::Debug for Writer {
 
 impl Writer {
     /// Starts the writer on its own thread, connected to the store at `url` by connections of
-    /// its own; commands are numbered from `next_seq`. `on_failure` runs once, after the first
+    /// its own, writing as the server that claimed the store at `epoch` (every commit is
+    /// fenced, SPEC R23a); commands are numbered from `next_seq`. `on_failure` runs once, after the first
     /// failed commit. Returns once the writer is connected; the handle ends after
     /// [`Writer::stop`], when every queued job was written and the connections are closed.
     pub async fn spawn(
         url: &str,
+        epoch: i64,
         next_seq: i64,
         publish: Publish,
         on_failure: impl FnOnce() + Send + 'static,
@@ -98,7 +100,7 @@ impl Writer {
                     }
                 };
                 let _ = connected.send(Ok(()));
-                run(rx, &store, next_seq, state, publish, on_failure).await;
+                run(rx, &store, epoch, next_seq, state, publish, on_failure).await;
                 store.close().await;
             });
         });
@@ -201,6 +203,7 @@ fn record_of(job: &Job) -> Option<&Record> {
 async fn run(
     mut rx: mpsc::UnboundedReceiver<Job>,
     store: &Store,
+    epoch: i64,
     mut next_seq: i64,
     shared: Shared,
     publish: Publish,
@@ -226,7 +229,7 @@ async fn run(
         let outcome = if shared.failed.load(Ordering::SeqCst) {
             Err(None)
         } else if !records.is_empty() {
-            let written = store.write(next_seq, records).await.map_err(Some);
+            let written = store.write(epoch, next_seq, records).await.map_err(Some);
             if written.is_ok() {
                 shared.commits.fetch_add(1, Ordering::SeqCst);
             }
