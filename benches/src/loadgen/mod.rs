@@ -5,6 +5,7 @@
 
 pub mod ceiling;
 pub mod client;
+pub mod history;
 pub mod options;
 pub mod pg;
 pub mod probe;
@@ -41,6 +42,12 @@ pub fn main() -> ExitCode {
     let outcome = match runtime {
         Ok(runtime) => match options.command.clone() {
             Some(Cmd::Scale(scale)) => runtime.block_on(scale::run(&options, &scale)),
+            Some(Cmd::History(history)) => {
+                runtime.block_on(history::run_history(&options, &history))
+            }
+            Some(Cmd::SnapshotPause(pause)) => {
+                runtime.block_on(history::run_pause(&options, &pause))
+            }
             None => runtime.block_on(run(&options)),
         },
         Err(error) => Err(error.into()),

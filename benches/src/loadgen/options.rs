@@ -66,6 +66,12 @@ pub struct Options {
 pub enum Cmd {
     /// Load many agents and open conversations, then measure RSS and a restart's rebuild.
     Scale(super::scale::ScaleOptions),
+    /// Live state, then N records of history; restart time, RSS and store size after a crash
+    /// (SPEC R21: bounded by what is live, not by history).
+    History(super::history::HistoryOptions),
+    /// Live state and a steady paced load, without snapshots and with frequent ones: request
+    /// latencies during a snapshot vs. outside, and each snapshot's pause, write and size.
+    SnapshotPause(super::history::PauseOptions),
 }
 
 /// `10s`, `250ms`, `1m`, `1.5s`.

@@ -1,9 +1,10 @@
 //! The server under test as a child process: this very binary re-executed as
-//! `loadgen serve-internal serve` (the real `openline serve`), on a free loopback port, with
-//! its store given by URL; its peak RSS read from `/proc/<pid>/status`.
+//! `loadgen serve-internal serve` (the real `openline serve`), or another server binary given
+//! by path (`openline serve`, e.g. one built from an older commit), on a free loopback port,
+//! with its store given by URL; its peak RSS read from `/proc/<pid>/status`.
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,16 +28,52 @@ impl ServerProcess {
     /// Starts `openline serve` on a free loopback port over `store_url` (system clock, logs
     /// at `warn`, plus `env`). Call [`wait_ready`](Self::wait_ready) next.
     pub fn spawn(store_url: &str, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::spawn_with(None, store_url, env, None)
+    }
+
+    /// Like [`spawn`](Self::spawn), but runs `bin serve` when a server binary is given (else
+    /// this binary as the server), and writes the server's stderr (its log) to `log` when
+    /// given (else it is inherited).
+    pub fn spawn_with(
+        bin: Option<&Path>,
+        store_url: &str,
+        env: &[(&str, &str)],
+        log: Option<&Path>,
+    ) -> anyhow::Result<Self> {
         let addr = free_port()?;
-        let child = Command::new(std::env::current_exe()?)
+        let mut command = match bin {
+            Some(bin) => {
+                let mut command = Command::new(bin);
+                command.arg("serve");
+                command
+            }
+            None => {
+                let mut command = Command::new(std::env::current_exe()?);
+                command.args([SERVE_INTERNAL, "serve"]);
+                command
+            }
+        };
+        if let Some(log) = log {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .with_context(|| format!("cannot open {}", log.display()))?;
+            command.stderr(file);
+        }
+        let child = command
             .envs(env.iter().copied())
-            .args([SERVE_INTERNAL, "serve"])
             .env("OPENLINE__SERVER__LISTEN", addr.to_string())
             .env("OPENLINE__STORE__URL", store_url)
             .env("OPENLINE__CLOCK__MODE", "system")
             .env(
                 "RUST_LOG",
-                std::env::var("LOADGEN_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+                // `RUST_LOG` in `env` wins over `LOADGEN_SERVER_LOG`, then `warn`.
+                env.iter()
+                    .find(|(name, _)| *name == "RUST_LOG")
+                    .map(|(_, value)| (*value).to_owned())
+                    .or_else(|| std::env::var("LOADGEN_SERVER_LOG").ok())
+                    .unwrap_or_else(|| "warn".into()),
             )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -87,6 +124,13 @@ impl ServerProcess {
         Some(ticks / 100.0)
     }
 
+    /// SIGKILL (a crash, not a clean stop), and reaps the process.
+    pub fn kill(mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+
     /// SIGTERM, then waits for a graceful exit (at most 60 s, then SIGKILL).
     pub fn stop(mut self) -> anyhow::Result<()> {
         let _ = Command::new("kill")
@@ -102,6 +146,16 @@ impl ServerProcess {
         self.child.kill()?;
         self.child.wait()?;
         anyhow::bail!("the server did not stop within 60 s after SIGTERM; killed")
+    }
+}
+
+impl Drop for ServerProcess {
+    /// A server left behind by an error is killed, not leaked (no effect once it exited).
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

@@ -1061,6 +1061,11 @@ fn r21b_closed_conversations_leave_memory_oldest_first_and_only_when_closed() {
     let ids = |due: Vec<Conversation>| -> Vec<String> {
         due.into_iter().map(|c| c.id.to_string()).collect()
     };
+    assert_eq!(w.engine.closed_in_memory(), 2);
+    assert!(
+        w.engine.closed_before(t(10), 10).is_empty(),
+        "closed at 10: not before 10"
+    );
     assert_eq!(ids(w.engine.closed_before(t(15), 10)), ["c2"]);
     assert_eq!(ids(w.engine.closed_before(t(21), 10)), ["c2", "c1"]);
     assert_eq!(ids(w.engine.closed_before(t(21), 1)), ["c2"]);
