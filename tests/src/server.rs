@@ -316,15 +316,18 @@ impl Server {
         );
     }
 
+    /// The process's exit status once it has ended by itself.
+    fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
     /// Polls `/healthz` (bounded, ~30 s) while checking that the process is alive.
     fn wait_healthy(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
+            if let Some(status) = self.exit_status() {
                 return Err(format!("server exited with {status}"));
             }
             if http::send(self.port, "GET", "/healthz", None).is_ok_and(|r| r.status == 200) {
@@ -393,11 +396,7 @@ impl Server {
     pub fn wait_exit(&mut self) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
+            if let Some(status) = self.exit_status() {
                 self.child = None;
                 return Some(status);
             }
