@@ -130,14 +130,47 @@ pub struct ServerSettings {
     /// Address to listen on, `host:port`.
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// A client must send its whole request head within this (SPEC R24b).
+    #[serde(
+        default = "default_header_timeout",
+        deserialize_with = "openline_core::settings::positive_duration"
+    )]
+    pub header_timeout: Duration,
+    /// … and its whole body within this, once the head arrived.
+    #[serde(
+        default = "default_body_timeout",
+        deserialize_with = "openline_core::settings::positive_duration"
+    )]
+    pub body_timeout: Duration,
+    /// A kept-alive connection without a request for this long is closed.
+    #[serde(
+        default = "default_idle_timeout",
+        deserialize_with = "openline_core::settings::positive_duration"
+    )]
+    pub idle_timeout: Duration,
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
         Self {
             listen: default_listen(),
+            header_timeout: default_header_timeout(),
+            body_timeout: default_body_timeout(),
+            idle_timeout: default_idle_timeout(),
         }
     }
+}
+
+fn default_header_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_body_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(60)
 }
 
 fn default_listen() -> String {
@@ -160,6 +193,13 @@ pub struct StoreSettings {
         deserialize_with = "openline_core::settings::positive_duration"
     )]
     pub snapshot_interval: Duration,
+    /// A dropped database connection is retried for this long before the server gives up
+    /// and exits non-zero (SPEC R23c).
+    #[serde(
+        default = "default_reconnect_timeout",
+        deserialize_with = "openline_core::settings::positive_duration"
+    )]
+    pub reconnect_timeout: Duration,
 }
 
 impl Default for StoreSettings {
@@ -168,6 +208,7 @@ impl Default for StoreSettings {
             url: default_store_url(),
             snapshot_records: default_snapshot_records(),
             snapshot_interval: default_snapshot_interval(),
+            reconnect_timeout: default_reconnect_timeout(),
         }
     }
 }
@@ -178,6 +219,10 @@ fn default_snapshot_records() -> u64 {
 
 fn default_snapshot_interval() -> Duration {
     Duration::from_secs(10 * 60)
+}
+
+fn default_reconnect_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 
 /// `[retention]`: how long what is over stays (SPEC R21b).

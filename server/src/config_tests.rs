@@ -257,6 +257,22 @@ fn errors_name_the_exact_key_and_say_what_is_valid() {
             "[store]\nsnapshot_interval = \"often\"\n",
             "`store.snapshot_interval`: `often` is not a duration",
         ),
+        (
+            "[store]\nreconnect_timeout = \"0s\"\n",
+            "`store.reconnect_timeout`: must be longer than zero",
+        ),
+        (
+            "[server]\nheader_timeout = \"0s\"\n",
+            "`server.header_timeout`: must be longer than zero",
+        ),
+        (
+            "[server]\nbody_timeout = \"soon\"\n",
+            "`server.body_timeout`: `soon` is not a duration",
+        ),
+        (
+            "[server]\nidle_timeout = \"0s\"\n",
+            "`server.idle_timeout`: must be longer than zero",
+        ),
     ];
     for (text, expected) in cases {
         let err = refusal(text, &[]);
