@@ -5,7 +5,6 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use openline_core::engine::Applied;
 use openline_core::registry::Registry;
 use openline_core::{Command, Engine, EngineError, Timestamp};
@@ -20,6 +19,7 @@ use crate::store::lock::{self, StoreLock};
 use crate::store::writer::{Ack, WriteFailed, Writer};
 use crate::store::{Record, Store};
 
+mod follow;
 mod upkeep;
 pub use upkeep::SnapshotReport;
 
@@ -115,38 +115,21 @@ impl Runtime {
     /// deadlines that fell due while the server was down, applies the config file's channels
     /// and starts the writer and (system clock) the timer.
     pub async fn start(settings: &Settings, registry: &Registry) -> anyhow::Result<Started> {
-        let url = &settings.store.url;
-        let lock = StoreLock::acquire(url, || {
-            tracing::warn!(
-                "another openline server holds this store; waiting as a standby until it stops"
-            );
-        })
-        .await?;
-        let store = Store::connect(url).await?;
-        // From here on, a server that held the store before writes nothing more (R23a).
+        let store = Store::connect(&settings.store.url).await?;
+        let (lock, follower) = follow::wait_for_store(&store, settings, registry).await?;
+        // From here on, a server that held the store before writes nothing more (R23a): what
+        // it committed is all there is, and the standby reads the last of it.
         let epoch = store.claim().await?;
-        let plugins = settings.build_plugins(registry)?;
-        let (mut engine, snapshot_seq) = upkeep::load_snapshot(&store, plugins)
-            .await
-            .context("cannot restore the state from the latest snapshot")?;
-        // Every logged command was accepted once: one refused now means this binary lacks
-        // a source or policy it names, or its settings changed. Serving on without it would
-        // silently drop what it created (a channel and its conversations), so the start stops
-        // and names the record (SPEC R22).
-        let replayed = store
-            .replay(snapshot_seq, |record| {
-                engine.advance_to(record.at);
-                engine.apply(record.command, record.at).map(drop).map_err(|error| {
-                    format!(
-                        "{error} (accepted at {} by the server that wrote it: does this binary lack a \
-                         source or policy it names, or did [plugins.*] or [[presence_sources]] change? \
-                         Start with the binary and configuration that wrote the log)",
-                        record.at.to_rfc3339()
-                    )
-                })
-            })
-            .await
-            .context("cannot restore the state from the command log")?;
+        let follower = match follower {
+            Some(mut follower) => {
+                follower.catch_up(&store, settings, registry).await?;
+                follower
+            }
+            None => follow::Follower::load(&store, settings, registry).await?,
+        };
+        let (snapshot_seq, last_applied) = follower.position();
+        let replayed = follower.replayed();
+        let mut engine = follower.into_engine();
         // A manual clock resumes where it stood (SPEC R18, R19); a new one starts at the
         // current second (whole seconds read better) and is made durable below.
         let persisted_clock = store.manual_clock().await?;
@@ -160,8 +143,7 @@ impl Runtime {
         };
         engine.advance_to(clock.now().max(engine.now()));
         tracing::info!(snapshot_seq, replayed, mode = clock.mode().as_str(), now = %clock.now(), "state restored from the latest snapshot and the command log after it");
-        let history = replayed + u64::from(snapshot_seq > 0);
-        warn_if_plugin_settings_changed(&store, settings, history).await?;
+        warn_if_plugin_settings_changed(&store, settings, last_applied > 0).await?;
 
         let events = EventBus::default();
         let metrics = Arc::new(Metrics::default());
@@ -429,7 +411,7 @@ impl Runtime {
 async fn warn_if_plugin_settings_changed(
     store: &Store,
     settings: &Settings,
-    replayed: u64,
+    has_history: bool,
 ) -> anyhow::Result<()> {
     const KEY: &str = "plugin_settings";
     const DECLARED: &str = "presence_sources.";
@@ -447,7 +429,7 @@ async fn warn_if_plugin_settings_changed(
     if previous.as_deref() == Some(current_text.as_str()) {
         return Ok(());
     }
-    if let Some(previous) = previous.filter(|_| replayed > 0) {
+    if let Some(previous) = previous.filter(|_| has_history) {
         let previous: std::collections::BTreeMap<String, serde_json::Value> =
             serde_json::from_str(&previous).unwrap_or_default();
         let changed: Vec<String> = previous

@@ -120,6 +120,7 @@ pub struct ServerBuilder {
     config_file: bool,
     program: Option<PathBuf>,
     seed: Option<PathBuf>,
+    store_url: Option<String>,
 }
 
 impl Default for ServerBuilder {
@@ -134,6 +135,7 @@ impl Default for ServerBuilder {
             config_file: true,
             program: None,
             seed: None,
+            store_url: None,
         }
     }
 }
@@ -198,25 +200,47 @@ impl ServerBuilder {
         self
     }
 
+    /// Uses the store of `other` (its SQLite file or PostgreSQL database): a second server on
+    /// one store is a standby until the first one stops (SPEC R23).
+    pub fn store_of(mut self, other: &Server) -> Self {
+        self.store_url = Some(other.store_url.clone());
+        self
+    }
+
     /// Starts the server and waits until `/healthz` answers 200.
     pub fn start(self) -> Server {
+        let mut server = self.prepare();
+        server.spawn();
+        server
+    }
+
+    /// Starts a server on a store another one holds (see [`Self::store_of`]) and waits until
+    /// it follows the log as a hot standby (SPEC R23b); it serves once it took over
+    /// ([`Server::wait_serving`]).
+    #[track_caller]
+    pub fn start_standby(self) -> Server {
+        let mut server = self.prepare();
+        server.spawn_standby();
+        server
+    }
+
+    fn prepare(self) -> Server {
         let dir = TempDir::new();
         if let Some(seed) = &self.seed {
             fs::copy(seed, dir.path().join("openline.db")).expect("copy the seed store");
         }
-        let store_url = self
-            .backend
-            .url()
-            .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("openline.db").display()));
-        let mut server = Server {
+        let store_url = self.store_url.clone().unwrap_or_else(|| {
+            self.backend
+                .url()
+                .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("openline.db").display()))
+        });
+        Server {
             child: None,
             port: 0,
             dir,
             store_url,
             settings: self,
-        };
-        server.spawn();
-        server
+        }
     }
 }
 
@@ -269,39 +293,7 @@ impl Server {
     fn spawn(&mut self) {
         let mut last_error = String::new();
         for _attempt in 0..3 {
-            let port = free_port();
-            let log = fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.log_path())
-                .expect("log file");
-            let mut cmd = match &self.settings.program {
-                Some(program) => clean_command_of(program.clone()),
-                None => clean_command(),
-            };
-            cmd.arg("serve").current_dir(self.dir.path());
-            cmd.stdin(Stdio::null())
-                .stdout(log.try_clone().expect("log"))
-                .stderr(log);
-            if self.settings.config_file {
-                let config = self.dir.path().join("openline.toml");
-                let file_port = if self.settings.listen_via_env {
-                    free_port()
-                } else {
-                    port
-                };
-                fs::write(&config, self.config_text(file_port)).expect("write config");
-                cmd.arg("--config").arg(&config);
-            }
-            if self.settings.listen_via_env {
-                cmd.env("OPENLINE__SERVER__LISTEN", format!("127.0.0.1:{port}"));
-            }
-            for (k, v) in &self.settings.env {
-                cmd.env(k, v);
-            }
-            let child = cmd.spawn().expect("spawn openline-under-test");
-            self.child = Some(child);
-            self.port = port;
+            self.spawn_at(free_port());
             match self.wait_healthy() {
                 Ok(()) => return,
                 Err(e) => {
@@ -314,6 +306,75 @@ impl Server {
             "server did not start: {last_error}\n--- server log ---\n{}",
             self.log_tail()
         );
+    }
+
+    /// Starts the process to listen on `port`, without waiting for it.
+    fn spawn_at(&mut self, port: u16) {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log file");
+        let mut cmd = match &self.settings.program {
+            Some(program) => clean_command_of(program.clone()),
+            None => clean_command(),
+        };
+        cmd.arg("serve").current_dir(self.dir.path());
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log);
+        if self.settings.config_file {
+            let config = self.dir.path().join("openline.toml");
+            let file_port = if self.settings.listen_via_env {
+                free_port()
+            } else {
+                port
+            };
+            fs::write(&config, self.config_text(file_port)).expect("write config");
+            cmd.arg("--config").arg(&config);
+        }
+        if self.settings.listen_via_env {
+            cmd.env("OPENLINE__SERVER__LISTEN", format!("127.0.0.1:{port}"));
+        }
+        for (k, v) in &self.settings.env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn openline-under-test");
+        self.child = Some(child);
+        self.port = port;
+    }
+
+    /// SIGKILL, then start again as a standby of the server that holds the store now.
+    #[track_caller]
+    pub fn crash_and_restart_as_standby(&mut self) {
+        self.kill();
+        self.spawn_standby();
+    }
+
+    /// Starts the process and waits until it says it follows the log as a standby.
+    #[track_caller]
+    fn spawn_standby(&mut self) {
+        const FOLLOWING: &str = "standby following the log";
+        let full_log = |server: &Self| fs::read_to_string(server.log_path()).unwrap_or_default();
+        let before = full_log(self).matches(FOLLOWING).count();
+        self.spawn_at(free_port());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while full_log(self).matches(FOLLOWING).count() == before {
+            assert!(
+                Instant::now() < deadline && self.exit_status().is_none(),
+                "the standby did not follow the log:\n{}",
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits (bounded: 30 s) until a standby took over and serves.
+    #[track_caller]
+    pub fn wait_serving(&mut self) {
+        if let Err(error) = self.wait_healthy() {
+            panic!("{error}\n--- server log ---\n{}", self.log_tail());
+        }
     }
 
     /// The process's exit status once it has ended by itself.

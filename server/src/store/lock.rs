@@ -1,8 +1,9 @@
 //! One active server per store. Each server keeps its state in memory and appends to the log;
 //! two of them on one log would diverge silently. So a server holds the store's lock while it
 //! runs: an exclusive lock on `FILE.lock` beside a SQLite file, or a session-level advisory
-//! lock on PostgreSQL. A second server on the same store waits, as a standby, until the lock
-//! is free (the first one stopped or died), then replays the log and takes over.
+//! lock on PostgreSQL. A second server on the same store waits, as a hot standby that follows
+//! the log (`runtime::follow`), until the lock is free (the first one stopped or died), then
+//! takes over.
 
 use std::time::Duration;
 
@@ -42,17 +43,28 @@ impl StoreLock {
     }
 
     /// Takes the lock, waiting for as long as another server holds it; `on_wait` is called
-    /// once, when it turns out to be held.
+    /// once, when it turns out to be held. The wait is the database's or the kernel's own (a
+    /// blocking advisory lock, a blocking file lock), so the lock is taken the moment its
+    /// holder releases it or dies, not at the next poll (SPEC R23b).
     pub async fn acquire(url: &str, on_wait: impl FnOnce()) -> Result<Self, StoreError> {
-        let mut on_wait = Some(on_wait);
+        if let Some(lock) = Self::try_acquire(url).await? {
+            return Ok(lock);
+        }
+        on_wait();
         loop {
-            if let Some(lock) = Self::try_acquire(url).await? {
-                return Ok(lock);
+            let waited = match StoreKind::from_url(url).map_err(StoreError::Url)? {
+                StoreKind::Sqlite => wait_lock_file(url).await,
+                StoreKind::Postgres => wait_lock_postgres(url).await,
+            };
+            match waited {
+                Ok(lock) => return Ok(lock),
+                // The waiting session dropped (a database restart, a network blip): wait anew.
+                Err(StoreError::Database(error)) => {
+                    tracing::warn!(%error, "waiting for the store lock failed; trying again");
+                    tokio::time::sleep(RETRY).await;
+                }
+                Err(error) => return Err(error),
             }
-            if let Some(on_wait) = on_wait.take() {
-                on_wait();
-            }
-            tokio::time::sleep(RETRY).await;
         }
     }
 
@@ -75,12 +87,7 @@ fn sqlite_path(url: &str) -> Option<&str> {
     (!path.is_empty() && path != ":memory:").then_some(path)
 }
 
-fn try_lock_file(url: &str) -> Result<Option<StoreLock>, StoreError> {
-    let Some(path) = sqlite_path(url) else {
-        return Ok(Some(StoreLock {
-            held: Held::Nothing,
-        }));
-    };
+fn open_lock_file(path: &str) -> Result<(std::fs::File, String), StoreError> {
     let lock_path = format!("{path}.lock");
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -92,6 +99,16 @@ fn try_lock_file(url: &str) -> Result<Option<StoreLock>, StoreError> {
                 "cannot open the store's lock file `{lock_path}`: {e}"
             ))
         })?;
+    Ok((file, lock_path))
+}
+
+fn try_lock_file(url: &str) -> Result<Option<StoreLock>, StoreError> {
+    let Some(path) = sqlite_path(url) else {
+        return Ok(Some(StoreLock {
+            held: Held::Nothing,
+        }));
+    };
+    let (file, lock_path) = open_lock_file(path)?;
     match file.try_lock() {
         Ok(()) => Ok(Some(StoreLock {
             held: Held::File { _file: file },
@@ -101,6 +118,41 @@ fn try_lock_file(url: &str) -> Result<Option<StoreLock>, StoreError> {
             "cannot lock the store's lock file `{lock_path}`: {e}"
         ))),
     }
+}
+
+/// Blocks (on a thread of its own) until the lock file is ours.
+async fn wait_lock_file(url: &str) -> Result<StoreLock, StoreError> {
+    let Some(path) = sqlite_path(url) else {
+        return Ok(StoreLock {
+            held: Held::Nothing,
+        });
+    };
+    let (file, lock_path) = open_lock_file(path)?;
+    let locked = tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+        .await
+        .map_err(|e| StoreError::Thread(std::io::Error::other(e)))?;
+    locked
+        .map(|file| StoreLock {
+            held: Held::File { _file: file },
+        })
+        .map_err(|e| {
+            StoreError::Url(format!(
+                "cannot lock the store's lock file `{lock_path}`: {e}"
+            ))
+        })
+}
+
+/// Waits in the database until the advisory lock is this session's.
+async fn wait_lock_postgres(url: &str) -> Result<StoreLock, StoreError> {
+    sqlx::any::install_default_drivers();
+    let mut connection = AnyConnection::connect(url).await?;
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(ADVISORY_KEY)
+        .execute(&mut connection)
+        .await?;
+    Ok(StoreLock {
+        held: Held::Postgres(connection),
+    })
 }
 
 async fn try_lock_postgres(url: &str) -> Result<Option<StoreLock>, StoreError> {
