@@ -36,6 +36,10 @@ pub enum RuntimeError {
     /// Writes cannot be made durable: the store failed and the server is stopping.
     #[error("the store cannot make writes durable; the server is stopping")]
     Unavailable,
+    /// The store's connection dropped and the server is reconnecting (SPEC R23c): the
+    /// request was not carried out; it can be sent again shortly.
+    #[error("the store is unreachable; the server is reconnecting")]
+    Reconnecting,
     /// A bug, logged by whoever answers; never shown to clients.
     #[error("internal error: {0}")]
     Internal(String),
@@ -166,6 +170,7 @@ impl Runtime {
             &settings.store.url,
             epoch,
             store.last_seq().await? + 1,
+            settings.store.reconnect_timeout,
             publish,
             on_failure,
         )
@@ -265,9 +270,7 @@ impl Runtime {
     ) -> Result<R, RuntimeError> {
         let (ack, response): (Ack, R) = {
             let mut engine = self.engine()?;
-            if self.writer.is_failed() {
-                return Err(RuntimeError::Unavailable);
-            }
+            self.check_writable()?;
             let now = self.clock.now().max(engine.now());
             let mut events = engine.advance_to(now);
             let outcome = build(now, &engine)
@@ -299,14 +302,24 @@ impl Runtime {
         }
     }
 
+    /// Whether a write can be taken on now: not after a commit failed for good (503, the
+    /// server stops), nor while the store is being reconnected (503, try again).
+    fn check_writable(&self) -> Result<(), RuntimeError> {
+        if self.writer.is_failed() {
+            Err(RuntimeError::Unavailable)
+        } else if self.writer.is_reconnecting() {
+            Err(RuntimeError::Reconnecting)
+        } else {
+            Ok(())
+        }
+    }
+
     /// Moves the manual clock `seconds` forward; returns once every deadline up to the new
     /// instant was processed and the instant is durable (SPEC R18). 409 in system mode.
     pub async fn advance_clock(&self, seconds: u64) -> Result<Timestamp, RuntimeError> {
         let (ack, now) = {
             let mut engine = self.engine()?;
-            if self.writer.is_failed() {
-                return Err(RuntimeError::Unavailable);
-            }
+            self.check_writable()?;
             let to = self.clock.peek_advance(seconds)?.max(engine.now());
             self.clock.set(to)?;
             let events = engine.advance_to(to);
@@ -386,8 +399,12 @@ impl Runtime {
         let now = self.clock.now();
         let mut text = self.read(|engine| self.metrics.render(engine, now))?;
         text.push_str(&format!(
-            "# HELP openline_store_commits_total Group-commit transactions.\n# TYPE openline_store_commits_total counter\nopenline_store_commits_total {}\n",
-            self.writer.commits()
+            "# HELP openline_store_commits_total Group-commit transactions.\n# TYPE openline_store_commits_total counter\nopenline_store_commits_total {}\n\
+             # HELP openline_store_reconnecting Whether a commit is being retried after the database connection failed: 1 or 0 (SPEC R23c).\n# TYPE openline_store_reconnecting gauge\nopenline_store_reconnecting {}\n\
+             # HELP openline_store_commit_retries_total Commit attempts retried after the database connection failed (SPEC R23c).\n# TYPE openline_store_commit_retries_total counter\nopenline_store_commit_retries_total {}\n",
+            self.writer.commits(),
+            u8::from(self.writer.is_reconnecting()),
+            self.writer.commit_retries()
         ));
         let closed = self.read(|engine| engine.closed_in_memory())?;
         text.push_str(&self.upkeep.render(closed));

@@ -129,7 +129,7 @@ async fn r19_deadlines_due_while_down_are_processed_on_start() {
         })
         .collect();
     let epoch = store.claim().await.unwrap();
-    store.write(epoch, 1, &records).await.unwrap();
+    store.write(epoch, 1, &records, false).await.unwrap();
     store.close().await;
 
     let server = TestServer::start(&config).await;

@@ -119,6 +119,35 @@ impl PgDatabase {
         .expect("terminate the lock sessions");
     }
 
+    /// Ends every session of this database except those holding an advisory lock (the
+    /// servers' store locks), as a network fault or a database failover would: the servers'
+    /// other connections drop under them.
+    pub fn terminate_other_sessions(&self) {
+        execute(
+            &self.admin_url,
+            &format!(
+                "SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a \
+                 WHERE a.datname = '{}' AND a.pid <> pg_backend_pid() AND a.pid NOT IN \
+                 (SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted)",
+                self.name
+            ),
+        )
+        .expect("terminate the sessions");
+    }
+
+    /// Lets new connections to this database in, or (false) refuses every new one, even a
+    /// superuser's: the database is unreachable for a server whose connections dropped.
+    pub fn allow_connections(&self, allow: bool) {
+        execute(
+            &self.admin_url,
+            &format!(
+                "ALTER DATABASE {} WITH ALLOW_CONNECTIONS {allow}",
+                self.name
+            ),
+        )
+        .expect("change ALLOW_CONNECTIONS");
+    }
+
     /// Creates `openline_t_<random>` on the server named by `admin_url`.
     pub fn create(admin_url: &str) -> Self {
         let name = format!("openline_t_{}", crate::server::unique_suffix());

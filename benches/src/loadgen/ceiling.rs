@@ -34,8 +34,15 @@ pub async fn store_ceiling(
     let store = Store::connect(url).await?;
     let publish: Publish = Arc::new(|_| {});
     let epoch = store.claim().await?;
-    let (writer, task) =
-        Writer::spawn(url, epoch, store.last_seq().await? + 1, publish, || {}).await?;
+    let (writer, task) = Writer::spawn(
+        url,
+        epoch,
+        store.last_seq().await? + 1,
+        std::time::Duration::from_secs(30),
+        publish,
+        || {},
+    )
+    .await?;
     let started = Instant::now();
     let deadline = started + duration;
     let tasks: Vec<_> = (0..concurrency.max(1))

@@ -108,11 +108,11 @@ async fn write_log(url: &str, scale: &ScaleOptions) -> anyhow::Result<usize> {
         });
         count += 1;
         if batch.len() == RECORDS_PER_TX {
-            seq = store.write(epoch, seq, &batch).await?;
+            seq = store.write(epoch, seq, &batch, false).await?;
             batch.clear();
         }
     }
-    store.write(epoch, seq, &batch).await?;
+    store.write(epoch, seq, &batch, false).await?;
     store.close().await;
     Ok(count)
 }

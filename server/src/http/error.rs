@@ -155,6 +155,9 @@ impl From<RuntimeError> for AppError {
             RuntimeError::Refused(error) => error.into(),
             RuntimeError::Clock(error) => error.into(),
             RuntimeError::Unavailable => Self::unavailable(),
+            RuntimeError::Reconnecting => Self::Unavailable(
+                "the store is unreachable and the server is reconnecting; nothing was changed: try again shortly",
+            ),
             RuntimeError::Internal(message) => Self::internal(message),
         }
     }

@@ -81,6 +81,50 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the failure is the connection's, not the data's: a dropped or refused
+    /// connection, a database restarting, a serialization conflict. Such a write is retried
+    /// (SPEC R23c); any other failure is final.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Database(error) => is_transient(error),
+            _ => false,
+        }
+    }
+}
+
+fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // PostgreSQL: connection exceptions (08…), the server shutting down or not yet
+            // accepting connections (57P01–57P03), the database not accepting connections
+            // (55000, e.g. during maintenance), too many connections (53300), a
+            // serialization failure or deadlock (40001, 40P01). SQLite: busy, locked.
+            // Retrying a failure that turns out final only delays the stop by the timeout.
+            code.starts_with("08")
+                || matches!(
+                    code.as_ref(),
+                    "57P01"
+                        | "57P02"
+                        | "57P03"
+                        | "55000"
+                        | "53300"
+                        | "40001"
+                        | "40P01"
+                        | "5"
+                        | "6"
+                        | "517"
+                )
+        }),
+        _ => false,
+    }
+}
+
 /// One accepted command as logged.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogRecord {
@@ -132,6 +176,9 @@ const MIGRATIONS: [(i64, &str, &str); 3] = [
     (3, "fence", include_str!("../../migrations/0003_fence.sql")),
 ];
 
+/// How long taking a connection from the pool (connecting, if need be) may take.
+pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The log-record format this binary writes and the newest it reads (SPEC R22): 1 = the
 /// command as JSON, as first released.
 pub const RECORD_FORMAT: i64 = 1;
@@ -179,6 +226,9 @@ impl Store {
         };
         let pool = AnyPoolOptions::new()
             .max_connections(max)
+            // A database that does not answer fails the attempt soon, so the writer's retries
+            // (SPEC R23c) and the readiness probe see it, instead of each waiting 30 s.
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if kind == StoreKind::Sqlite {
@@ -325,15 +375,30 @@ impl Store {
     /// batch of n commands costs a handful of statements, not n round trips to the database.
     /// The transaction first proves that `epoch` is still the store's ([`Store::claim`]);
     /// if another server claimed the store since, nothing is written ([`StoreError::Fenced`]).
+    ///
+    /// `again`: the same records were written before and that attempt failed, perhaps after
+    /// its commit reached the database (the connection dropped while committing). If their
+    /// first command is in the log, that attempt committed and nothing is written twice. The
+    /// other records are idempotent (the clock's instant, archived conversations).
     pub async fn write<'a>(
         &self,
         epoch: i64,
         next_seq: i64,
         records: impl IntoIterator<Item = &'a Record>,
+        again: bool,
     ) -> Result<i64, StoreError> {
+        let records: Vec<&Record> = records.into_iter().collect();
         let mut seq = next_seq;
         let mut tx = self.pool.begin().await?;
         fence(&mut tx, epoch).await?;
+        let commands = records
+            .iter()
+            .filter(|record| matches!(record, Record::Command { .. }))
+            .count();
+        if again && commands > 0 && self.logged(&mut tx, next_seq).await? {
+            tx.rollback().await?;
+            return Ok(next_seq + i64::try_from(commands).unwrap_or(i64::MAX));
+        }
         let mut run: Vec<(Timestamp, &str)> = Vec::new();
         for record in records {
             match record {
@@ -358,6 +423,21 @@ impl Store {
         seq = insert_commands(&mut tx, seq, &run).await?;
         tx.commit().await?;
         Ok(seq)
+    }
+
+    /// Whether record `seq` is in the log.
+    async fn logged(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        seq: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query("SELECT seq FROM openline_command_log WHERE seq = $1")
+                .bind(seq)
+                .fetch_optional(&mut **tx)
+                .await?
+                .is_some(),
+        )
     }
 
     /// Closes every connection (after the writer finished).

@@ -11,6 +11,8 @@ use openline_core::Event;
 use super::writer::Writer;
 use super::*;
 
+const RECONNECT: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn at(seconds: i64) -> Timestamp {
     chrono::DateTime::from_timestamp(1_767_225_600 + seconds, 123_456_789).unwrap()
 }
@@ -113,19 +115,31 @@ async fn append_and_replay_round_trip(url: &str) {
     assert_eq!(store.manual_clock().await.unwrap(), None);
     let epoch = store.claim().await.unwrap();
     let next = store
-        .write(epoch, 1, &[record(0), Record::Clock(at(5)), record(1)])
+        .write(
+            epoch,
+            1,
+            &[record(0), Record::Clock(at(5)), record(1)],
+            false,
+        )
         .await
         .unwrap();
     assert_eq!(next, 3);
     store
-        .write(epoch, next, &[record(2), Record::Clock(at(9))])
+        .write(epoch, next, &[record(2), Record::Clock(at(9))], false)
         .await
         .unwrap();
+    // SPEC R23c: a retried batch whose first attempt committed is not written twice, ...
+    let retried = [record(2), Record::Clock(at(9))];
+    assert_eq!(store.write(epoch, next, &retried, true).await.unwrap(), 4);
+    // ... and one whose first attempt did not commit is written.
+    assert_eq!(store.write(epoch, 4, &[record(3)], true).await.unwrap(), 5);
+    // Written twice without saying so, the log refuses it (the sequence is its key).
+    assert!(store.write(epoch, 4, &[record(3)], false).await.is_err());
     store.close().await;
 
     let store = Store::connect(url).await.unwrap();
     let log = logged(&store).await;
-    assert_eq!(log.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(log.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
     assert_eq!(
         log[2],
         LogRecord {
@@ -136,7 +150,7 @@ async fn append_and_replay_round_trip(url: &str) {
         "instants keep nanoseconds"
     );
     assert_eq!(store.manual_clock().await.unwrap(), Some(at(9)));
-    assert_eq!(store.last_seq().await.unwrap(), 3);
+    assert_eq!(store.last_seq().await.unwrap(), 4);
     store.ping().await.unwrap();
     store.close().await;
 }
@@ -149,7 +163,9 @@ async fn group_commit_of_concurrent_appends(url: &str) {
         Arc::new(move |events: Vec<Event>| published.lock().unwrap().extend(events))
     };
     let epoch = store.claim().await.unwrap();
-    let (writer, task) = Writer::spawn(url, epoch, 1, publish, || {}).await.unwrap();
+    let (writer, task) = Writer::spawn(url, epoch, 1, RECONNECT, publish, || {})
+        .await
+        .unwrap();
     // Queued back to back (as handlers do under the engine lock), acknowledged together.
     let acks: Vec<_> = (0..200)
         .map(|n| {
@@ -209,7 +225,7 @@ async fn large_batches_keep_order_and_sequence(url: &str) {
     batch.extend((150..total).map(record));
     let epoch = store.claim().await.unwrap();
     assert_eq!(
-        store.write(epoch, 1, &batch).await.unwrap(),
+        store.write(epoch, 1, &batch, false).await.unwrap(),
         total as i64 + 1
     );
     let log = logged(&store).await;
@@ -259,9 +275,14 @@ async fn a_failed_commit_fails_every_write_from_then_on() {
     let hook = Arc::new(AtomicBool::new(false));
     let called = hook.clone();
     let epoch = store.claim().await.unwrap();
-    let (writer, task) = Writer::spawn(&db.url(), epoch, 1, Arc::new(|_| {}), move || {
-        called.store(true, Ordering::SeqCst)
-    })
+    let (writer, task) = Writer::spawn(
+        &db.url(),
+        epoch,
+        1,
+        RECONNECT,
+        Arc::new(|_| {}),
+        move || called.store(true, Ordering::SeqCst),
+    )
     .await
     .unwrap();
     // The log's table disappears under the writer: every write now fails.
@@ -284,6 +305,7 @@ async fn a_writer_that_cannot_connect_says_so() {
         "sqlite:///nonexistent-dir/x/openline.db",
         1,
         1,
+        RECONNECT,
         Arc::new(|_| {}),
         || {},
     )
@@ -391,7 +413,7 @@ async fn a_claim_fences_out_the_previous_writer(url: &str) {
     let a = Store::connect(url).await.unwrap();
     let b = Store::connect(url).await.unwrap();
     let epoch_a = a.claim().await.unwrap();
-    assert_eq!(a.write(epoch_a, 1, &[record(0)]).await.unwrap(), 2);
+    assert_eq!(a.write(epoch_a, 1, &[record(0)], false).await.unwrap(), 2);
     // A's transaction is in flight (its fence proven) when B claims the store.
     let mut tx = a.pool.begin().await.unwrap();
     fence(&mut tx, epoch_a).await.unwrap();
@@ -411,7 +433,7 @@ async fn a_claim_fences_out_the_previous_writer(url: &str) {
         2,
         "the write in flight committed first"
     );
-    match a.write(epoch_a, 3, &[record(2)]).await {
+    match a.write(epoch_a, 3, &[record(2)], false).await {
         Err(StoreError::Fenced { mine, current }) => {
             assert_eq!((mine, current), (epoch_a, epoch_b))
         }
@@ -424,7 +446,7 @@ async fn a_claim_fences_out_the_previous_writer(url: &str) {
     );
     assert_eq!(logged(&b).await.len(), 2, "the refused write left nothing");
     assert_eq!(b.snapshot_seq().await.unwrap(), None);
-    assert_eq!(b.write(epoch_b, 3, &[record(2)]).await.unwrap(), 4);
+    assert_eq!(b.write(epoch_b, 3, &[record(2)], false).await.unwrap(), 4);
     a.close().await;
     b.close().await;
 }

@@ -7,11 +7,16 @@
 //! runtime each of them waited behind every runnable request task when the server was busy
 //! (measured: 1.2 ms per commit under load there, 0.6 ms on its own thread; benches/README).
 //!
-//! If a commit fails, memory is ahead of disk: the writer refuses everything from then on and
-//! calls its failure hook (the server shuts down; a restart replays the durable truth).
+//! A commit that failed for the connection's sake (it dropped, the database restarts) is
+//! retried with backoff, the same batch with the same sequence numbers, for up to the
+//! reconnect timeout (SPEC R23c); meanwhile its jobs wait and [`Writer::is_reconnecting`]
+//! says so. If a commit fails for good, memory is ahead of disk: the writer refuses
+//! everything from then on and calls its failure hook (the server shuts down; a restart
+//! replays the durable truth).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use openline_core::Event;
 use tokio::sync::{mpsc, oneshot};
@@ -50,6 +55,8 @@ enum Job {
 pub struct Writer {
     jobs: mpsc::UnboundedSender<Job>,
     failed: Arc<AtomicBool>,
+    reconnecting: Arc<AtomicBool>,
+    retries: Arc<AtomicU64>,
     commits: Arc<AtomicU64>,
     durable: Arc<AtomicI64>,
 }
@@ -65,22 +72,31 @@ impl std::fmt::Debug for Writer {
 impl Writer {
     /// Starts the writer on its own thread, connected to the store at `url` by connections of
     /// its own, writing as the server that claimed the store at `epoch` (every commit is
-    /// fenced, SPEC R23a); commands are numbered from `next_seq`. `on_failure` runs once, after the first
-    /// failed commit. Returns once the writer is connected; the handle ends after
-    /// [`Writer::stop`], when every queued job was written and the connections are closed.
+    /// fenced, SPEC R23a); commands are numbered from `next_seq`. A commit failing for the
+    /// connection's sake is retried for up to `reconnect_timeout`. `on_failure` runs once,
+    /// after the first commit that failed for good. Returns once the writer is connected; the
+    /// handle ends after [`Writer::stop`], when every queued job was written and the
+    /// connections are closed.
     pub async fn spawn(
         url: &str,
         epoch: i64,
         next_seq: i64,
+        reconnect_timeout: Duration,
         publish: Publish,
         on_failure: impl FnOnce() + Send + 'static,
     ) -> Result<(Self, JoinHandle<()>), StoreError> {
         let (jobs, rx) = mpsc::unbounded_channel();
         let failed = Arc::new(AtomicBool::new(false));
+        let reconnecting = Arc::new(AtomicBool::new(false));
+        let retries = Arc::new(AtomicU64::new(0));
         let commits = Arc::new(AtomicU64::new(0));
         let durable = Arc::new(AtomicI64::new(next_seq - 1));
         let state = Shared {
             failed: failed.clone(),
+            reconnecting: reconnecting.clone(),
+            retries: retries.clone(),
+            reconnect_timeout,
+            epoch,
             commits: commits.clone(),
             durable: durable.clone(),
         };
@@ -100,7 +116,7 @@ impl Writer {
                     }
                 };
                 let _ = connected.send(Ok(()));
-                run(rx, &store, epoch, next_seq, state, publish, on_failure).await;
+                run(rx, &store, next_seq, state, publish, on_failure).await;
                 store.close().await;
             });
         });
@@ -116,6 +132,8 @@ impl Writer {
         let writer = Self {
             jobs,
             failed,
+            reconnecting,
+            retries,
             commits,
             durable,
         };
@@ -173,6 +191,17 @@ impl Writer {
         self.failed.load(Ordering::SeqCst)
     }
 
+    /// True while a commit is being retried after the database connection failed: what is
+    /// queued waits, and new writes should not be taken on (SPEC R23c).
+    pub fn is_reconnecting(&self) -> bool {
+        self.reconnecting.load(Ordering::SeqCst)
+    }
+
+    /// Commit attempts retried after a failure of the connection, so far.
+    pub fn commit_retries(&self) -> u64 {
+        self.retries.load(Ordering::SeqCst)
+    }
+
     /// The sequence number of the last durable command (0 for none).
     pub fn durable_seq(&self) -> i64 {
         self.durable.load(Ordering::SeqCst)
@@ -186,6 +215,11 @@ impl Writer {
 
 struct Shared {
     failed: Arc<AtomicBool>,
+    reconnecting: Arc<AtomicBool>,
+    retries: Arc<AtomicU64>,
+    reconnect_timeout: Duration,
+    /// The epoch every commit proves (SPEC R23a).
+    epoch: i64,
     commits: Arc<AtomicU64>,
     durable: Arc<AtomicI64>,
 }
@@ -200,10 +234,60 @@ fn record_of(job: &Job) -> Option<&Record> {
     }
 }
 
+/// First wait before retrying a commit; doubled after each failed attempt, up to
+/// [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// Writes `records` in one transaction, retrying while the failure is the connection's and
+/// `shared.reconnect_timeout` has not passed since the first failure.
+async fn commit(
+    store: &Store,
+    next_seq: i64,
+    records: &[&Record],
+    shared: &Shared,
+) -> Result<i64, StoreError> {
+    let mut again = false;
+    let mut backoff = FIRST_BACKOFF;
+    let mut first_failure: Option<Instant> = None;
+    loop {
+        match store
+            .write(shared.epoch, next_seq, records.iter().copied(), again)
+            .await
+        {
+            Ok(next) => {
+                if first_failure.is_some() {
+                    shared.reconnecting.store(false, Ordering::SeqCst);
+                    tracing::info!("the store answers again: writes resume");
+                }
+                return Ok(next);
+            }
+            Err(error) if error.is_transient() => {
+                let since = *first_failure.get_or_insert_with(Instant::now);
+                if since.elapsed() >= shared.reconnect_timeout {
+                    tracing::error!(%error, timeout = ?shared.reconnect_timeout, "the store did not come back within the reconnect timeout");
+                    shared.reconnecting.store(false, Ordering::SeqCst);
+                    return Err(error);
+                }
+                if !shared.reconnecting.swap(true, Ordering::SeqCst) {
+                    tracing::warn!(%error, "a commit failed for the connection's sake: reconnecting and retrying (requests wait or get 503)");
+                }
+                again = true;
+                shared.retries.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            Err(error) => {
+                shared.reconnecting.store(false, Ordering::SeqCst);
+                return Err(error);
+            }
+        }
+    }
+}
+
 async fn run(
     mut rx: mpsc::UnboundedReceiver<Job>,
     store: &Store,
-    epoch: i64,
     mut next_seq: i64,
     shared: Shared,
     publish: Publish,
@@ -229,7 +313,9 @@ async fn run(
         let outcome = if shared.failed.load(Ordering::SeqCst) {
             Err(None)
         } else if !records.is_empty() {
-            let written = store.write(epoch, next_seq, records).await.map_err(Some);
+            let written = commit(store, next_seq, &records, &shared)
+                .await
+                .map_err(Some);
             if written.is_ok() {
                 shared.commits.fetch_add(1, Ordering::SeqCst);
             }
