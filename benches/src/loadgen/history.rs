@@ -134,7 +134,7 @@ pub struct PauseOptions {
 
 /// The environment of the server under test: [`super::SERVER_ENV`] (presence timeouts of
 /// 1 h), the browser's idle timeout of 1 h too, the upkeep's log, and the settings asked for.
-fn server_env(args: &ServerArgs) -> Vec<(&'static str, String)> {
+pub(super) fn server_env(args: &ServerArgs) -> Vec<(&'static str, String)> {
     let mut env: Vec<(&'static str, String)> = super::SERVER_ENV
         .iter()
         .map(|&(name, value)| (name, value.to_owned()))
@@ -175,7 +175,7 @@ fn live(index: usize) -> String {
 /// The live state: the fixture of [`super::scenarios::setup`] (agents, channels, messenger
 /// open), then `open` conversations opened on `web` and accepted by the agent each was
 /// offered to.
-async fn live_state(
+pub(super) async fn live_state(
     addr: SocketAddr,
     agents: usize,
     open: usize,
@@ -299,7 +299,7 @@ struct Progress {
 }
 
 /// Writes `target` records of history over `concurrency` connections, as fast as they go.
-async fn write_history(
+pub(super) async fn write_history(
     addr: SocketAddr,
     agents: usize,
     target: u64,
@@ -438,7 +438,7 @@ const WATCHED: [&str; 8] = [
 ];
 
 /// How many of a sample of the live conversations the API shows as accepted.
-async fn live_sample_accepted(addr: SocketAddr, open: usize) -> usize {
+pub(super) async fn live_sample_accepted(addr: SocketAddr, open: usize) -> usize {
     let mut conn = Conn::new(addr);
     let step = (open / API_SAMPLE).max(1);
     let mut accepted = 0;
@@ -577,7 +577,7 @@ fn disk_bytes_of(store: &Value, matches: impl Fn(&str) -> bool) -> Option<i64> {
 }
 
 /// Median, min and max of `values` (rounded to `digits`).
-fn spread(values: &[f64], digits: i32) -> Value {
+pub(super) fn spread(values: &[f64], digits: i32) -> Value {
     let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
     sorted.sort_by(f64::total_cmp);
     if sorted.is_empty() {

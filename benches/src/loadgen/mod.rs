@@ -13,6 +13,7 @@ pub mod scale;
 pub mod scenarios;
 pub mod server;
 pub mod stats;
+pub mod takeover;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -48,6 +49,7 @@ pub fn main() -> ExitCode {
             Some(Cmd::SnapshotPause(pause)) => {
                 runtime.block_on(history::run_pause(&options, &pause))
             }
+            Some(Cmd::Takeover(takeover)) => runtime.block_on(takeover::run(&takeover)),
             None => runtime.block_on(run(&options)),
         },
         Err(error) => Err(error.into()),

@@ -72,6 +72,9 @@ pub enum Cmd {
     /// Live state and a steady paced load, without snapshots and with frequent ones: request
     /// latencies during a snapshot vs. outside, and each snapshot's pause, write and size.
     SnapshotPause(super::history::PauseOptions),
+    /// Live state and N records of history on an active server with a hot standby; the
+    /// standby's takeover after SIGKILL of the active one, beside a cold restart (SPEC R23b).
+    Takeover(super::takeover::TakeoverOptions),
 }
 
 /// `10s`, `250ms`, `1m`, `1.5s`.
