@@ -209,3 +209,91 @@ async fn answer_and_linger(mut stream: TcpStream, answer: &[u8]) {
         tracing::debug!(%error, "while answering a refused request");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use super::*;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    /// Serves a router whose `/slow` answers after 300 ms; the stop trigger and the address.
+    async fn start() -> (
+        watch::Sender<bool>,
+        std::net::SocketAddr,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let router = Router::new().route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                "done"
+            }),
+        );
+        let timeouts = Timeouts {
+            header: HOUR,
+            body: HOUR,
+            idle: HOUR,
+        };
+        let (trigger, mut stop) = watch::channel(false);
+        let server = tokio::spawn(serve(listener, router, timeouts, async move {
+            drop(stop.wait_for(|stop| *stop).await);
+        }));
+        (trigger, addr, server)
+    }
+
+    async fn read_to_end(stream: &mut TcpStream) -> String {
+        let mut out = Vec::new();
+        drop(stream.read_to_end(&mut out).await);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[tokio::test]
+    async fn stopping_finishes_requests_being_answered_and_closes_the_rest() {
+        let (trigger, addr, server) = start().await;
+        let mut idle = TcpStream::connect(addr).await.expect("connect");
+        let mut half = TcpStream::connect(addr).await.expect("connect");
+        half.write_all(b"GET /slow HTTP/1.1\r\nHo")
+            .await
+            .expect("write");
+        let mut busy = TcpStream::connect(addr).await.expect("connect");
+        busy.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("write");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        trigger.send_replace(true);
+        let answered = read_to_end(&mut busy).await;
+        assert!(answered.starts_with("HTTP/1.1 200 OK"), "{answered}");
+        assert!(answered.ends_with("done"), "{answered}");
+        assert_eq!(read_to_end(&mut idle).await, "");
+        assert_eq!(read_to_end(&mut half).await, "");
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("serve returns once the answer is sent")
+            .expect("no panic");
+    }
+
+    #[tokio::test]
+    async fn a_refused_head_is_answered_with_json_and_closed() {
+        let (_trigger, addr, _server) = start().await;
+        let mut client = TcpStream::connect(addr).await.expect("connect");
+        client
+            .write_all(b"GET /slow HTTP/1.1\r\nContent-Length: x\r\n\r\n")
+            .await
+            .expect("write");
+        let answer = read_to_end(&mut client).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+            "{answer}"
+        );
+        assert!(
+            answer.contains("content-type: application/json"),
+            "{answer}"
+        );
+        assert!(answer.contains(r#""code":"invalid_request""#), "{answer}");
+    }
+}
