@@ -209,6 +209,18 @@ fn r24b_shutdown_is_not_blocked_by_idle_connections_or_half_sent_requests() {
 }
 
 #[test]
+fn r24b_shutdown_ends_open_event_streams_and_exits_cleanly() {
+    let mut s = server_with_timeouts("5m");
+    let events = EventStream::open(s.port, "/v1/events").expect("GET /v1/events");
+    s.terminate();
+    let status = s
+        .wait_exit()
+        .expect("the server did not exit within 30 s of SIGTERM");
+    assert!(status.success(), "exit status {status}");
+    drop(events);
+}
+
+#[test]
 fn r24c_errors_of_the_http_layer_carry_the_json_error_body() {
     let s = Server::start();
     let host = format!("Host: 127.0.0.1:{}\r\n", s.port);
