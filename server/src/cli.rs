@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use tokio::sync::watch;
 
 use crate::config::Settings;
+use crate::http::serve::{self as http_serve, Timeouts};
 use crate::http::{AppState, app};
 use crate::runtime::Runtime;
 
@@ -260,17 +261,12 @@ async fn run(config: Option<&Path>) -> anyhow::Result<bool> {
              localhost, 127.0.0.1 or [::1] are answered"
         );
     }
-    let served = axum::serve(
-        listener,
-        app(AppState {
-            runtime,
-            loopback_only,
-        }),
-    )
-    .with_graceful_shutdown(stop)
-    .await;
+    let router = app(AppState {
+        runtime,
+        loopback_only,
+    });
+    http_serve::serve(listener, router, Timeouts::from(&settings.server), stop).await;
     let durable = started.stop().await;
-    served.context("the HTTP server failed")?;
     tracing::info!("stopped");
     Ok(durable)
 }

@@ -134,7 +134,8 @@ fn parse_head(head: &[u8]) -> io::Result<(u16, Vec<(String, String)>)> {
     Ok((status, headers))
 }
 
-fn parse_response(raw: &[u8]) -> io::Result<Response> {
+/// Parses one complete response (head and body) read from a connection.
+pub fn parse_response(raw: &[u8]) -> io::Result<Response> {
     let end = find(raw, b"\r\n\r\n").ok_or_else(|| {
         bad(format!(
             "no response head in {:?}",

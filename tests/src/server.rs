@@ -414,6 +414,16 @@ impl Server {
         }
     }
 
+    /// SIGTERM (graceful shutdown); see [`Server::wait_exit`] for how it ended.
+    pub fn terminate(&mut self) {
+        let child = self.child.as_ref().expect("a running server");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run `kill -TERM`");
+        assert!(status.success(), "`kill -TERM` failed: {status}");
+    }
+
     /// SIGKILL, then start again on the same database and config (a new port).
     pub fn crash_and_restart(&mut self) {
         self.kill();

@@ -29,6 +29,12 @@ pub enum AppError {
     TooLarge(String),
     /// 415 `unsupported_media_type`: a body without `Content-Type: application/json`.
     UnsupportedMediaType(String),
+    /// 408 `request_timeout`: the request body did not arrive in time (SPEC R24b).
+    RequestTimeout(String),
+    /// 414 `uri_too_long`: refused by the HTTP layer before routing (SPEC R24c).
+    UriTooLong(String),
+    /// 431 `request_header_fields_too_large`: refused by the HTTP layer (SPEC R24c).
+    HeadersTooLarge(String),
     /// 503 `unavailable`: the store cannot be reached or the server is stopping.
     Unavailable(&'static str),
     /// 500 `internal`: the details were logged, never sent.
@@ -79,6 +85,9 @@ impl AppError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -94,9 +103,17 @@ impl AppError {
             Self::Conflict(_) => "conflict",
             Self::TooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::RequestTimeout(_) => "request_timeout",
+            Self::UriTooLong(_) => "uri_too_long",
+            Self::HeadersTooLarge(_) => "request_header_fields_too_large",
             Self::Unavailable(_) => "unavailable",
             Self::Internal => "internal",
         }
+    }
+
+    /// The JSON body of every error answer: `{"error": {"code": …, "message": …}}`.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({"error": {"code": self.code(), "message": self.message()}})
     }
 
     /// The human message.
@@ -108,7 +125,10 @@ impl AppError {
             | Self::MethodNotAllowed(m)
             | Self::Conflict(m)
             | Self::TooLarge(m)
-            | Self::UnsupportedMediaType(m) => m,
+            | Self::UnsupportedMediaType(m)
+            | Self::RequestTimeout(m)
+            | Self::UriTooLong(m)
+            | Self::HeadersTooLarge(m) => m,
             Self::Unavailable(m) => m,
             Self::Internal => "internal error",
         }
@@ -131,8 +151,7 @@ impl std::error::Error for AppError {}
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": {"code": self.code(), "message": self.message()}});
-        (self.status(), Json(body)).into_response()
+        (self.status(), Json(self.body())).into_response()
     }
 }
 

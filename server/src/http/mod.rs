@@ -11,6 +11,7 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 mod ops;
+pub mod serve;
 mod signals;
 
 use std::sync::Arc;
