@@ -208,7 +208,12 @@ impl ScratchDir {
 }
 
 impl Drop for ScratchDir {
+    /// Removes the directory, unless `LOADGEN_KEEP_SCRATCH` is set (to read the server logs).
     fn drop(&mut self) {
+        if std::env::var_os("LOADGEN_KEEP_SCRATCH").is_some() {
+            eprintln!("kept {}", self.0.display());
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }

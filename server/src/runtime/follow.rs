@@ -10,8 +10,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use openline_core::Engine;
 use openline_core::registry::Registry;
+use openline_core::{Engine, Timestamp};
 
 use super::upkeep;
 use crate::config::Settings;
@@ -67,7 +67,41 @@ impl Follower {
             tracing::debug!(snapshot_seq = self.snapshot_seq, elapsed = ?started.elapsed(), "standby reloaded from a new snapshot");
             return Ok(0);
         }
-        self.replay_tail(store).await
+        let applied = self.replay_tail(store).await?;
+        self.forget_archived(store, settings).await?;
+        Ok(applied)
+    }
+
+    /// Forgets the closed conversations the active server archived (it forgot them too, but
+    /// that is not in the log): the standby's memory stays bounded between snapshots, and a
+    /// takeover does not archive them again (SPEC R21b).
+    async fn forget_archived(&mut self, store: &Store, settings: &Settings) -> anyhow::Result<()> {
+        const BATCH: usize = 1000;
+        let keep = chrono::Duration::from_std(settings.retention.closed_in_memory)
+            .unwrap_or(chrono::Duration::MAX);
+        let cutoff = self
+            .engine
+            .now()
+            .checked_sub_signed(keep)
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+        loop {
+            let due = self.engine.closed_before(cutoff, BATCH);
+            let closed: Vec<(&str, Timestamp)> = due
+                .iter()
+                .filter_map(|c| c.closed_at.map(|at| (c.id.as_str(), at)))
+                .collect();
+            let archived = store.archived_among(&closed).await?;
+            let ids: Vec<_> = due
+                .iter()
+                .filter(|c| archived.contains(c.id.as_str()))
+                .map(|c| c.id.clone())
+                .collect();
+            self.engine.forget_closed(&ids);
+            // The oldest ones are not archived yet: the rest will not be either.
+            if due.len() < BATCH || ids.len() < due.len() {
+                return Ok(());
+            }
+        }
     }
 
     /// Every logged command was accepted once: one refused now means this binary lacks a
@@ -195,9 +229,9 @@ mod tests {
         serde_json::to_value(engine.snapshot()).unwrap()
     }
 
-    /// SPEC R23b, R21: the active server snapshots (deleting the log behind it) and archives
-    /// closed conversations while the standby is not looking; the standby's next look
-    /// reloads, ends in the active server's state, and does not keep what was archived.
+    /// SPEC R23b, R21: the standby forgets what the active server archived; the active
+    /// server snapshots (deleting the log behind it) while the standby is not looking; the
+    /// standby's next look reloads and ends in the active server's state.
     #[tokio::test]
     async fn r23b_follows_across_a_snapshot_that_deleted_unread_records() {
         let db = std::env::temp_dir().join(format!("openline-follow-{}.db", uuid::Uuid::now_v7()));
@@ -225,7 +259,32 @@ mod tests {
         .await;
         run(&active, json!({"command": "open_conversation", "channel": "web", "id": "old", "customer": "q", "with_message": true})).await;
         run(&active, json!({"command": "close", "conversation": "old"})).await;
+        standby
+            .catch_up(&store, &settings, &registry)
+            .await
+            .unwrap();
+        assert_eq!(
+            standby.engine.closed_in_memory(),
+            1,
+            "`old` closed, not archived yet"
+        );
         active.advance_clock(2 * 3600).await.unwrap(); // `old` is archived, leaves memory
+        // The clock's advance is not a log record: the next one is.
+        run(
+            &active,
+            json!({"command": "put_agent", "id": "b", "profile": {"name": "B"}}),
+        )
+        .await;
+        standby
+            .catch_up(&store, &settings, &registry)
+            .await
+            .unwrap();
+        assert_eq!(standby.position().0, 0, "no snapshot yet");
+        assert_eq!(
+            standby.engine.closed_in_memory(),
+            0,
+            "what the active server archived leaves the standby's memory too"
+        );
         let report = active.snapshot().await.unwrap();
         assert!(
             report.compacted >= 4,

@@ -416,6 +416,41 @@ impl Store {
         }
     }
 
+    /// Which of `closed` (closed conversations: id and when they closed) the archive holds,
+    /// as the same closing instant under the same id; by id. A standby forgets those, as the
+    /// active server did once it archived them (SPEC R21b, R23b).
+    pub async fn archived_among(
+        &self,
+        closed: &[(&str, Timestamp)],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        const CHUNK: usize = 500;
+        let mut found = std::collections::HashSet::new();
+        for chunk in closed.chunks(CHUNK) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+            let sql = format!(
+                "SELECT id, closed_at FROM openline_conversation WHERE id IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (id, _) in chunk {
+                query = query.bind((*id).to_owned());
+            }
+            let rows = query.fetch_all(&self.pool).await?;
+            let wanted: HashMap<&str, String> = chunk
+                .iter()
+                .map(|(id, at)| (*id, instant_text(*at)))
+                .collect();
+            for row in &rows {
+                let id: String = row.try_get("id")?;
+                let closed_at: Option<String> = row.try_get("closed_at")?;
+                if closed_at.is_some() && wanted.get(id.as_str()) == closed_at.as_ref() {
+                    found.insert(id);
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// Archived conversation `id` with its history, in order; `None` when it is not archived
     /// or closed before `horizon` (deleted, even if the purge has not removed it yet).
     pub async fn archived(
