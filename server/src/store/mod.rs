@@ -73,7 +73,7 @@ pub enum StoreError {
         current: i64,
     },
     /// A token cannot be created as asked (SPEC R25): a bad name, role or agent, or a name
-    /// taken ([`TokenError::NameTaken`]).
+    /// taken ([`crate::auth::token::TokenError::NameTaken`]).
     #[error(transparent)]
     Token(#[from] crate::auth::token::TokenError),
     /// The operating system gave no random bytes for a token's secret.
