@@ -1,5 +1,7 @@
 //! The command line (API.md "Command line and configuration"): `openline serve [--config
-//! FILE]`, `openline check --config FILE`, `openline plugins`.
+//! FILE]`, `openline check --config FILE`, `openline plugins`, `openline token …` (`cli/token.rs`).
+
+mod token;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -42,6 +44,12 @@ enum Cmd {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Create, list and revoke API tokens in the configured store (works while a server runs
+    /// on it).
+    Token {
+        #[command(subcommand)]
+        command: token::TokenCmd,
+    },
 }
 
 /// Runs the command line; the process exit code.
@@ -71,6 +79,7 @@ where
         Cmd::Serve { config } => serve(config.as_deref()),
         Cmd::Check { config } => check(&config),
         Cmd::Plugins { config } => plugins(config.as_deref()),
+        Cmd::Token { command } => token::main(command),
     }
 }
 

@@ -7,6 +7,7 @@
 //! Durability is a command log: every command the engine accepted is appended with the
 //! instant it was applied at; on start the log is replayed into a fresh engine (SPEC R19).
 
+pub mod auth;
 pub mod channel;
 pub mod cli;
 pub mod clock;

@@ -6,6 +6,7 @@
 pub mod archive;
 pub mod lock;
 pub mod snapshot;
+mod tokens;
 pub mod writer;
 
 use openline_core::{Command, Timestamp};
@@ -70,6 +71,23 @@ pub enum StoreError {
         mine: i64,
         /// The store's epoch now, if it could be read.
         current: i64,
+    },
+    /// A token cannot be created as asked (SPEC R25): a bad name, role or agent, or a name
+    /// taken ([`crate::auth::token::TokenError::NameTaken`]).
+    #[error(transparent)]
+    Token(#[from] crate::auth::token::TokenError),
+    /// The operating system gave no random bytes for a token's secret.
+    #[error("cannot draw a random token secret: {0}")]
+    Random(getrandom::Error),
+    /// A stored row other than a log record cannot be read back.
+    #[error("corrupt row `{key}` of {table}: {message}")]
+    CorruptRow {
+        /// The table.
+        table: &'static str,
+        /// The row's key.
+        key: String,
+        /// What is wrong.
+        message: String,
     },
     /// A stored record was read but this server cannot apply it (SPEC R22).
     #[error("log record {seq} cannot be replayed: {message}")]
@@ -162,7 +180,7 @@ pub struct Store {
 
 /// The store's schema, one numbered migration per release that changed it (never edited once
 /// released; `server/migrations/`), applied by sqlx's migrator on connect.
-const MIGRATIONS: [(i64, &str, &str); 3] = [
+const MIGRATIONS: [(i64, &str, &str); 4] = [
     (
         1,
         "command log",
@@ -174,6 +192,11 @@ const MIGRATIONS: [(i64, &str, &str); 3] = [
         include_str!("../../migrations/0002_snapshots_and_archive.sql"),
     ),
     (3, "fence", include_str!("../../migrations/0003_fence.sql")),
+    (
+        4,
+        "tokens and audit",
+        include_str!("../../migrations/0004_tokens_and_audit.sql"),
+    ),
 ];
 
 /// How long taking a connection from the pool (connecting, if need be) may take.

@@ -18,14 +18,14 @@ fn at(seconds: i64) -> Timestamp {
 }
 
 /// A SQLite file removed (with its WAL files) when dropped.
-struct TempDb(std::path::PathBuf);
+pub(crate) struct TempDb(pub(crate) std::path::PathBuf);
 
 impl TempDb {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self(std::env::temp_dir().join(format!("openline-store-{}.db", uuid::Uuid::now_v7())))
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("sqlite://{}", self.0.display())
     }
 }

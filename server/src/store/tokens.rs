@@ -1,0 +1,128 @@
+//! API tokens in the store (SPEC R25): created, listed, revoked and looked up by secret. The
+//! secret is never stored, only its hash ([`crate::auth::token`]); a revoked token's row is
+//! deleted. Every call reads or writes the database directly, so a token created or revoked
+//! by another process (the CLI beside a running server) counts from the next call on.
+
+use openline_core::Timestamp;
+use openline_core::id::AgentId;
+use sqlx::Row as _;
+use sqlx::any::AnyRow;
+
+use super::{Store, StoreError, format_at};
+use crate::auth::token::{self, Role, TokenError, TokenInfo};
+
+impl Store {
+    /// Creates the token `name` with `role` (and `agent`, required for [`Role::Agent`] and
+    /// refused for the others), created at `now`; it and its secret, which is not kept and
+    /// cannot be shown again. A name already taken by a live token, a bad name or agent id:
+    /// [`StoreError::Token`], and nothing is written.
+    pub async fn create_token(
+        &self,
+        name: &str,
+        role: Role,
+        agent: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(TokenInfo, String), StoreError> {
+        let agent = token::check(name, role, agent)?;
+        let secret = token::new_secret().map_err(StoreError::Random)?;
+        let inserted = sqlx::query(
+            "INSERT INTO openline_token (name, role, agent, hash, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(role.as_str())
+        .bind(agent.as_ref().map(AgentId::as_str))
+        .bind(token::hash_secret(&secret))
+        .bind(format_at(now))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            return Err(TokenError::NameTaken(name.to_owned()).into());
+        }
+        let info = TokenInfo {
+            name: name.to_owned(),
+            role,
+            agent,
+            created_at: now,
+        };
+        Ok((info, secret))
+    }
+
+    /// Every live token, by name (never a secret or a hash).
+    pub async fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
+        sqlx::query("SELECT name, role, agent, created_at FROM openline_token ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(token_info)
+            .collect()
+    }
+
+    /// Revokes the token `name`: its secret is refused from then on. False when there is no
+    /// live token of that name.
+    pub async fn revoke_token(&self, name: &str) -> Result<bool, StoreError> {
+        let deleted = sqlx::query("DELETE FROM openline_token WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(deleted > 0)
+    }
+
+    /// The live token whose secret is `secret`, if any.
+    ///
+    /// The lookup is by hash, through the index on it, and not in constant time: its timing
+    /// could at most tell how a hash the caller chose the input of compares with stored
+    /// hashes, and a matching hash prefix brings no one closer to a 256-bit secret, since
+    /// SHA-256 cannot be steered towards a chosen output. No secret is ever compared.
+    pub async fn token_for_secret(&self, secret: &str) -> Result<Option<TokenInfo>, StoreError> {
+        sqlx::query("SELECT name, role, agent, created_at FROM openline_token WHERE hash = $1")
+            .bind(token::hash_secret(secret))
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(token_info)
+            .transpose()
+    }
+
+    /// Whether any live token exists (a server with none may run unauthenticated only on a
+    /// loopback address, SPEC R27).
+    pub async fn has_tokens(&self) -> Result<bool, StoreError> {
+        Ok(sqlx::query("SELECT name FROM openline_token LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some())
+    }
+}
+
+/// A token row read back.
+fn token_info(row: &AnyRow) -> Result<TokenInfo, StoreError> {
+    let name: String = row.try_get("name")?;
+    let corrupt = |message: String| StoreError::CorruptRow {
+        table: "openline_token",
+        key: name.clone(),
+        message,
+    };
+    let role = row
+        .try_get::<String, _>("role")?
+        .parse::<Role>()
+        .map_err(|e| corrupt(e.to_string()))?;
+    let agent = row
+        .try_get::<Option<String>, _>("agent")?
+        .map(|agent| AgentId::new(&agent).map_err(|e| corrupt(format!("agent `{agent}`: {e}"))))
+        .transpose()?;
+    let created_at: String = row.try_get("created_at")?;
+    let created_at = openline_core::time::parse_rfc3339(&created_at)
+        .map_err(|e| corrupt(format!("bad instant `{created_at}`: {e}")))?;
+    Ok(TokenInfo {
+        name,
+        role,
+        agent,
+        created_at,
+    })
+}
+
+#[cfg(test)]
+#[path = "tokens_tests.rs"]
+mod tests;
