@@ -1,4 +1,9 @@
-//! Authentication (SPEC R25–R27): the API tokens' rules and secrets ([`token`]). Their
-//! storage is [`crate::store::Store`]'s (`store/tokens.rs`).
+//! Authentication and authorization (SPEC R25–R27): the API tokens' rules and secrets
+//! ([`token`]; their storage is [`crate::store::Store`]'s, `store/tokens.rs`) and who may do
+//! what ([`roles`]).
 
+pub mod roles;
 pub mod token;
+
+pub use roles::{Caller, Decision, Operation, decide};
+pub use token::Role;

@@ -85,7 +85,12 @@ pub fn decide(role: Role, operation: Operation) -> Decision {
         (Role::Integration, _) => Deny,
         (
             Role::Agent,
-            Op::ReadAgent | Op::ReadConversations | Op::Events | Op::Signals | Op::Message | Op::Answer,
+            Op::ReadAgent
+            | Op::ReadConversations
+            | Op::Events
+            | Op::Signals
+            | Op::Message
+            | Op::Answer,
         ) => OwnAgent,
         (Role::Agent, _) => Deny,
     }
