@@ -130,6 +130,23 @@ where
 }
 
 impl ChannelPatch {
+    /// The fields it changes beyond those a supervisor may change (SPEC R26:
+    /// `check_availability`, `queue`, `max_chats`), by name.
+    pub fn beyond_supervisor(&self) -> Vec<&'static str> {
+        [
+            ("name", self.name.is_some()),
+            ("sources", self.sources.is_some()),
+            ("policy", self.policy.is_some()),
+            (
+                "offer_timeout_seconds",
+                self.offer_timeout_seconds.is_some(),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(field, set)| set.then_some(field))
+        .collect()
+    }
+
     /// `current` with this patch applied.
     pub fn apply(self, mut current: ChannelBody) -> ChannelBody {
         if let Some(name) = self.name {

@@ -263,16 +263,16 @@ async fn run(config: Option<&Path>) -> anyhow::Result<bool> {
             runtime.request_shutdown();
         }
     };
-    let loopback_only = settings.local_mode();
-    if loopback_only {
+    if settings.local_mode() && !runtime.store().has_tokens().await? {
         tracing::warn!(
-            "serving without authentication on a loopback address: only requests addressed to \
-             localhost, 127.0.0.1 or [::1] are answered"
+            "serving without authentication on a loopback address (no token exists): only \
+             requests addressed to localhost, 127.0.0.1 or [::1] are answered; create a token \
+             with `openline token create` to require one"
         );
     }
     let router = app(AppState {
         runtime,
-        loopback_only,
+        gate: std::sync::Arc::new(crate::http::auth::Gate::new(&settings)),
     });
     http_serve::serve(listener, router, Timeouts::from(&settings.server), stop).await;
     let durable = started.stop().await;

@@ -39,10 +39,19 @@ pub async fn put(
 /// `PATCH /v1/channels/{channel}`: any subset of the fields (SPEC R1: takes effect at once).
 pub async fn patch(
     State(state): State<AppState>,
+    caller: crate::auth::Caller,
     Id(id): Id,
     Body(patch): Body<ChannelPatch>,
 ) -> Result<Json<Option<ChannelBody>>, AppError> {
     same_id(&id, patch.id.as_deref())?;
+    let beyond = patch.beyond_supervisor();
+    if caller.role == crate::auth::Role::Supervisor && !beyond.is_empty() {
+        return Err(AppError::Forbidden(format!(
+            "a supervisor may change only {} of a channel, not {}",
+            crate::auth::roles::SUPERVISOR_CHANNEL_FIELDS.join(", "),
+            beyond.join(", ")
+        )));
+    }
     let build = |_, engine: &Engine| {
         let current = view(engine, &id).ok_or_else(|| EngineError::not_found("channel", &id))?;
         let channel = ChannelId::new(&id).map_err(|e| EngineError::field("id", e.to_string()))?;

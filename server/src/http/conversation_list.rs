@@ -217,8 +217,23 @@ fn newest<'a>(
 /// between requests.
 pub async fn list(
     State(state): State<AppState>,
-    QueryParams(query): QueryParams<ConversationQuery>,
+    caller: crate::auth::Caller,
+    QueryParams(mut query): QueryParams<ConversationQuery>,
 ) -> Result<Json<ConversationPage>, AppError> {
+    // SPEC R26: an agent's credential lists only its own agent's conversations.
+    if let Some(own) = caller.only_agent() {
+        if query
+            .agent
+            .as_deref()
+            .is_some_and(|asked| asked != own.as_str())
+        {
+            return Err(AppError::Forbidden(format!(
+                "`{}` may list only its own agent's conversations",
+                caller.name
+            )));
+        }
+        query.agent = Some(own.as_str().to_owned());
+    }
     let filter = ListFilter::parse(query)?;
     let runtime = &state.runtime;
     let horizon = runtime.archive_horizon();

@@ -20,6 +20,7 @@ use super::dto::{
 use super::error::AppError;
 use super::extract::{Body, Id, OptionalBody, parse_id, validate_id};
 use super::{AppState, created_status};
+use crate::auth::Caller;
 use crate::runtime::RuntimeError;
 use crate::store::StoreError;
 use crate::store::archive::to_micros;
@@ -198,8 +199,28 @@ pub async fn open(
     ))
 }
 
-/// `GET /v1/conversations/{id}`: from memory, else from the archive (SPEC R21b).
-pub async fn get(State(state): State<AppState>, Id(id): Id) -> Reply {
+/// `GET /v1/conversations/{id}`: from memory, else from the archive (SPEC R21b). An agent's
+/// credential reads only the conversations it holds or is offered (SPEC R26).
+pub async fn get(State(state): State<AppState>, caller: Caller, Id(id): Id) -> Reply {
+    let found = find(&state, &id).await?;
+    if let Some(agent) = caller.only_agent() {
+        let own = found.agent.as_deref() == Some(agent.as_str())
+            || found
+                .offered_to
+                .iter()
+                .any(|offered| offered == agent.as_str());
+        if !own {
+            return Err(AppError::Forbidden(format!(
+                "`{}` may read only the conversations its agent holds or is offered",
+                caller.name
+            )));
+        }
+    }
+    Ok(found)
+}
+
+/// Conversation `id` from memory, else from the archive.
+async fn find(state: &AppState, id: &str) -> Reply {
     let runtime = &state.runtime;
     // A second look only if conversations left memory meanwhile (never needed when the
     // archive commits before memory forgets, but cheap insurance against a false 404).
@@ -208,26 +229,42 @@ pub async fn get(State(state): State<AppState>, Id(id): Id) -> Reply {
         let horizon = runtime.archive_horizon();
         let found = runtime.read(|engine| {
             engine
-                .conversation(&id)
+                .conversation(id)
                 .filter(|c| exists_at(c, horizon))
                 .map(ConversationView::from)
         })?;
         if let Some(found) = found {
             return Ok(Json(found));
         }
-        if let Some(found) = archived(&state, &id).await? {
+        if let Some(found) = archived(state, id).await? {
             return Ok(Json(ConversationView::from(&found)));
         }
         if runtime.archived_generation() == generation {
             break;
         }
     }
-    Err(missing(&id))
+    Err(missing(id))
 }
 
 /// `POST /v1/conversations/{id}/messages` (SPEC R15).
-pub async fn message(State(state): State<AppState>, Id(id): Id, body: Body<MessageBody>) -> Reply {
+/// An agent's credential writes only as its own agent (the engine then refuses a message on
+/// a conversation that agent does not hold; SPEC R26).
+pub async fn message(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    body: Body<MessageBody>,
+) -> Reply {
     let Body(MessageBody { from, agent, .. }) = body;
+    if caller.only_agent().is_some()
+        && (from != openline_core::Author::Agent
+            || !agent.as_deref().is_some_and(|a| caller.speaks_for(a)))
+    {
+        return Err(AppError::Forbidden(format!(
+            "`{}` may write only as its own agent (`from`: \"agent\", `agent`: its id)",
+            caller.name
+        )));
+    }
     let agent = agent.as_deref().map(|a| agent_id("agent", a)).transpose()?;
     run(&state, &id, |conversation| Command::Message {
         conversation,
@@ -238,22 +275,35 @@ pub async fn message(State(state): State<AppState>, Id(id): Id, body: Body<Messa
 }
 
 /// `POST /v1/conversations/{id}/accept` → 409 when not offered to the agent (SPEC R12).
-pub async fn accept(state: State<AppState>, id: Id, body: Body<AgentRef>) -> Reply {
-    answer_offer(state, id, body, true).await
+pub async fn accept(state: State<AppState>, caller: Caller, id: Id, body: Body<AgentRef>) -> Reply {
+    answer_offer(state, caller, id, body, true).await
 }
 
 /// `POST /v1/conversations/{id}/decline` (SPEC R12).
-pub async fn decline(state: State<AppState>, id: Id, body: Body<AgentRef>) -> Reply {
-    answer_offer(state, id, body, false).await
+pub async fn decline(
+    state: State<AppState>,
+    caller: Caller,
+    id: Id,
+    body: Body<AgentRef>,
+) -> Reply {
+    answer_offer(state, caller, id, body, false).await
 }
 
-/// The agent in `body` accepts (or declines) the offer of conversation `id`.
+/// The agent in `body` accepts (or declines) the offer of conversation `id`; an agent's
+/// credential answers only for its own agent (SPEC R26).
 async fn answer_offer(
     State(state): State<AppState>,
+    caller: Caller,
     Id(id): Id,
     Body(body): Body<AgentRef>,
     accepts: bool,
 ) -> Reply {
+    if !caller.speaks_for(&body.agent) {
+        return Err(AppError::Forbidden(format!(
+            "`{}` may answer offers only for its own agent",
+            caller.name
+        )));
+    }
     let agent = agent_id("agent", &body.agent)?;
     run(&state, &id, |conversation| {
         Command::answer(conversation, agent, accepts)

@@ -17,6 +17,8 @@ use crate::store::writer::WriteFailed;
 pub enum AppError {
     /// 400 `invalid_request`: the message names the field (and, in a batch, the index).
     Invalid(String),
+    /// 401 `unauthorized`: no valid credential (SPEC R25).
+    Unauthorized(String),
     /// 403 `forbidden`: the caller may not do this.
     Forbidden(String),
     /// 404 `not_found`.
@@ -35,6 +37,8 @@ pub enum AppError {
     UriTooLong(String),
     /// 431 `request_header_fields_too_large`: refused by the HTTP layer (SPEC R24c).
     HeadersTooLarge(String),
+    /// 429 `rate_limited`: the caller sent more requests than its rate (SPEC R28).
+    RateLimited(String),
     /// 503 `unavailable`: the store cannot be reached or the server is stopping.
     Unavailable(&'static str),
     /// 500 `internal`: the details were logged, never sent.
@@ -79,6 +83,7 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Invalid(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -88,6 +93,7 @@ impl AppError {
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -97,6 +103,7 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Invalid(_) => "invalid_request",
+            Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
@@ -106,6 +113,7 @@ impl AppError {
             Self::RequestTimeout(_) => "request_timeout",
             Self::UriTooLong(_) => "uri_too_long",
             Self::HeadersTooLarge(_) => "request_header_fields_too_large",
+            Self::RateLimited(_) => "rate_limited",
             Self::Unavailable(_) => "unavailable",
             Self::Internal => "internal",
         }
@@ -120,6 +128,8 @@ impl AppError {
     pub fn message(&self) -> &str {
         match self {
             Self::Invalid(m)
+            | Self::Unauthorized(m)
+            | Self::RateLimited(m)
             | Self::Forbidden(m)
             | Self::NotFound(m)
             | Self::MethodNotAllowed(m)

@@ -3,6 +3,7 @@
 //! panics, answers with the API's JSON error shape.
 
 mod agents;
+pub mod auth;
 mod channels;
 mod clock;
 mod conversation_list;
@@ -13,6 +14,7 @@ pub mod extract;
 mod ops;
 pub mod serve;
 mod signals;
+mod tokens;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,9 +34,8 @@ use error::AppError;
 pub struct AppState {
     /// The engine in its shell.
     pub runtime: Arc<Runtime>,
-    /// Refuse requests whose `Host` is not a loopback name (SPEC R27: a server without
-    /// authentication listening on loopback must not answer a DNS-rebinding web page).
-    pub loopback_only: bool,
+    /// Who may call what (SPEC R25–R27).
+    pub gate: Arc<auth::Gate>,
 }
 
 impl AppState {
@@ -97,43 +98,24 @@ pub fn app(state: AppState) -> Router {
         .route("/events", get(ops::events))
         .route("/clock", get(clock::get))
         .route("/clock/advance", post(clock::advance))
-        .route("/plugins", get(ops::plugins));
+        .route("/plugins", get(ops::plugins))
+        .route("/whoami", get(tokens::whoami))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{name}", axum::routing::delete(tokens::revoke));
     Router::new()
         .nest("/v1", v1)
         .route("/", get(ops::dashboard))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::gate))
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
-        .layer(middleware::from_fn_with_state(state.clone(), loopback_host))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
-}
-
-/// SPEC R27: while it runs without authentication on a loopback address, the server answers
-/// only requests addressed to a loopback name; a page on another site that made its own
-/// name resolve to 127.0.0.1 (DNS rebinding) gets 403. A request without `Host` comes from no
-/// browser and passes.
-async fn loopback_host(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let host = request
-        .headers()
-        .get(axum::http::header::HOST)
-        .map(|value| value.to_str().unwrap_or("\u{fffd}"));
-    match host {
-        Some(host) if state.loopback_only && !is_loopback_host(host) => {
-            AppError::Forbidden(format!(
-                "host `{}` refused: without authentication this server answers only \
-                 loopback names (localhost, 127.0.0.1, [::1])",
-                host.chars().take(100).collect::<String>()
-            ))
-            .into_response()
-        }
-        _ => next.run(request).await,
-    }
 }
 
 /// Whether a `Host` header (name, optional port) names the loopback interface.

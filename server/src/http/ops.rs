@@ -70,17 +70,32 @@ pub async fn plugins(State(state): State<AppState>) -> Result<Json<Value>, AppEr
 }
 
 /// `GET /v1/events?agent=&channel=`: Server-Sent Events.
+/// An agent's credential gets its own agent's events only (SPEC R26).
 pub async fn events(
     State(state): State<AppState>,
-    QueryParams(filter): QueryParams<Filter>,
-) -> impl IntoResponse {
+    caller: crate::auth::Caller,
+    QueryParams(mut filter): QueryParams<Filter>,
+) -> Result<impl IntoResponse, super::error::AppError> {
+    if let Some(own) = caller.only_agent() {
+        if filter
+            .agent
+            .as_deref()
+            .is_some_and(|asked| asked != own.as_str())
+        {
+            return Err(super::error::AppError::Forbidden(format!(
+                "`{}` may follow only its own agent's events",
+                caller.name
+            )));
+        }
+        filter.agent = Some(own.as_str().to_owned());
+    }
     let runtime = &state.runtime;
     let stream = events::stream(
         runtime.events().subscribe(),
         filter,
         runtime.shutdown_signal(),
     );
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
 /// `GET /`: the supervisor dashboard, one self-contained page.

@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 use super::AppState;
 use super::error::AppError;
 use super::extract::{Body, parse_id};
+use crate::auth::Caller;
 
 /// A signal as received, before the instant is known.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,9 +85,21 @@ fn parse(body: Value) -> Result<Vec<Incoming>, AppError> {
 /// `POST /v1/signals` → `{"accepted": n}`.
 pub async fn post(
     State(state): State<AppState>,
+    caller: Caller,
     Body(body): Body<Value>,
 ) -> Result<Json<Value>, AppError> {
     let incoming = parse(body)?;
+    // SPEC R26: an agent's credential signals for that agent only; the batch is refused
+    // whole, naming the first signal that speaks for another.
+    if let Some(index) = incoming
+        .iter()
+        .position(|signal| !caller.speaks_for(signal.agent.as_str()))
+    {
+        return Err(AppError::Forbidden(format!(
+            "signal [{index}]: `{}` may send signals only for its own agent",
+            caller.name
+        )));
+    }
     let count = incoming.len();
     if count == 0 {
         return Ok(Json(json!({ "accepted": 0 })));

@@ -1,0 +1,398 @@
+//! The one gate every API request passes (SPEC R25–R27, DESIGN.md "Security"): who is
+//! calling ([`Caller`], from a bearer token or, in local mode, nobody), whether that caller
+//! is within its rate, and whether its role may call this endpoint at all ([`decide`]).
+//! Handlers get the caller as an extractor and check only the agent a request acts for.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::error::AppError;
+use super::{AppState, is_loopback_host};
+use crate::auth::{Caller, Decision, Operation, decide};
+use crate::config::{AuthMode, Settings};
+
+/// How requests authenticate, from the configuration.
+#[derive(Debug)]
+pub struct Gate {
+    mode: AuthMode,
+    /// The server listens on loopback: without any token or key it serves unauthenticated
+    /// callers (local mode), to loopback host names only.
+    loopback_listen: bool,
+    /// `/metrics` without a token.
+    public_metrics: bool,
+    limiter: RateLimiter,
+}
+
+impl Gate {
+    /// The gate of `settings`.
+    pub fn new(settings: &Settings) -> Self {
+        Self {
+            mode: settings.auth.mode,
+            loopback_listen: is_loopback_host(&settings.server.listen),
+            public_metrics: false,
+            limiter: RateLimiter::new(1000),
+        }
+    }
+
+    /// A gate that lets every caller do everything (`auth.mode = "none"`), for tests that
+    /// drive the router directly.
+    pub fn open() -> Self {
+        Self {
+            mode: AuthMode::None,
+            loopback_listen: true,
+            public_metrics: true,
+            limiter: RateLimiter::new(u32::MAX),
+        }
+    }
+}
+
+/// What kind of endpoint `route` (axum's matched path) is for `method`; `None` for the
+/// public ones (health, readiness, the pages).
+pub fn operation(method: &Method, route: &str) -> Option<Operation> {
+    use Operation as Op;
+    let read = method == Method::GET || method == Method::HEAD;
+    Some(match route {
+        "/" | "/healthz" | "/readyz" => return None,
+        "/v1/whoami" => Op::WhoAmI,
+        "/v1/tokens" | "/v1/tokens/{name}" | "/v1/audit" => Op::Admin,
+        "/v1/events" => Op::Events,
+        "/v1/signals" => Op::Signals,
+        "/v1/agents/{id}" | "/v1/agents/{id}/availability" | "/v1/agents/{id}/conversations"
+            if read =>
+        {
+            Op::ReadAgent
+        }
+        "/v1/conversations" | "/v1/conversations/{id}" if read => Op::ReadConversations,
+        "/v1/channels/{id}/conversations" => Op::Open,
+        "/v1/conversations/{id}/messages" => Op::Message,
+        "/v1/conversations/{id}/accept" | "/v1/conversations/{id}/decline" => Op::Answer,
+        "/v1/conversations/{id}/transfer" | "/v1/conversations/{id}/close" => Op::TransferOrClose,
+        "/v1/channels/{id}" if method == Method::PATCH => Op::PatchChannel,
+        _ if read => Op::Read,
+        _ => Op::Settings,
+    })
+}
+
+/// The gate itself, a `route_layer` middleware (it needs the matched route).
+pub async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    match admit(&state, &mut request).await {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => refusal,
+    }
+}
+
+async fn admit(state: &AppState, request: &mut Request) -> Result<(), Response> {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("", MatchedPath::as_str)
+        .to_owned();
+    let gate = &state.gate;
+    let Some(operation) = operation(request.method(), &route) else {
+        return Ok(());
+    };
+    if route == "/metrics" && gate.public_metrics {
+        return Ok(());
+    }
+    let caller = authenticate(state, request.headers()).await?;
+    if !gate.limiter.admit(&caller.name) {
+        let mut refused = AppError::RateLimited(format!(
+            "more than {} requests per second for `{}`: slow down",
+            gate.limiter.per_second, caller.name
+        ))
+        .into_response();
+        refused
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return Err(refused);
+    }
+    match decide(caller.role, operation) {
+        Decision::Allow => {}
+        Decision::Deny => return Err(forbidden(&caller, request.method(), &route)),
+        Decision::OwnAgent => {
+            // Routes about one agent name it in the path; the others check the agent they act
+            // for in the handler, with the caller's methods.
+            if operation == Operation::ReadAgent && !path_agent_is_callers(&caller, request) {
+                return Err(AppError::Forbidden(format!(
+                    "`{}` may read only its own agent",
+                    caller.name
+                ))
+                .into_response());
+            }
+        }
+    }
+    request.extensions_mut().insert(caller);
+    Ok(())
+}
+
+fn forbidden(caller: &Caller, method: &Method, route: &str) -> Response {
+    AppError::Forbidden(format!(
+        "the {} role of `{}` may not {method} {route}",
+        caller.role.as_str(),
+        caller.name
+    ))
+    .into_response()
+}
+
+fn path_agent_is_callers(caller: &Caller, request: &Request) -> bool {
+    request
+        .extensions()
+        .get::<RawPathParams>()
+        .and_then(|params| params.iter().find(|(name, _)| *name == "id"))
+        .is_some_and(|(_, agent)| caller.speaks_for(agent))
+}
+
+/// Who is calling: the bearer credential's owner; without one, in local mode, the local
+/// caller; else 401.
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, Response> {
+    let gate = &state.gate;
+    if gate.mode == AuthMode::None {
+        return Ok(Caller::unauthenticated("anonymous"));
+    }
+    match bearer(headers)? {
+        Some(credential) => match state.runtime.store().token_for_secret(credential).await {
+            Ok(Some(token)) => Ok(Caller {
+                name: token.name,
+                role: token.role,
+                agent: token.agent,
+            }),
+            Ok(None) => Err(unauthorized("the token is not valid (unknown or revoked)")),
+            Err(error) => Err(store_failed(&error)),
+        },
+        None if gate.loopback_listen => {
+            let has_tokens = state
+                .runtime
+                .store()
+                .has_tokens()
+                .await
+                .map_err(|e| store_failed(&e))?;
+            if has_tokens {
+                return Err(unauthorized(
+                    "authenticate with `Authorization: Bearer <token>`",
+                ));
+            }
+            check_loopback_host(headers)?;
+            Ok(Caller::unauthenticated("local"))
+        }
+        None => Err(unauthorized(
+            "authenticate with `Authorization: Bearer <token>`",
+        )),
+    }
+}
+
+/// The bearer credential, if the request has an `Authorization` header; a header of another
+/// kind is a 401.
+fn bearer(headers: &HeaderMap) -> Result<Option<&str>, Response> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let credential = value
+        .to_str()
+        .ok()
+        .and_then(|text| {
+            let (scheme, rest) = text.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        })
+        .filter(|credential| !credential.is_empty());
+    credential
+        .map(Some)
+        .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))
+}
+
+/// SPEC R27: unauthenticated, the server answers only requests addressed to a loopback name;
+/// a page on another site that made its own name resolve to 127.0.0.1 (DNS rebinding) gets
+/// 403. A request without `Host` comes from no browser and passes.
+fn check_loopback_host(headers: &HeaderMap) -> Result<(), Response> {
+    let host = headers
+        .get(header::HOST)
+        .map(|value| value.to_str().unwrap_or("\u{fffd}"));
+    match host {
+        Some(host) if !is_loopback_host(host) => Err(AppError::Forbidden(format!(
+            "host `{}` refused: without authentication this server answers only \
+             loopback names (localhost, 127.0.0.1, [::1])",
+            host.chars().take(100).collect::<String>()
+        ))
+        .into_response()),
+        _ => Ok(()),
+    }
+}
+
+fn unauthorized(message: &str) -> Response {
+    let mut response = AppError::Unauthorized(message.to_owned()).into_response();
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
+fn store_failed(error: &crate::store::StoreError) -> Response {
+    tracing::warn!(%error, "cannot check a token: the store failed");
+    AppError::Unavailable("cannot check the token now: the store is unreachable; try again")
+        .into_response()
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = AppError;
+
+    /// The caller the gate admitted; a route outside the gate has none (a bug: 500).
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| AppError::internal("a handler asked for the caller outside the gate"))
+    }
+}
+
+/// Requests per second per caller name (SPEC R28), as a token bucket holding one second's
+/// worth: a burst of `per_second` requests, then `per_second` a second.
+#[derive(Debug)]
+struct RateLimiter {
+    per_second: u32,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// Callers remembered at most; beyond, full buckets are forgotten (a caller not seen for a
+/// second has a full bucket anyway), so JWT subjects cannot grow the map without bound.
+const MAX_BUCKETS: usize = 10_000;
+
+impl RateLimiter {
+    fn new(per_second: u32) -> Self {
+        Self {
+            per_second: per_second.max(1),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one request from `caller`'s bucket; false when it is empty.
+    fn admit(&self, caller: &str) -> bool {
+        self.admit_at(caller, Instant::now())
+    }
+
+    fn admit_at(&self, caller: &str, now: Instant) -> bool {
+        let capacity = f64::from(self.per_second);
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return true;
+        };
+        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(caller) {
+            buckets.retain(|_, bucket| refill(*bucket, now, capacity) < capacity);
+        }
+        let bucket = buckets.entry(caller.to_owned()).or_insert(Bucket {
+            tokens: capacity,
+            at: now,
+        });
+        bucket.tokens = refill(*bucket, now, capacity);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+fn refill(bucket: Bucket, now: Instant, capacity: f64) -> f64 {
+    let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+    (bucket.tokens + elapsed * capacity).min(capacity)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn r28_a_caller_gets_its_rate_and_no_more_and_others_are_not_slowed() {
+        let limiter = RateLimiter::new(3);
+        let t0 = Instant::now();
+        assert!((0..3).all(|_| limiter.admit_at("a", t0)));
+        assert!(!limiter.admit_at("a", t0), "the fourth in the same instant");
+        assert!(
+            limiter.admit_at("b", t0),
+            "another caller has its own bucket"
+        );
+        assert!(!limiter.admit_at("a", t0 + Duration::from_millis(300)));
+        assert!(
+            limiter.admit_at("a", t0 + Duration::from_millis(340)),
+            "1/3 s refills one"
+        );
+        let later = t0 + Duration::from_secs(10);
+        assert!(
+            (0..3).all(|_| limiter.admit_at("a", later)),
+            "full again, not more"
+        );
+        assert!(!limiter.admit_at("a", later));
+    }
+
+    #[test]
+    fn r26_every_route_has_its_kind() {
+        use Operation as Op;
+        let cases = [
+            (Method::GET, "/healthz", None),
+            (Method::GET, "/", None),
+            (Method::GET, "/metrics", Some(Op::Read)),
+            (Method::GET, "/v1/agents", Some(Op::Read)),
+            (Method::GET, "/v1/agents/{id}", Some(Op::ReadAgent)),
+            (Method::PUT, "/v1/agents/{id}", Some(Op::Settings)),
+            (
+                Method::GET,
+                "/v1/agents/{id}/conversations",
+                Some(Op::ReadAgent),
+            ),
+            (Method::PUT, "/v1/groups/{id}", Some(Op::Settings)),
+            (Method::POST, "/v1/signals", Some(Op::Signals)),
+            (Method::PATCH, "/v1/channels/{id}", Some(Op::PatchChannel)),
+            (Method::PUT, "/v1/channels/{id}", Some(Op::Settings)),
+            (Method::GET, "/v1/channels/{id}/queue", Some(Op::Read)),
+            (
+                Method::POST,
+                "/v1/channels/{id}/conversations",
+                Some(Op::Open),
+            ),
+            (
+                Method::GET,
+                "/v1/conversations/{id}",
+                Some(Op::ReadConversations),
+            ),
+            (
+                Method::POST,
+                "/v1/conversations/{id}/accept",
+                Some(Op::Answer),
+            ),
+            (
+                Method::POST,
+                "/v1/conversations/{id}/close",
+                Some(Op::TransferOrClose),
+            ),
+            (
+                Method::POST,
+                "/v1/conversations/{id}/messages",
+                Some(Op::Message),
+            ),
+            (Method::GET, "/v1/events", Some(Op::Events)),
+            (Method::POST, "/v1/clock/advance", Some(Op::Settings)),
+            (Method::GET, "/v1/clock", Some(Op::Read)),
+            (Method::POST, "/v1/tokens", Some(Op::Admin)),
+            (Method::GET, "/v1/audit", Some(Op::Admin)),
+            (Method::GET, "/v1/whoami", Some(Op::WhoAmI)),
+        ];
+        for (method, route, expected) in cases {
+            assert_eq!(operation(&method, route), expected, "{method} {route}");
+        }
+    }
+}
