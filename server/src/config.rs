@@ -148,12 +148,17 @@ pub struct ServerSettings {
         deserialize_with = "openline_core::settings::positive_duration"
     )]
     pub idle_timeout: Duration,
+    /// Web origins allowed to call the API from a browser (CORS), e.g.
+    /// `https://helpdesk.example.com`; none by default (SPEC R27).
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
         Self {
             listen: default_listen(),
+            cors_origins: Vec::new(),
             header_timeout: default_header_timeout(),
             body_timeout: default_body_timeout(),
             idle_timeout: default_idle_timeout(),
@@ -470,6 +475,14 @@ impl Settings {
         now: Timestamp,
     ) -> Result<Vec<Warning>, ConfigError> {
         validate_listen(&self.server.listen).map_err(|e| self.attribute(e))?;
+        for (index, origin) in self.server.cors_origins.iter().enumerate() {
+            validate_origin(origin).map_err(|message| {
+                self.attribute(ConfigError::invalid(
+                    format!("server.cors_origins[{index}]"),
+                    message,
+                ))
+            })?;
+        }
         if self.auth.mode == AuthMode::Tokens && !self.local_mode() {
             return Err(self.attribute(ConfigError::invalid(
                 "server.listen",
@@ -605,6 +618,24 @@ fn channel_error(index: usize, id: &str, error: openline_core::EngineError) -> C
             format!("channels[{index}]"),
             format!("channel `{id}`: {other}"),
         ),
+    }
+}
+
+/// A CORS origin: `scheme://host[:port]`, nothing after (a browser sends exactly that).
+fn validate_origin(origin: &str) -> Result<(), String> {
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .ok_or_else(|| format!("`{origin}` is not an origin: write `https://host[:port]`"))?;
+    let well_formed = !rest.is_empty()
+        && !rest.contains(['/', '?', '#', ' ', '*'])
+        && axum::http::HeaderValue::from_str(origin).is_ok();
+    if well_formed {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{origin}` is not an origin: write `https://host[:port]`, without a path or `*`"
+        ))
     }
 }
 

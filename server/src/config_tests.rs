@@ -270,6 +270,14 @@ fn errors_name_the_exact_key_and_say_what_is_valid() {
             "`server.body_timeout`: `soon` is not a duration",
         ),
         (
+            "[server]\ncors_origins = [\"https://a.example\", \"*\"]\n",
+            "`server.cors_origins[1]`: `*` is not an origin",
+        ),
+        (
+            "[server]\ncors_origins = [\"https://a.example/app\"]\n",
+            "`server.cors_origins[0]`: `https://a.example/app` is not an origin",
+        ),
+        (
             "[server]\nidle_timeout = \"0s\"\n",
             "`server.idle_timeout`: must be longer than zero",
         ),

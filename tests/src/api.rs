@@ -43,10 +43,36 @@ impl Server {
         self.call_raw(method, path, bytes.as_deref())
     }
 
-    /// Any request with raw body bytes.
+    /// Any request with raw body bytes, with the server's default token if one is set
+    /// ([`Server::set_token`]).
     pub fn call_raw(&self, method: &str, path: &str, body: Option<&[u8]>) -> Response {
-        http::send(self.port, method, path, body)
+        self.call_as(self.token(), method, path, body)
+    }
+
+    /// Any request with raw body bytes, presenting `token` (none: no `Authorization`).
+    pub fn call_as(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Response {
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = bearer
+            .as_deref()
+            .map(|b| ("Authorization", b))
+            .into_iter()
+            .collect();
+        http::send_with(self.port, method, path, body, &headers)
             .unwrap_or_else(|e| panic!("{method} {path}: no response ({e})\n{}", self.log_tail()))
+    }
+
+    /// Creates a token through the admin API (as the default token, or the local caller);
+    /// its secret.
+    pub fn create_token(&self, name: &str, role: &str, agent: Option<&str>) -> String {
+        let body = json!({"name": name, "role": role, "agent": agent});
+        let created = self.expect("POST", "/v1/tokens", Some(body), &[201]);
+        created["token"].as_str().expect("the secret").to_owned()
     }
 
     /// A request that must answer one of `statuses`; its JSON body.

@@ -49,10 +49,19 @@ impl Response {
     }
 }
 
-fn request_head(port: u16, method: &str, path: &str, body_len: Option<usize>) -> String {
+fn request_head(
+    port: u16,
+    method: &str,
+    path: &str,
+    body_len: Option<usize>,
+    headers: &[(&str, &str)],
+) -> String {
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nAccept: application/json\r\n"
     );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
     match body_len {
         Some(len) => {
             head.push_str("Content-Type: application/json\r\n");
@@ -70,10 +79,22 @@ fn request_head(port: u16, method: &str, path: &str, body_len: Option<usize>) ->
 /// Large bodies are written from a second thread so that a server answering early (413)
 /// is read rather than lost in a broken pipe.
 pub fn send(port: u16, method: &str, path: &str, body: Option<&[u8]>) -> io::Result<Response> {
+    send_with(port, method, path, body, &[])
+}
+
+/// [`send`] with extra request headers (e.g. `Authorization`).
+pub fn send_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+    headers: &[(&str, &str)],
+) -> io::Result<Response> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
     stream.set_write_timeout(Some(REQUEST_TIMEOUT))?;
-    stream.write_all(request_head(port, method, path, body.map(<[u8]>::len)).as_bytes())?;
+    let head = request_head(port, method, path, body.map(<[u8]>::len), headers);
+    stream.write_all(head.as_bytes())?;
     let writer = match body {
         Some(bytes) if bytes.len() > 256 * 1024 => {
             let mut out = stream.try_clone()?;

@@ -114,6 +114,7 @@ pub struct ServerBuilder {
     clock: String,
     plugins: String,
     extra: String,
+    server_table: String,
     env: Vec<(String, String)>,
     backend: Backend,
     listen_via_env: bool,
@@ -129,6 +130,7 @@ impl Default for ServerBuilder {
             clock: "manual".into(),
             plugins: DEFAULT_PLUGINS.into(),
             extra: String::new(),
+            server_table: String::new(),
             env: Vec::new(),
             backend: Backend::Sqlite,
             listen_via_env: false,
@@ -150,6 +152,13 @@ impl ServerBuilder {
     /// Replaces the `[plugins.*]` sections (default: [`DEFAULT_PLUGINS`]).
     pub fn plugins(mut self, toml: &str) -> Self {
         self.plugins = toml.into();
+        self
+    }
+
+    /// Adds a `key = value` line to the `[server]` table (e.g. `cors_origins = [...]`).
+    pub fn server_setting(mut self, line: &str) -> Self {
+        self.server_table.push_str(line);
+        self.server_table.push('\n');
         self
     }
 
@@ -240,6 +249,7 @@ impl ServerBuilder {
             dir,
             store_url,
             settings: self,
+            token: None,
         }
     }
 }
@@ -253,6 +263,7 @@ pub struct Server {
     dir: TempDir,
     store_url: String,
     settings: ServerBuilder,
+    token: Option<String>,
 }
 
 impl Server {
@@ -266,6 +277,17 @@ impl Server {
         ServerBuilder::default()
     }
 
+    /// Presents `token` on every request of the harness from now on (none: no
+    /// `Authorization`, the local mode's unauthenticated caller).
+    pub fn set_token(&mut self, token: Option<&str>) {
+        self.token = token.map(str::to_owned);
+    }
+
+    /// The token the harness presents, if any.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
     /// The server's working directory.
     pub fn dir(&self) -> &Path {
         self.dir.path()
@@ -274,8 +296,12 @@ impl Server {
     /// The config file text for `port`.
     pub fn config_text(&self, port: u16) -> String {
         format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\nurl = \"{}\"\n[clock]\nmode = \"{}\"\n{}\n{}\n",
-            self.store_url, self.settings.clock, self.settings.plugins, self.settings.extra
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n{}[store]\nurl = \"{}\"\n[clock]\nmode = \"{}\"\n{}\n{}\n",
+            self.settings.server_table,
+            self.store_url,
+            self.settings.clock,
+            self.settings.plugins,
+            self.settings.extra
         )
     }
 

@@ -28,6 +28,8 @@ pub struct Gate {
     /// `/metrics` without a token.
     public_metrics: bool,
     limiter: RateLimiter,
+    /// Origins whose pages may call the API (CORS); none by default.
+    cors_origins: Vec<HeaderValue>,
 }
 
 impl Gate {
@@ -38,6 +40,12 @@ impl Gate {
             loopback_listen: is_loopback_host(&settings.server.listen),
             public_metrics: false,
             limiter: RateLimiter::new(1000),
+            cors_origins: settings
+                .server
+                .cors_origins
+                .iter()
+                .filter_map(|origin| HeaderValue::from_str(origin).ok())
+                .collect(),
         }
     }
 
@@ -49,7 +57,32 @@ impl Gate {
             loopback_listen: true,
             public_metrics: true,
             limiter: RateLimiter::new(u32::MAX),
+            cors_origins: Vec::new(),
         }
+    }
+
+    /// The CORS layer for the listed origins (SPEC R27): a page of another origin gets no
+    /// CORS headers, so the browser keeps it from reading answers or sending a request that
+    /// needs a preflight (every authenticated one, every JSON body).
+    pub fn cors(&self) -> Option<tower_http::cors::CorsLayer> {
+        use tower_http::cors::{AllowOrigin, CorsLayer};
+        (!self.cors_origins.is_empty()).then(|| {
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(self.cors_origins.clone()))
+                .allow_methods([
+                    Method::GET,
+                    Method::POST,
+                    Method::PUT,
+                    Method::PATCH,
+                    Method::DELETE,
+                ])
+                .allow_headers([
+                    header::AUTHORIZATION,
+                    header::CONTENT_TYPE,
+                    header::HeaderName::from_static("last-event-id"),
+                ])
+                .max_age(std::time::Duration::from_secs(600))
+        })
     }
 }
 
@@ -81,77 +114,92 @@ pub fn operation(method: &Method, route: &str) -> Option<Operation> {
 }
 
 /// The gate itself, a `route_layer` middleware (it needs the matched route).
-pub async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    match admit(&state, &mut request).await {
-        Ok(()) => next.run(request).await,
-        Err(refusal) => refusal,
+pub async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    match admit(&state, &mut parts).await {
+        Ok(()) => next.run(Request::from_parts(parts, body)).await,
+        Err(refusal) => refuse(refusal),
     }
 }
 
-async fn admit(state: &AppState, request: &mut Request) -> Result<(), Response> {
+/// The refusal's answer, with the headers its status calls for.
+fn refuse(refusal: AppError) -> Response {
+    let extra = match refusal {
+        AppError::Unauthorized(_) => Some((header::WWW_AUTHENTICATE, "Bearer")),
+        AppError::RateLimited(_) => Some((header::RETRY_AFTER, "1")),
+        _ => None,
+    };
+    let mut response = refusal.into_response();
+    if let Some((name, value)) = extra {
+        response
+            .headers_mut()
+            .insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+async fn admit(state: &AppState, request: &mut Parts) -> Result<(), AppError> {
     let route = request
-        .extensions()
+        .extensions
         .get::<MatchedPath>()
         .map_or("", MatchedPath::as_str)
         .to_owned();
     let gate = &state.gate;
-    let Some(operation) = operation(request.method(), &route) else {
+    let Some(operation) = operation(&request.method, &route) else {
         return Ok(());
     };
     if route == "/metrics" && gate.public_metrics {
         return Ok(());
     }
-    let caller = authenticate(state, request.headers()).await?;
+    let caller = authenticate(state, &request.headers).await?;
     if !gate.limiter.admit(&caller.name) {
-        let mut refused = AppError::RateLimited(format!(
+        return Err(AppError::RateLimited(format!(
             "more than {} requests per second for `{}`: slow down",
             gate.limiter.per_second, caller.name
-        ))
-        .into_response();
-        refused
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return Err(refused);
+        )));
     }
     match decide(caller.role, operation) {
         Decision::Allow => {}
-        Decision::Deny => return Err(forbidden(&caller, request.method(), &route)),
+        Decision::Deny => return Err(forbidden(&caller, &request.method, &route)),
         Decision::OwnAgent => {
             // Routes about one agent name it in the path; the others check the agent they act
             // for in the handler, with the caller's methods.
-            if operation == Operation::ReadAgent && !path_agent_is_callers(&caller, request) {
+            if operation == Operation::ReadAgent && !path_agent_is_callers(&caller, request).await {
                 return Err(AppError::Forbidden(format!(
                     "`{}` may read only its own agent",
                     caller.name
-                ))
-                .into_response());
+                )));
             }
         }
     }
-    request.extensions_mut().insert(caller);
+    request.extensions.insert(caller);
     Ok(())
 }
 
-fn forbidden(caller: &Caller, method: &Method, route: &str) -> Response {
+fn forbidden(caller: &Caller, method: &Method, route: &str) -> AppError {
     AppError::Forbidden(format!(
         "the {} role of `{}` may not {method} {route}",
         caller.role.as_str(),
         caller.name
     ))
-    .into_response()
 }
 
-fn path_agent_is_callers(caller: &Caller, request: &Request) -> bool {
-    request
-        .extensions()
-        .get::<RawPathParams>()
-        .and_then(|params| params.iter().find(|(name, _)| *name == "id"))
-        .is_some_and(|(_, agent)| caller.speaks_for(agent))
+async fn path_agent_is_callers(caller: &Caller, request: &mut Parts) -> bool {
+    RawPathParams::from_request_parts(request, &())
+        .await
+        .ok()
+        .and_then(|params| {
+            params
+                .iter()
+                .find(|(name, _)| *name == "id")
+                .map(|(_, agent)| caller.speaks_for(agent))
+        })
+        .unwrap_or(false)
 }
 
 /// Who is calling: the bearer credential's owner; without one, in local mode, the local
 /// caller; else 401.
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, Response> {
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, AppError> {
     let gate = &state.gate;
     if gate.mode == AuthMode::None {
         return Ok(Caller::unauthenticated("anonymous"));
@@ -189,7 +237,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, R
 
 /// The bearer credential, if the request has an `Authorization` header; a header of another
 /// kind is a 401.
-fn bearer(headers: &HeaderMap) -> Result<Option<&str>, Response> {
+fn bearer(headers: &HeaderMap) -> Result<Option<&str>, AppError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -209,7 +257,7 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, Response> {
 /// SPEC R27: unauthenticated, the server answers only requests addressed to a loopback name;
 /// a page on another site that made its own name resolve to 127.0.0.1 (DNS rebinding) gets
 /// 403. A request without `Host` comes from no browser and passes.
-fn check_loopback_host(headers: &HeaderMap) -> Result<(), Response> {
+fn check_loopback_host(headers: &HeaderMap) -> Result<(), AppError> {
     let host = headers
         .get(header::HOST)
         .map(|value| value.to_str().unwrap_or("\u{fffd}"));
@@ -218,24 +266,18 @@ fn check_loopback_host(headers: &HeaderMap) -> Result<(), Response> {
             "host `{}` refused: without authentication this server answers only \
              loopback names (localhost, 127.0.0.1, [::1])",
             host.chars().take(100).collect::<String>()
-        ))
-        .into_response()),
+        ))),
         _ => Ok(()),
     }
 }
 
-fn unauthorized(message: &str) -> Response {
-    let mut response = AppError::Unauthorized(message.to_owned()).into_response();
-    response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    response
+fn unauthorized(message: &str) -> AppError {
+    AppError::Unauthorized(message.to_owned())
 }
 
-fn store_failed(error: &crate::store::StoreError) -> Response {
+fn store_failed(error: &crate::store::StoreError) -> AppError {
     tracing::warn!(%error, "cannot check a token: the store failed");
     AppError::Unavailable("cannot check the token now: the store is unreachable; try again")
-        .into_response()
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {

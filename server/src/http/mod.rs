@@ -68,6 +68,7 @@ impl AppState {
 
 /// The whole API over `state`.
 pub fn app(state: AppState) -> Router {
+    let cors = state.gate.cors();
     let v1 = Router::new()
         .route("/agents", get(agents::list))
         .route("/agents/{id}", put(agents::put).get(agents::get))
@@ -115,6 +116,8 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(tower_http::trace::TraceLayer::new_for_http())
+        // Outermost: a preflight is answered before the gate asks for a token.
+        .layer(tower::util::option_layer(cors))
         .with_state(state)
 }
 
