@@ -4,7 +4,7 @@
 //! message naming the key.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use openline_core::engine::Plugins;
@@ -79,6 +79,20 @@ fn variables_set(env: Option<&HashMap<String, String>>) -> BTreeSet<String> {
         .map(|name| name.to_uppercase())
         .filter(|name| name.starts_with("OPENLINE__"))
         .collect()
+}
+
+/// The value of the variable `name` (matched without regard to case, as the config crate
+/// does), in `env` or the process's, exactly as set.
+fn raw_variable(env: Option<&HashMap<String, String>>, name: &str) -> Option<String> {
+    match env {
+        Some(map) => map
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.clone()),
+        None => std::env::vars_os()
+            .find(|(key, _)| key.to_str().is_some_and(|k| k.eq_ignore_ascii_case(name)))
+            .and_then(|(_, value)| value.into_string().ok()),
+    }
 }
 
 /// The config crate's message without its own " for key `…` in FILE" tail (the key is named
@@ -279,13 +293,60 @@ pub struct ClockSettings {
     pub mode: ClockMode,
 }
 
-/// `[auth]` (SPEC R25–R27).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+/// `[auth]` (SPEC R25–R27). Its `Debug` output never shows the HS256 secret.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
     /// `tokens` (the default) or `none`, the explicit opt-out.
     #[serde(default)]
     pub mode: AuthMode,
+    /// Accept HS256 JWTs signed with this secret (at least
+    /// [`MIN_SECRET_BYTES`](crate::auth::jwt::MIN_SECRET_BYTES) bytes; checked by
+    /// [`Settings::validate`]).
+    #[serde(default)]
+    pub jwt_hs256_secret: Option<String>,
+    /// Accept RS256 or ES256 JWTs verified with the PEM public key in this file; a relative
+    /// path is relative to the configuration file's folder (made absolute by
+    /// [`Settings::load_with`]). Read and checked by [`Settings::validate`].
+    #[serde(default)]
+    pub jwt_public_key_file: Option<PathBuf>,
+    /// Serve `/metrics` without authentication (SPEC R25).
+    #[serde(default)]
+    pub public_metrics: bool,
+    /// The most requests per second the server accepts (at least 1).
+    #[serde(default = "default_rate_limit_per_second")]
+    pub rate_limit_per_second: u32,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            mode: AuthMode::default(),
+            jwt_hs256_secret: None,
+            jwt_public_key_file: None,
+            public_metrics: false,
+            rate_limit_per_second: default_rate_limit_per_second(),
+        }
+    }
+}
+
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("mode", &self.mode)
+            .field(
+                "jwt_hs256_secret",
+                &self.jwt_hs256_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("jwt_public_key_file", &self.jwt_public_key_file)
+            .field("public_metrics", &self.public_metrics)
+            .field("rate_limit_per_second", &self.rate_limit_per_second)
+            .finish()
+    }
+}
+
+fn default_rate_limit_per_second() -> u32 {
+    1000
 }
 
 /// Whether requests must authenticate (SPEC R27).
@@ -385,6 +446,10 @@ impl Settings {
         env: Option<HashMap<String, String>>,
     ) -> Result<Self, ConfigError> {
         let environment = variables_set(env.as_ref());
+        // The config crate parses variables that look like numbers or booleans: a secret of
+        // digits would come out as a float, silently changed. Take it as it was set.
+        let secret_variable = variable_for("auth.jwt_hs256_secret");
+        let raw_secret = raw_variable(env.as_ref(), &secret_variable);
         let mut builder = config::Config::builder();
         if let Some(path) = file {
             if !path.is_file() {
@@ -415,8 +480,16 @@ impl Settings {
             attribute(&environment, ConfigError::invalid(key, message))
         })?;
         settings.environment = environment;
+        if raw_secret.is_some() {
+            settings.auth.jwt_hs256_secret = raw_secret;
+        }
         if let Some(dir) = file.and_then(Path::parent) {
             settings.store.url = beside(&settings.store.url, dir);
+            if let Some(key_file) = &mut settings.auth.jwt_public_key_file
+                && key_file.is_relative()
+            {
+                *key_file = dir.join(&*key_file);
+            }
         }
         Ok(settings)
     }
@@ -467,8 +540,9 @@ impl Settings {
         Ok(plugins)
     }
 
-    /// Checks everything that can be checked without starting: addresses, the store URL,
-    /// plugin settings and the channels (against a scratch engine). Returns warnings.
+    /// Checks everything that can be checked without starting: addresses, the `[auth]`
+    /// settings (the JWT secret's length; the public key file is read and parsed), the store
+    /// URL, plugin settings and the channels (against a scratch engine). Returns warnings.
     pub fn validate(
         &self,
         registry: &Registry,
@@ -494,6 +568,13 @@ impl Settings {
                 ),
             )));
         }
+        if self.auth.rate_limit_per_second == 0 {
+            return Err(self.attribute(ConfigError::invalid(
+                "auth.rate_limit_per_second",
+                "must be at least 1",
+            )));
+        }
+        crate::auth::jwt::JwtVerifier::from_settings(&self.auth).map_err(|e| self.attribute(e))?;
         crate::store::StoreKind::from_url(&self.store.url)
             .map_err(|e| self.attribute(ConfigError::invalid("store.url", e)))?;
         if self.store.snapshot_records == 0 {

@@ -281,6 +281,26 @@ fn errors_name_the_exact_key_and_say_what_is_valid() {
             "[server]\nidle_timeout = \"0s\"\n",
             "`server.idle_timeout`: must be longer than zero",
         ),
+        (
+            "[auth]\nrate_limit_per_second = 0\n",
+            "`auth.rate_limit_per_second`: must be at least 1",
+        ),
+        (
+            "[auth]\nrate_limit_per_second = -1\n",
+            "`auth.rate_limit_per_second`: invalid type: 64-bit integer `-1`, expected an unsigned 64 bit or less integer",
+        ),
+        (
+            "[auth]\npublic_metrics = \"maybe\"\n",
+            "`auth.public_metrics`: ",
+        ),
+        (
+            "[auth]\njwt_hs256_secret = \"short\"\n",
+            "`auth.jwt_hs256_secret`: an HS256 secret must be at least 32 bytes long (this one has 5)",
+        ),
+        (
+            "[auth]\njwt_public_key_file = \"/nonexistent/jwt.pem\"\n",
+            "`auth.jwt_public_key_file`: cannot read `/nonexistent/jwt.pem`",
+        ),
     ];
     for (text, expected) in cases {
         let err = refusal(text, &[]);
@@ -446,4 +466,144 @@ fn every_key_of_the_example_file_is_documented_in_docs_configuration() {
         missing.is_empty(),
         "not in docs/configuration.md: {missing:?}"
     );
+}
+
+#[test]
+fn auth_defaults_and_jwt_keys() {
+    let defaults = Settings::load_with(None, env(&[])).unwrap().auth;
+    assert_eq!(defaults, AuthSettings::default());
+    assert_eq!(defaults.mode, AuthMode::Tokens);
+    assert_eq!(defaults.jwt_hs256_secret, None);
+    assert_eq!(defaults.jwt_public_key_file, None);
+    assert!(!defaults.public_metrics);
+    assert_eq!(defaults.rate_limit_per_second, 1000);
+
+    let secret = "a-secret-of-at-least-32-bytes-for-tests";
+    let settings = load(
+        &format!(
+            "[auth]\njwt_hs256_secret = \"{secret}\"\npublic_metrics = true\nrate_limit_per_second = 1\n"
+        ),
+        &[],
+    )
+    .unwrap();
+    assert!(settings.validate(&registry(), now()).is_ok());
+    assert_eq!(settings.auth.jwt_hs256_secret.as_deref(), Some(secret));
+    assert!(settings.auth.public_metrics);
+    assert_eq!(settings.auth.rate_limit_per_second, 1);
+    let debug = format!("{settings:?}");
+    assert!(
+        !debug.contains(secret) && debug.contains("<redacted>"),
+        "{debug}"
+    );
+}
+
+#[test]
+fn a_relative_jwt_key_file_is_next_to_the_config_file() {
+    let name = format!("openline-jwt-{}.pem", uuid::Uuid::now_v7());
+    let key = std::env::temp_dir().join(&name);
+    std::fs::write(&key, include_bytes!("auth/testdata/ec_public.pem")).unwrap();
+    let loaded = load(&format!("[auth]\njwt_public_key_file = \"{name}\"\n"), &[]);
+    let _ = std::fs::remove_file(&key);
+    let settings = loaded.unwrap();
+    assert_eq!(settings.auth.jwt_public_key_file, Some(key.clone()));
+
+    // The file is read when validating: gone now, it is refused naming the file.
+    let err = settings
+        .validate(&registry(), now())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(&format!(
+            "`auth.jwt_public_key_file`: cannot read `{}`",
+            key.display()
+        )),
+        "{err}"
+    );
+
+    let absolute = "/etc/openline/jwt.pem";
+    let settings = load(
+        &format!("[auth]\njwt_public_key_file = \"{absolute}\"\n"),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        settings.auth.jwt_public_key_file.as_deref(),
+        Some(Path::new(absolute))
+    );
+}
+
+#[test]
+fn an_invalid_jwt_key_file_is_refused_naming_it() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/auth/testdata");
+    for (file, problem) in [
+        ("rsa_private.pem", "holds a private key"),
+        (
+            "ec_p384_public.pem",
+            "is not a PEM public key for RS256 (RSA) or ES256 (EC P-256)",
+        ),
+        ("README.md", "is not a PEM public key"),
+    ] {
+        let path = dir.join(file);
+        let err = refusal(
+            &format!("[auth]\njwt_public_key_file = \"{}\"\n", path.display()),
+            &[],
+        );
+        let expected = format!("`auth.jwt_public_key_file`: `{}` {problem}", path.display());
+        assert!(
+            err.to_string().starts_with(&expected),
+            "{err}\nexpected: {expected}"
+        );
+    }
+    for file in ["rsa_public.pem", "ec_public.pem"] {
+        let text = format!(
+            "[auth]\njwt_public_key_file = \"{}\"\n",
+            dir.join(file).display()
+        );
+        assert!(
+            load(&text, &[])
+                .unwrap()
+                .validate(&registry(), now())
+                .is_ok(),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn auth_values_from_the_environment_name_the_variable() {
+    let err = refusal("", &[("OPENLINE__AUTH__RATE_LIMIT_PER_SECOND", "0")]);
+    assert_eq!(
+        err.to_string(),
+        "environment variable OPENLINE__AUTH__RATE_LIMIT_PER_SECOND (`auth.rate_limit_per_second`): must be at least 1"
+    );
+    let err = refusal("", &[("OPENLINE__AUTH__JWT_HS256_SECRET", "hunter2")]);
+    let text = err.to_string();
+    assert!(
+        text.starts_with(
+            "environment variable OPENLINE__AUTH__JWT_HS256_SECRET (`auth.jwt_hs256_secret`): \
+             an HS256 secret must be at least 32 bytes"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "never echoes the secret: {text}");
+    let settings = Settings::load_with(
+        None,
+        env(&[
+            ("OPENLINE__AUTH__PUBLIC_METRICS", "true"),
+            ("OPENLINE__AUTH__RATE_LIMIT_PER_SECOND", "50"),
+            (
+                "OPENLINE__AUTH__JWT_HS256_SECRET",
+                "12345678901234567890123456789012",
+            ),
+        ]),
+    )
+    .unwrap();
+    assert!(settings.auth.public_metrics);
+    assert_eq!(settings.auth.rate_limit_per_second, 50);
+    assert_eq!(
+        settings.auth.jwt_hs256_secret.as_deref(),
+        Some("12345678901234567890123456789012"),
+        "a secret of digits stays text"
+    );
+    assert!(settings.validate(&registry(), now()).is_ok());
 }
