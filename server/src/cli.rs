@@ -244,6 +244,17 @@ async fn run(config: Option<&Path>) -> anyhow::Result<bool> {
     // The port is taken only once this server holds the store: a standby waiting for the
     // lock leaves it free (a load balancer sees it down, a second server on the same host can
     // use the same address once it takes over).
+    if settings.needs_a_token() && !store_has_tokens(&settings.store.url).await? {
+        anyhow::bail!(
+            "`server.listen`: `{}` is not a loopback address, and no way to authenticate is \
+             configured: no token exists in the store and no JWT key is set (SPEC R27). \
+             Create a token first (`openline token create --config FILE --role admin --name \
+             NAME`), configure `[auth] jwt_hs256_secret` or `jwt_public_key_file`, listen on \
+             127.0.0.1, or set `[auth] mode = \"none\"` to let anyone who reaches the port do \
+             everything",
+            settings.server.listen
+        );
+    }
     let started = Runtime::start(&settings, &registry).await?;
     let listener = match tokio::net::TcpListener::bind(&settings.server.listen).await {
         Ok(listener) => listener,
@@ -263,7 +274,9 @@ async fn run(config: Option<&Path>) -> anyhow::Result<bool> {
             runtime.request_shutdown();
         }
     };
-    if settings.local_mode() && !runtime.store().has_tokens().await? {
+    let no_jwt =
+        settings.auth.jwt_hs256_secret.is_none() && settings.auth.jwt_public_key_file.is_none();
+    if settings.local_mode() && no_jwt && !runtime.store().has_tokens().await? {
         tracing::warn!(
             "serving without authentication on a loopback address (no token exists): only \
              requests addressed to localhost, 127.0.0.1 or [::1] are answered; create a token \
@@ -272,12 +285,26 @@ async fn run(config: Option<&Path>) -> anyhow::Result<bool> {
     }
     let router = app(AppState {
         runtime,
-        gate: std::sync::Arc::new(crate::http::auth::Gate::new(&settings)),
+        gate: std::sync::Arc::new(crate::http::auth::Gate::new(&settings)?),
     });
     http_serve::serve(listener, router, Timeouts::from(&settings.server), stop).await;
     let durable = started.stop().await;
     tracing::info!("stopped");
     Ok(durable)
+}
+
+/// Whether the store at `url` holds a token; a SQLite file that does not exist yet holds
+/// none (and is not created by asking).
+async fn store_has_tokens(url: &str) -> anyhow::Result<bool> {
+    if let Some(path) = crate::store::lock::sqlite_path(url)
+        && !Path::new(path).exists()
+    {
+        return Ok(false);
+    }
+    let store = crate::store::Store::connect(url).await?;
+    let has = store.has_tokens().await;
+    store.close().await;
+    Ok(has?)
 }
 
 /// The store URL without credentials, for logs.

@@ -373,6 +373,15 @@ impl Settings {
     pub fn local_mode(&self) -> bool {
         self.auth.mode == AuthMode::Tokens && crate::http::is_loopback_host(&self.server.listen)
     }
+
+    /// Listening on a network address with no JWT key: the server may start only if a token
+    /// exists in the store, else anyone who reaches the port could do everything (SPEC R27).
+    pub fn needs_a_token(&self) -> bool {
+        self.auth.mode == AuthMode::Tokens
+            && !crate::http::is_loopback_host(&self.server.listen)
+            && self.auth.jwt_hs256_secret.is_none()
+            && self.auth.jwt_public_key_file.is_none()
+    }
 }
 
 /// Which clock drives time (SPEC R18).
@@ -557,17 +566,6 @@ impl Settings {
                 ))
             })?;
         }
-        if self.auth.mode == AuthMode::Tokens && !self.local_mode() {
-            return Err(self.attribute(ConfigError::invalid(
-                "server.listen",
-                format!(
-                    "`{}` is not a loopback address, and no way to authenticate is configured \
-                     (SPEC R27): listen on 127.0.0.1, or set `[auth] mode = \"none\"` to let \
-                     anyone who reaches the port do everything",
-                    self.server.listen
-                ),
-            )));
-        }
         if self.auth.rate_limit_per_second == 0 {
             return Err(self.attribute(ConfigError::invalid(
                 "auth.rate_limit_per_second",
@@ -596,6 +594,15 @@ impl Settings {
         }
         let mut engine = Engine::new(self.build_plugins(registry)?, now);
         let mut warnings = Vec::new();
+        if self.needs_a_token() {
+            warnings.push(format!(
+                "server.listen: `{}` is not a loopback address and no JWT key is configured: \
+                 the server starts only once a token exists in the store (SPEC R27; \
+                 `openline token create --config FILE --role admin --name NAME`), or with \
+                 `[auth] mode = \"none\"`",
+                self.server.listen
+            ));
+        }
         let mut seen = HashSet::new();
         for (index, (id, body)) in self.channel_entries()?.into_iter().enumerate() {
             if !seen.insert(id.clone()) {

@@ -375,6 +375,8 @@ fn r28_requests_beyond_the_rate_get_429() {
     let mut s = Server::builder()
         .env("OPENLINE__AUTH__RATE_LIMIT_PER_SECOND", "2")
         .start();
+    let admin = s.create_token("root", "admin", None);
+    s.set_token(Some(&admin));
     let busy = s.create_token("busy", "integration", None);
     let calm = s.create_token("calm", "integration", None);
     s.set_token(Some(&calm));
@@ -453,4 +455,135 @@ fn r27_cors_only_for_listed_origins() {
     )
     .unwrap();
     assert_eq!(r.header("access-control-allow-origin"), None);
+}
+
+/// A JWT for `sub` with `role`, signed with `secret` (HS256), expiring `expires_in`
+/// seconds from now (negative: in the past).
+fn jwt(secret: &str, sub: &str, role: &str, expires_in: i64) -> String {
+    let exp = chrono::Utc::now().timestamp() + expires_in;
+    let claims = json!({"sub": sub, "role": role, "exp": exp});
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+/// SPEC R25, R26: with `[auth] jwt_hs256_secret`, a JWT signed with it authenticates as its
+/// `sub` with its `role` (an agent's JWT acts for that agent only); an expired one, one
+/// signed with another secret, or one with `alg: none` is 401 and changes nothing. A JWT
+/// key also ends the local mode: no credential is 401.
+#[test]
+fn r25_jwts_signed_with_the_configured_key_authenticate() {
+    let secret = "a-secret-of-at-least-thirty-two-bytes!";
+    let s = Server::builder()
+        .extra(&format!("[auth]\njwt_hs256_secret = \"{secret}\"\n"))
+        .start();
+    let admin = jwt(secret, "ops", "admin", 300);
+    let who = s.call_as(Some(&admin), "GET", "/v1/whoami", None);
+    assert_eq!(
+        who.json(),
+        json!({"name": "ops", "role": "admin", "agent": null})
+    );
+    let put = |token: &str, id: &str| {
+        let body = format!("{{\"name\": \"{id}\"}}");
+        s.call_as(
+            Some(token),
+            "PUT",
+            &format!("/v1/agents/{id}"),
+            Some(body.as_bytes()),
+        )
+    };
+    assert_eq!(put(&admin, "alice").status, 201);
+    assert_eq!(put(&admin, "bob").status, 201);
+    let alice = jwt(secret, "alice", "agent", 300);
+    let signal = |agent: &str| {
+        let body = json!({"agent": agent, "source": "browser", "event": "activity"}).to_string();
+        s.call_as(Some(&alice), "POST", "/v1/signals", Some(body.as_bytes()))
+    };
+    assert_eq!(signal("alice").status, 200);
+    assert_error(&signal("bob"), 403, "forbidden", &["own agent"]);
+    let none_header = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"; // {"alg":"none","typ":"JWT"}
+    let admin_payload = admin.split('.').nth(1).unwrap();
+    let unsigned = format!("{none_header}.{admin_payload}.");
+    for (what, token) in [
+        ("expired", jwt(secret, "ops", "admin", -120)),
+        (
+            "another secret",
+            jwt("another-secret-of-thirty-two-bytes!!", "ops", "admin", 300),
+        ),
+        ("alg none", unsigned),
+    ] {
+        let r = put(&token, "eve");
+        assert_eq!(r.status, 401, "{what}: {}", r.text());
+    }
+    assert_eq!(s.call_as(None, "GET", "/v1/agents", None).status, 401);
+    s.call_as(Some(&admin), "GET", "/v1/agents/eve", None);
+    assert_eq!(
+        s.call_as(Some(&admin), "GET", "/v1/agents/eve", None)
+            .status,
+        404,
+        "nothing changed"
+    );
+}
+
+/// SPEC R27: on a network address with no token and no JWT key the server refuses to start
+/// and says how to fix it; once a token exists in the store, it starts.
+#[test]
+fn r27_a_network_server_without_a_way_to_authenticate_refuses_to_start() {
+    let dir = TempDir::new();
+    let port = openline_tests::server::free_port();
+    let config = format!(
+        "[server]\nlisten = \"0.0.0.0:{port}\"\n[store]\nurl = \"sqlite://{}\"\n",
+        dir.path().join("openline.db").display()
+    );
+    let refused = serve_refused(dir.path(), "openline.toml", &config);
+    assert!(refused.contains("not a loopback address"), "{refused}");
+    assert!(refused.contains("openline token create"), "{refused}");
+    let path = dir.path().join("openline.toml");
+    let (created, out) = run_cli(
+        dir.path(),
+        &[
+            "token",
+            "create",
+            "--config",
+            path.to_str().unwrap(),
+            "--role",
+            "admin",
+            "--name",
+            "ops",
+        ],
+        &[],
+    );
+    assert!(created, "{out}");
+    let token = out.lines().last().unwrap().trim().to_owned();
+    let mut serving = std::process::Command::new(openline_tests::server::binary())
+        .args(["serve", "--config", path.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let answered = loop {
+        let bearer = format!("Bearer {token}");
+        let r = openline_tests::http::send_with(
+            port,
+            "GET",
+            "/v1/whoami",
+            None,
+            &[("Authorization", bearer.as_str())],
+        );
+        if let Ok(r) = r {
+            break Some(r);
+        }
+        if std::time::Instant::now() > deadline || serving.try_wait().unwrap().is_some() {
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let _ = serving.kill();
+    let _ = serving.wait();
+    let answered = answered.expect("the server started once a token existed");
+    assert_eq!(answered.json()["name"], "ops");
 }

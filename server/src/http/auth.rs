@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
 
 use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request, State};
@@ -15,8 +16,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::AppError;
 use super::{AppState, is_loopback_host};
+use crate::auth::jwt::{JwtVerifier, looks_like_jwt};
 use crate::auth::{Caller, Decision, Operation, decide};
-use crate::config::{AuthMode, Settings};
+use crate::config::{AuthMode, ConfigError, Settings};
 
 /// How requests authenticate, from the configuration.
 #[derive(Debug)]
@@ -30,23 +32,35 @@ pub struct Gate {
     limiter: RateLimiter,
     /// Origins whose pages may call the API (CORS); none by default.
     cors_origins: Vec<HeaderValue>,
+    /// JWTs signed with the configured key are accepted as well (SPEC R25).
+    jwt: Option<JwtVerifier>,
+    /// Whether the store held a token when last asked: [`TOKENS_UNKNOWN`], [`NO_TOKENS`] or
+    /// [`SOME_TOKENS`]. While the store cannot be reached, no token can be created either,
+    /// so the last answer stands (local mode keeps serving through a reconnect, SPEC R23c).
+    tokens_known: AtomicU8,
 }
 
+const TOKENS_UNKNOWN: u8 = 0;
+const NO_TOKENS: u8 = 1;
+const SOME_TOKENS: u8 = 2;
+
 impl Gate {
-    /// The gate of `settings`.
-    pub fn new(settings: &Settings) -> Self {
-        Self {
+    /// The gate of `settings`; a JWT key that cannot be read is refused.
+    pub fn new(settings: &Settings) -> Result<Self, ConfigError> {
+        Ok(Self {
             mode: settings.auth.mode,
             loopback_listen: is_loopback_host(&settings.server.listen),
-            public_metrics: false,
-            limiter: RateLimiter::new(1000),
+            public_metrics: settings.auth.public_metrics,
+            limiter: RateLimiter::new(settings.auth.rate_limit_per_second),
             cors_origins: settings
                 .server
                 .cors_origins
                 .iter()
                 .filter_map(|origin| HeaderValue::from_str(origin).ok())
                 .collect(),
-        }
+            jwt: JwtVerifier::from_settings(&settings.auth)?,
+            tokens_known: AtomicU8::new(TOKENS_UNKNOWN),
+        })
     }
 
     /// A gate that lets every caller do everything (`auth.mode = "none"`), for tests that
@@ -58,6 +72,8 @@ impl Gate {
             public_metrics: true,
             limiter: RateLimiter::new(u32::MAX),
             cors_origins: Vec::new(),
+            jwt: None,
+            tokens_known: AtomicU8::new(TOKENS_UNKNOWN),
         }
     }
 
@@ -205,6 +221,14 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, A
         return Ok(Caller::unauthenticated("anonymous"));
     }
     match bearer(headers)? {
+        Some(credential) if looks_like_jwt(credential) => match &gate.jwt {
+            Some(jwt) => jwt
+                .verify(credential)
+                .map_err(|e| unauthorized(&e.to_string())),
+            None => Err(unauthorized(
+                "this server accepts no JWTs (no key is configured): use an API token",
+            )),
+        },
         Some(credential) => match state.runtime.store().token_for_secret(credential).await {
             Ok(Some(token)) => Ok(Caller {
                 name: token.name,
@@ -214,14 +238,8 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, A
             Ok(None) => Err(unauthorized("the token is not valid (unknown or revoked)")),
             Err(error) => Err(store_failed(&error)),
         },
-        None if gate.loopback_listen => {
-            let has_tokens = state
-                .runtime
-                .store()
-                .has_tokens()
-                .await
-                .map_err(|e| store_failed(&e))?;
-            if has_tokens {
+        None if gate.loopback_listen && gate.jwt.is_none() => {
+            if has_tokens(state).await? {
                 return Err(unauthorized(
                     "authenticate with `Authorization: Bearer <token>`",
                 ));
@@ -232,6 +250,22 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, A
         None => Err(unauthorized(
             "authenticate with `Authorization: Bearer <token>`",
         )),
+    }
+}
+
+/// Whether the store holds a token; its last answer while it cannot be reached.
+async fn has_tokens(state: &AppState) -> Result<bool, AppError> {
+    let known = &state.gate.tokens_known;
+    match state.runtime.store().has_tokens().await {
+        Ok(has) => {
+            known.store(if has { SOME_TOKENS } else { NO_TOKENS }, Ordering::SeqCst);
+            Ok(has)
+        }
+        Err(error) => match known.load(Ordering::SeqCst) {
+            NO_TOKENS => Ok(false),
+            SOME_TOKENS => Ok(true),
+            _ => Err(store_failed(&error)),
+        },
     }
 }
 

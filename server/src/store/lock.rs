@@ -79,7 +79,7 @@ impl StoreLock {
 }
 
 /// The database file of a SQLite URL; `None` for an in-memory database.
-fn sqlite_path(url: &str) -> Option<&str> {
+pub(crate) fn sqlite_path(url: &str) -> Option<&str> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;

@@ -67,7 +67,7 @@ impl TestServer {
         let started = Runtime::start(settings, &registry).await.unwrap();
         let router = app(AppState {
             runtime: started.runtime.clone(),
-            gate: std::sync::Arc::new(openline_server::http::auth::Gate::new(settings)),
+            gate: std::sync::Arc::new(openline_server::http::auth::Gate::new(settings).unwrap()),
         });
         Self {
             started,
