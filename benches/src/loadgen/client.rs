@@ -23,6 +23,9 @@ pub fn json_body(value: &Value) -> Option<Vec<u8>> {
     serde_json::to_vec(value).ok()
 }
 
+/// The `Authorization` value every request presents, once `--auth token` set it.
+static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 /// One connection to the server under test (reconnects after a transport error).
 #[derive(Debug)]
 pub struct Conn {
@@ -63,6 +66,12 @@ impl Conn {
         Ok(sender)
     }
 
+    /// Presents `token` on every request of every connection from now on (`loadgen --auth
+    /// token`); set once.
+    pub fn use_token(token: String) {
+        let _ = TOKEN.set(format!("Bearer {token}"));
+    }
+
     /// Sends one request and reads the whole response.
     pub async fn send(
         &mut self,
@@ -71,12 +80,15 @@ impl Conn {
         body: Option<Vec<u8>>,
     ) -> anyhow::Result<Reply> {
         let outcome = tokio::time::timeout(REQUEST_TIMEOUT, async {
-            let request = hyper::Request::builder()
+            let mut request = hyper::Request::builder()
                 .method(method)
                 .uri(path)
                 .header(hyper::header::HOST, "127.0.0.1")
-                .header(hyper::header::CONTENT_TYPE, "application/json")
-                .body(Full::new(Bytes::from(body.unwrap_or_default())))?;
+                .header(hyper::header::CONTENT_TYPE, "application/json");
+            if let Some(bearer) = TOKEN.get() {
+                request = request.header(hyper::header::AUTHORIZATION, bearer.as_str());
+            }
+            let request = request.body(Full::new(Bytes::from(body.unwrap_or_default())))?;
             let response = self.sender().await?.send_request(request).await?;
             let status = response.status().as_u16();
             let body = response.into_body().collect().await?.to_bytes();

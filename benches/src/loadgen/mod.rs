@@ -71,6 +71,16 @@ pub const SERVER_ENV: [(&str, &str); 3] = [
     ("OPENLINE__PLUGINS__MOBILE__BACKGROUND_GRACE", "1h"),
 ];
 
+/// [`SERVER_ENV`], and with `--auth token` a rate limit far above what the load sends: one
+/// token carries the whole load, and the figure is the cost of checking it, not the limit.
+fn server_env(options: &Options) -> Vec<(&'static str, &'static str)> {
+    let mut env = SERVER_ENV.to_vec();
+    if options.auth == "token" {
+        env.push(("OPENLINE__AUTH__RATE_LIMIT_PER_SECOND", "100000000"));
+    }
+    env
+}
+
 async fn run(options: &Options) -> anyhow::Result<()> {
     let started = Instant::now();
     println!(
@@ -143,7 +153,7 @@ async fn run(options: &Options) -> anyhow::Result<()> {
 async fn run_sqlite(options: &Options) -> anyhow::Result<Value> {
     let dir = ScratchDir::new("sqlite")?;
     let url = dir.sqlite_url("openline.db");
-    let mut server = ServerProcess::spawn(&url, &SERVER_ENV)?;
+    let mut server = ServerProcess::spawn(&url, &server_env(options))?;
     let result = drive_started(options, &mut server).await;
     server.stop()?;
     let mut result = result?;
@@ -154,7 +164,7 @@ async fn run_sqlite(options: &Options) -> anyhow::Result<Value> {
 
 async fn run_postgres(options: &Options) -> anyhow::Result<Value> {
     let db = pg::PgDatabase::create(&options.pg_url, "run").await?;
-    let mut server = ServerProcess::spawn(&db.url, &SERVER_ENV)?;
+    let mut server = ServerProcess::spawn(&db.url, &server_env(options))?;
     let result = drive_started(options, &mut server).await;
     server.stop()?;
     db.drop_database().await?;
@@ -167,6 +177,24 @@ async fn run_postgres(options: &Options) -> anyhow::Result<Value> {
 
 async fn drive_started(options: &Options, server: &mut ServerProcess) -> anyhow::Result<Value> {
     let ready = server.wait_ready(Duration::from_secs(120)).await?;
+    match options.auth.as_str() {
+        "local" => {}
+        "token" => {
+            let created = client::Conn::new(server.addr)
+                .ok(
+                    hyper::Method::POST,
+                    "/v1/tokens",
+                    &json!({"name": "loadgen", "role": "admin"}),
+                )
+                .await?;
+            let body: Value = serde_json::from_slice(&created.body)?;
+            let token = body["token"]
+                .as_str()
+                .ok_or_else(|| anyhow::anyhow!("no token in {body}"))?;
+            client::Conn::use_token(token.to_owned());
+        }
+        other => anyhow::bail!("unknown --auth `{other}` (local, token)"),
+    }
     let mut result = drive(options, server.addr, Some(&*server), "run").await?;
     result["startup_ms"] = json!(ready.as_millis());
     Ok(result)

@@ -31,6 +31,11 @@ pub struct Options {
     /// Skip the in-process store ceiling.
     #[arg(long)]
     pub skip_store_ceiling: bool,
+    /// `local`: no credential (the server's local mode); `token`: an API token is created
+    /// through the admin API right after start and presented on every request (SPEC R25: each
+    /// request then looks the token up in the store).
+    #[arg(long, default_value = "local")]
+    pub auth: String,
     /// Agents in the fixture (all in the channel's queue).
     #[arg(long, default_value_t = 1000)]
     pub agents: usize,

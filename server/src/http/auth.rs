@@ -38,7 +38,16 @@ pub struct Gate {
     /// [`SOME_TOKENS`]. While the store cannot be reached, no token can be created either,
     /// so the last answer stands (local mode keeps serving through a reconnect, SPEC R23c).
     tokens_known: AtomicU8,
+    /// When the store last said it holds no token.
+    no_tokens_at: Mutex<Option<Instant>>,
 }
+
+/// The name of local mode's unauthenticated caller.
+const LOCAL: &str = "local";
+
+/// How long "the store holds no token" is trusted before asking again (local mode only: a
+/// request with a token is always checked against the store).
+const NO_TOKENS_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
 const TOKENS_UNKNOWN: u8 = 0;
 const NO_TOKENS: u8 = 1;
@@ -60,6 +69,7 @@ impl Gate {
                 .collect(),
             jwt: JwtVerifier::from_settings(&settings.auth)?,
             tokens_known: AtomicU8::new(TOKENS_UNKNOWN),
+            no_tokens_at: Mutex::new(None),
         })
     }
 
@@ -74,6 +84,16 @@ impl Gate {
             cors_origins: Vec::new(),
             jwt: None,
             tokens_known: AtomicU8::new(TOKENS_UNKNOWN),
+            no_tokens_at: Mutex::new(None),
+        }
+    }
+
+    /// A token was just created through this server: local mode ends now, not within
+    /// [`NO_TOKENS_FOR`].
+    pub fn token_created(&self) {
+        self.tokens_known.store(SOME_TOKENS, Ordering::SeqCst);
+        if let Ok(mut at) = self.no_tokens_at.lock() {
+            *at = None;
         }
     }
 
@@ -168,7 +188,10 @@ async fn admit(state: &AppState, request: &mut Parts) -> Result<(), AppError> {
         return Ok(());
     }
     let caller = authenticate(state, &request.headers).await?;
-    if !gate.limiter.admit(&caller.name) {
+    // Per token (SPEC R28): the unauthenticated caller of local mode or `mode = "none"` has
+    // none to limit.
+    let unauthenticated = gate.mode == AuthMode::None || caller.name == LOCAL;
+    if !unauthenticated && !gate.limiter.admit(&caller.name) {
         return Err(AppError::RateLimited(format!(
             "more than {} requests per second for `{}`: slow down",
             gate.limiter.per_second, caller.name
@@ -245,7 +268,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, A
                 ));
             }
             check_loopback_host(headers)?;
-            Ok(Caller::unauthenticated("local"))
+            Ok(Caller::unauthenticated(LOCAL))
         }
         None => Err(unauthorized(
             "authenticate with `Authorization: Bearer <token>`",
@@ -253,12 +276,27 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, A
     }
 }
 
-/// Whether the store holds a token; its last answer while it cannot be reached.
+/// Whether the store holds a token: asked at most once per [`NO_TOKENS_FOR`] while it holds
+/// none (the first token created ends local mode within that), every time once it holds
+/// one; its last answer while it cannot be reached.
 async fn has_tokens(state: &AppState) -> Result<bool, AppError> {
-    let known = &state.gate.tokens_known;
+    let gate = &state.gate;
+    let known = &gate.tokens_known;
+    let recently_none = gate
+        .no_tokens_at
+        .lock()
+        .ok()
+        .and_then(|at| *at)
+        .is_some_and(|at| at.elapsed() < NO_TOKENS_FOR);
+    if recently_none && known.load(Ordering::SeqCst) == NO_TOKENS {
+        return Ok(false);
+    }
     match state.runtime.store().has_tokens().await {
         Ok(has) => {
             known.store(if has { SOME_TOKENS } else { NO_TOKENS }, Ordering::SeqCst);
+            if let Ok(mut at) = gate.no_tokens_at.lock() {
+                *at = (!has).then(Instant::now);
+            }
             Ok(has)
         }
         Err(error) => match known.load(Ordering::SeqCst) {

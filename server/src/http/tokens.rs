@@ -58,6 +58,7 @@ pub async fn create(
         .create_token(&body.name, body.role, body.agent.as_deref(), now)
         .await
         .map_err(store_error)?;
+    state.gate.token_created();
     let shown = json!({
         "name": info.name,
         "role": info.role,
