@@ -464,3 +464,51 @@ async fn postgres_r23a_a_claim_fences_out_the_previous_writer() {
     a_claim_fences_out_the_previous_writer(&db.url).await;
     db.drop_now().await;
 }
+
+/// SPEC R23c: only a failure of the connection is retried; a failure of the data or the
+/// schema is final at once (retrying it would only delay the stop by the reconnect timeout).
+#[tokio::test]
+async fn r23c_only_connection_failures_are_retried() {
+    let db = TempDb::new();
+    let store = Store::connect(&db.url()).await.unwrap();
+    let schema = sqlx::query("SELECT * FROM no_such_table")
+        .execute(&store.pool)
+        .await
+        .unwrap_err();
+    assert!(!StoreError::Database(schema).is_transient());
+    let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+    assert!(StoreError::Database(sqlx::Error::Io(reset)).is_transient());
+    assert!(StoreError::Database(sqlx::Error::PoolTimedOut).is_transient());
+    assert!(!StoreError::Database(sqlx::Error::RowNotFound).is_transient());
+    let corrupt = StoreError::Corrupt {
+        seq: 1,
+        message: "bad".into(),
+    };
+    assert!(!corrupt.is_transient());
+    store.close().await;
+}
+
+/// SPEC R23c: a PostgreSQL session ended by the administrator (57P01, as in a failover) is a
+/// connection failure, retried.
+#[tokio::test]
+async fn r23c_a_terminated_postgres_session_is_retried() {
+    let Some(db) = PgDatabase::create("r23c_a_terminated_postgres_session_is_retried").await else {
+        return;
+    };
+    let store = Store::connect(&db.url).await.unwrap();
+    let mut conn = store.pool.acquire().await.unwrap();
+    let ended = sqlx::query("SELECT pg_terminate_backend(pg_backend_pid())")
+        .execute(&mut *conn)
+        .await
+        .unwrap_err();
+    let code = match &ended {
+        sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+        _ => None,
+    };
+    assert_eq!(code.as_deref(), Some("57P01"), "{ended}");
+    let error = StoreError::Database(ended);
+    assert!(error.is_transient(), "{error}");
+    drop(conn);
+    store.close().await;
+    db.drop_now().await;
+}
