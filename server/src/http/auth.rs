@@ -187,11 +187,11 @@ async fn admit(state: &AppState, request: &mut Parts) -> Result<(), AppError> {
     if route == "/metrics" && gate.public_metrics {
         return Ok(());
     }
-    let caller = authenticate(state, &request.headers).await?;
+    let (caller, credential) = authenticate(state, &request.headers).await?;
     // Per token (SPEC R28): the unauthenticated caller of local mode or `mode = "none"` has
-    // none to limit.
-    let unauthenticated = gate.mode == AuthMode::None || caller.name == LOCAL;
-    if !unauthenticated && !gate.limiter.admit(&caller.name) {
+    // none to limit (decided by how it came in, never by its name: a token may be named
+    // `local`).
+    if credential == Credential::Presented && !gate.limiter.admit(&caller.name) {
         return Err(AppError::RateLimited(format!(
             "more than {} requests per second for `{}`: slow down",
             gate.limiter.per_second, caller.name
@@ -236,14 +236,24 @@ async fn path_agent_is_callers(caller: &Caller, request: &mut Parts) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether the caller presented a credential (and so has a rate to keep).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Credential {
+    Presented,
+    None,
+}
+
 /// Who is calling: the bearer credential's owner; without one, in local mode, the local
 /// caller; else 401.
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, AppError> {
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(Caller, Credential), AppError> {
     let gate = &state.gate;
     if gate.mode == AuthMode::None {
-        return Ok(Caller::unauthenticated("anonymous"));
+        return Ok((Caller::unauthenticated("anonymous"), Credential::None));
     }
-    match bearer(headers)? {
+    let presented = match bearer(headers)? {
         Some(credential) if looks_like_jwt(credential) => match &gate.jwt {
             Some(jwt) => jwt
                 .verify(credential)
@@ -268,12 +278,13 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, A
                 ));
             }
             check_loopback_host(headers)?;
-            Ok(Caller::unauthenticated(LOCAL))
+            return Ok((Caller::unauthenticated(LOCAL), Credential::None));
         }
         None => Err(unauthorized(
             "authenticate with `Authorization: Bearer <token>`",
         )),
-    }
+    };
+    presented.map(|caller| (caller, Credential::Presented))
 }
 
 /// Whether the store holds a token: asked at most once per [`NO_TOKENS_FOR`] while it holds
