@@ -211,6 +211,10 @@ pub struct HistoryEntry {
     pub agent: Option<AgentId>,
     /// Why, where a reason code applies.
     pub reason: Option<ReasonCode>,
+    /// Who caused it (SPEC R28): the name of the caller whose request it followed from, or
+    /// `None` for the router's own decisions (routing, timeouts).
+    #[serde(default)]
+    pub by: Option<String>,
 }
 
 /// A customer's conversation on one channel.

@@ -97,26 +97,36 @@ impl ChannelBody {
 }
 
 /// `PATCH /v1/channels/{id}`: any subset of the fields; `max_chats: null` removes the limit.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelPatch {
     /// May repeat the path's id.
-    #[serde(default)]
+    #[serde(default, skip_serializing)]
     pub id: Option<String>,
     /// New display name.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// New R1 switch.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub check_availability: Option<bool>,
     /// New source list.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sources: Option<Vec<String>>,
     /// New policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
     /// New queue.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub queue: Option<Vec<AgentId>>,
     /// New limit: absent = unchanged, null = no limit.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_chats: Option<Option<u32>>,
     /// New offer timeout.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub offer_timeout_seconds: Option<u64>,
 }
 

@@ -20,7 +20,9 @@ use crate::store::writer::{Ack, WriteFailed, Writer};
 use crate::store::{Record, Store};
 
 mod follow;
+mod origin;
 mod upkeep;
+pub use origin::Origin;
 pub use upkeep::SnapshotReport;
 
 /// Why the runtime did not carry out a request. Nothing was acknowledged.
@@ -233,7 +235,12 @@ impl Runtime {
             let wanted = body.to_settings();
             let unchanged = self.read(|engine| engine.channel(&id) == Some(&wanted))?;
             if !unchanged {
-                self.execute(|_, _| Ok(body.to_command(id.clone())), |_, _| ())
+                let origin = Origin::config().audited(
+                    "channel.put",
+                    id.as_str(),
+                    serde_json::to_value(body).unwrap_or_default(),
+                );
+                self.execute_as(origin, |_, _| Ok(body.to_command(id.clone())), |_, _| ())
                     .await
                     .map_err(|e| anyhow::anyhow!("channel `{id}` from the config file: {e}"))?;
             }
@@ -262,9 +269,21 @@ impl Runtime {
 
     /// Applies the command `build` makes (given the instant and the engine, under the lock),
     /// renders the response with `render` right after, and returns it once the command is
-    /// durable. A refused command changes nothing and is not logged.
+    /// durable. A refused command changes nothing and is not logged. The router's own
+    /// command: see [`Runtime::execute_as`] for a caller's.
     pub async fn execute<R>(
         &self,
+        build: impl FnOnce(Timestamp, &Engine) -> Result<Command, EngineError>,
+        render: impl FnOnce(&Engine, &Applied) -> R,
+    ) -> Result<R, RuntimeError> {
+        self.execute_as(Origin::router(), build, render).await
+    }
+
+    /// [`Runtime::execute`] on behalf of `origin` (SPEC R28): the history entries the command
+    /// causes carry its caller, and its audit entry, if any, commits with the command.
+    pub async fn execute_as<R>(
+        &self,
+        origin: Origin,
         build: impl FnOnce(Timestamp, &Engine) -> Result<Command, EngineError>,
         render: impl FnOnce(&Engine, &Applied) -> R,
     ) -> Result<R, RuntimeError> {
@@ -278,7 +297,7 @@ impl Runtime {
                 .and_then(|command| {
                     let json = serde_json::to_string(&command)
                         .map_err(|e| RuntimeError::Internal(e.to_string()))?;
-                    let applied = engine.apply(command, now)?;
+                    let applied = engine.apply_by(command, now, origin.by())?;
                     Ok((json, applied))
                 });
             let (json, applied) = match outcome {
@@ -290,9 +309,14 @@ impl Runtime {
             };
             let response = render(&engine, &applied);
             events.extend(applied.events);
+            let record = Record::Command {
+                at: now,
+                json,
+                by: origin.by_shared(),
+            };
             let ack = self
                 .writer
-                .submit(Some(Record::Command { at: now, json }), events)?;
+                .submit_audited(Some(record), origin.audit_at(now), events)?;
             self.wake.notify_one();
             (ack, response)
         };
@@ -314,16 +338,25 @@ impl Runtime {
         }
     }
 
-    /// Moves the manual clock `seconds` forward; returns once every deadline up to the new
-    /// instant was processed and the instant is durable (SPEC R18). 409 in system mode.
-    pub async fn advance_clock(&self, seconds: u64) -> Result<Timestamp, RuntimeError> {
+    /// Moves the manual clock `seconds` forward for `origin` (audited, SPEC R28); returns
+    /// once every deadline up to the new instant was processed and the instant is durable
+    /// (SPEC R18). 409 in system mode.
+    pub async fn advance_clock(
+        &self,
+        seconds: u64,
+        origin: Origin,
+    ) -> Result<Timestamp, RuntimeError> {
         let (ack, now) = {
             let mut engine = self.engine()?;
             self.check_writable()?;
             let to = self.clock.peek_advance(seconds)?.max(engine.now());
             self.clock.set(to)?;
             let events = engine.advance_to(to);
-            (self.writer.submit(Some(Record::Clock(to)), events)?, to)
+            let audit = origin.audit_at(to);
+            let ack = self
+                .writer
+                .submit_audited(Some(Record::Clock(to)), audit, events)?;
+            (ack, to)
         };
         if !matches!(ack.await, Ok(Ok(()))) {
             return Err(RuntimeError::Unavailable);

@@ -126,6 +126,7 @@ async fn r19_deadlines_due_while_down_are_processed_on_start() {
         .map(|c| Record::Command {
             at: long_ago,
             json: serde_json::to_string(c).unwrap(),
+            by: None,
         })
         .collect();
     let epoch = store.claim().await.unwrap();

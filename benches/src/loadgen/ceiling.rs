@@ -56,6 +56,7 @@ pub async fn store_ceiling(
                     let record = Record::Command {
                         at,
                         json: json.clone(),
+                        by: None,
                     };
                     let acked = match writer.submit(Some(record), Vec::new()) {
                         Ok(ack) => matches!(ack.await, Ok(Ok(()))),

@@ -105,6 +105,7 @@ async fn write_log(url: &str, scale: &ScaleOptions) -> anyhow::Result<usize> {
         batch.push(Record::Command {
             at,
             json: serde_json::to_string(&command)?,
+            by: None,
         });
         count += 1;
         if batch.len() == RECORDS_PER_TX {

@@ -36,6 +36,7 @@ impl Engine {
         reason: Option<ReasonCode>,
     ) {
         let agent = agent.map(|a| self.agent(a).id.clone());
+        let by = self.actor.clone();
         self.conversations[conversation]
             .public
             .remember(HistoryEntry {
@@ -43,6 +44,7 @@ impl Engine {
                 event,
                 agent,
                 reason,
+                by,
             });
     }
 
@@ -290,11 +292,13 @@ impl Engine {
         if let Some(holder) = holder {
             self.release(key, holder);
         }
+        let by = self.actor.clone();
         self.conversations[key].public.remember(HistoryEntry {
             at: self.now,
             event: HistoryEvent::Closed,
             agent: holder_id.clone(),
             reason: None,
+            by,
         });
         let (conversation, channel) = self.ids(key);
         self.events.push(Event::Closed {

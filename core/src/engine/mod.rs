@@ -65,6 +65,9 @@ pub struct Engine {
     events: Vec<Event>,
     /// Scratch buffer for policy choices.
     chosen: Vec<crate::AgentKey>,
+    /// Who the command being applied comes from, while its own effects are applied (SPEC
+    /// R28): history entries carry it; routing and deadlines run with `None`.
+    actor: Option<String>,
 }
 
 impl Engine {
@@ -85,6 +88,7 @@ impl Engine {
             dirty: routing::DirtyChannels::default(),
             events: Vec::new(),
             chosen: Vec::new(),
+            actor: None,
         }
     }
 
@@ -115,8 +119,22 @@ impl Engine {
     /// processed on the way. A refused command changes nothing; the events of deadlines that
     /// fell due meanwhile are then returned by the next `apply` or `advance_to`.
     pub fn apply(&mut self, command: Command, now: Timestamp) -> Result<Applied> {
+        self.apply_by(command, now, None)
+    }
+
+    /// [`Engine::apply`] on behalf of `by` (SPEC R28): the history entries the command itself
+    /// causes carry its name; those of the routing that follows, and of deadlines, do not.
+    pub fn apply_by(
+        &mut self,
+        command: Command,
+        now: Timestamp,
+        by: Option<&str>,
+    ) -> Result<Applied> {
         let earlier = self.advance_to(now);
-        let created = match self.dispatch(command) {
+        self.actor = by.map(str::to_owned);
+        let dispatched = self.dispatch(command);
+        self.actor = None;
+        let created = match dispatched {
             Ok(created) => created,
             Err(e) => {
                 // Nothing of the command happened; what time did stays pending for the next call.

@@ -90,6 +90,7 @@ impl Engine {
                 event: HistoryEvent::Offered,
                 agent: Some(agent_slot.id.clone()),
                 reason: None,
+                by: self.actor.clone(),
             });
             self.events.push(Event::Offered {
                 at: now,

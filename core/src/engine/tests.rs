@@ -930,6 +930,7 @@ fn r21d_the_history_keeps_the_latest_entries_and_counts_the_dropped_ones() {
             event: HistoryEvent::Offered,
             agent: None,
             reason: None,
+            by: None,
         });
     }
     assert_eq!(conversation.history.len(), Conversation::MAX_HISTORY);
@@ -1085,4 +1086,60 @@ fn r21b_closed_conversations_leave_memory_oldest_first_and_only_when_closed() {
     // Routing goes on around the gap: a new conversation is offered as before.
     w.open("web", "c4");
     assert_eq!(w.state("c4"), ConversationState::Offered);
+}
+
+/// SPEC R28: history entries caused by a request carry its caller; the router's own
+/// decisions (offers made by routing, withdrawals by a timeout) carry nobody.
+#[test]
+fn history_entries_name_who_caused_them() {
+    let mut w = World::x_and_y_online();
+    let open = Command::OpenConversation {
+        channel: "web".try_into().unwrap(),
+        id: "c1".try_into().unwrap(),
+        customer: "cust".into(),
+        with_message: true,
+    };
+    w.engine.apply_by(open, t(w.now), Some("widget")).unwrap();
+    assert_eq!(
+        w.first("c1", HistoryEvent::Queued).by.as_deref(),
+        Some("widget")
+    );
+    assert_eq!(
+        w.first("c1", HistoryEvent::Offered).by,
+        None,
+        "routing offered it"
+    );
+
+    let decline = Command::Decline {
+        conversation: "c1".try_into().unwrap(),
+        agent: "x".try_into().unwrap(),
+    };
+    w.engine
+        .apply_by(decline, t(w.now), Some("x-phone"))
+        .unwrap();
+    assert_eq!(
+        w.first("c1", HistoryEvent::Declined).by.as_deref(),
+        Some("x-phone")
+    );
+    let offers: Vec<_> = w
+        .conv("c1")
+        .history
+        .iter()
+        .filter(|h| h.event == HistoryEvent::Offered)
+        .collect();
+    assert_eq!(offers.len(), 2, "offered to y next");
+    assert_eq!(offers[1].by, None, "the next offer is the router's");
+
+    w.advance(121);
+    assert_eq!(
+        w.first("c1", HistoryEvent::OfferExpired).by,
+        None,
+        "a timeout is nobody's"
+    );
+
+    // A plain `apply` is the router's (replay of records logged before `by` existed).
+    let next = w.offered_to("c1");
+    assert!(!next.is_empty(), "offered again after the timeout");
+    w.accept("c1", &next[0]);
+    assert_eq!(w.first("c1", HistoryEvent::Accepted).by, None);
 }

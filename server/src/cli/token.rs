@@ -85,13 +85,16 @@ async fn run(command: &TokenCmd) -> anyhow::Result<()> {
     outcome
 }
 
+/// Who the audit trail names for changes made with these commands (SPEC R28).
+const CLI_ACTOR: &str = "cli";
+
 async fn act(store: &Store, command: &TokenCmd) -> anyhow::Result<()> {
     match command {
         TokenCmd::Create {
             role, agent, name, ..
         } => {
             let (info, secret) = store
-                .create_token(name, *role, agent.as_deref(), chrono::Utc::now())
+                .create_token(name, *role, agent.as_deref(), chrono::Utc::now(), CLI_ACTOR)
                 .await?;
             let agent = info
                 .agent
@@ -103,7 +106,9 @@ async fn act(store: &Store, command: &TokenCmd) -> anyhow::Result<()> {
             );
             if let Err(error) = print(&text) {
                 // Unseen, the secret is useless: take the token back rather than leave it.
-                store.revoke_token(name).await?;
+                store
+                    .revoke_token(name, chrono::Utc::now(), CLI_ACTOR)
+                    .await?;
                 return Err(error).context("cannot print the new token; it was not kept");
             }
             Ok(())
@@ -113,7 +118,10 @@ async fn act(store: &Store, command: &TokenCmd) -> anyhow::Result<()> {
             print(&table(&tokens)).context("cannot print the tokens")
         }
         TokenCmd::Revoke { name, .. } => {
-            if !store.revoke_token(name).await? {
+            if !store
+                .revoke_token(name, chrono::Utc::now(), CLI_ACTOR)
+                .await?
+            {
                 anyhow::bail!("no token named `{name}` (see `openline token list`)");
             }
             print(&format!(

@@ -10,6 +10,8 @@ use super::dto::{AgentBody, AgentView, AvailabilityView, ConversationList, Group
 use super::error::AppError;
 use super::extract::{Body, Id, parse_id};
 use super::{AppState, same_id};
+use crate::auth::Caller;
+use crate::runtime::Origin;
 
 fn view(engine: &Engine, id: &str) -> Option<AgentView> {
     engine
@@ -34,16 +36,23 @@ fn missing(id: &str) -> AppError {
 /// `PUT /v1/agents/{agent}` → 201 created / 200 replaced.
 pub async fn put(
     State(state): State<AppState>,
+    caller: Caller,
     Id(id): Id,
     Body(body): Body<AgentBody>,
 ) -> Result<Response, AppError> {
     same_id(&id, body.id.as_deref())?;
+    let profile = body.into_profile();
+    let origin = Origin::caller(&caller.name).audited(
+        "agent.put",
+        id.as_str(),
+        serde_json::to_value(&profile).unwrap_or_default(),
+    );
     let command = Command::PutAgent {
         id: parse_id("id", &id).map_err(AppError::invalid)?,
-        profile: body.into_profile(),
+        profile,
     };
     state
-        .create_or_replace(command, |engine| view(engine, &id))
+        .create_or_replace(origin, command, |engine| view(engine, &id))
         .await
 }
 
@@ -98,10 +107,16 @@ pub async fn conversations(
 /// `PUT /v1/groups/{group}` → 200 (SPEC R8).
 pub async fn put_group(
     State(state): State<AppState>,
+    caller: Caller,
     Id(id): Id,
     Body(body): Body<GroupBody>,
 ) -> Result<Json<GroupView>, AppError> {
     same_id(&id, body.id.as_deref())?;
+    let origin = Origin::caller(&caller.name).audited(
+        "group.put",
+        id.as_str(),
+        serde_json::Value::Object(body.settings.clone()),
+    );
     let settings: openline_core::GroupSettings = body.settings.into_iter().collect();
     let command = Command::PutGroup {
         id: id.clone(),
@@ -109,7 +124,8 @@ pub async fn put_group(
     };
     let view = state
         .runtime
-        .execute(
+        .execute_as(
+            origin,
             |_, _| Ok(command),
             |engine, _| group_view(engine, &id, &settings),
         )

@@ -11,7 +11,9 @@ use super::dto::ConversationList;
 use super::error::AppError;
 use super::extract::{Body, Id};
 use super::{AppState, same_id};
+use crate::auth::Caller;
 use crate::channel::{ChannelBody, ChannelPatch};
+use crate::runtime::Origin;
 
 fn view(engine: &Engine, id: &str) -> Option<ChannelBody> {
     engine
@@ -26,20 +28,26 @@ fn missing(id: &str) -> AppError {
 /// `PUT /v1/channels/{channel}` → 201 created / 200 replaced.
 pub async fn put(
     State(state): State<AppState>,
+    caller: Caller,
     id: Id,
     Body(body): Body<ChannelBody>,
 ) -> Result<Response, AppError> {
     same_id(&id.0, body.id.as_deref())?;
     let command = body.to_command(id.typed()?);
+    let origin = Origin::caller(&caller.name).audited(
+        "channel.put",
+        id.0.as_str(),
+        serde_json::to_value(&body).unwrap_or_default(),
+    );
     state
-        .create_or_replace(command, |engine| view(engine, &id.0))
+        .create_or_replace(origin, command, |engine| view(engine, &id.0))
         .await
 }
 
 /// `PATCH /v1/channels/{channel}`: any subset of the fields (SPEC R1: takes effect at once).
 pub async fn patch(
     State(state): State<AppState>,
-    caller: crate::auth::Caller,
+    caller: Caller,
     Id(id): Id,
     Body(patch): Body<ChannelPatch>,
 ) -> Result<Json<Option<ChannelBody>>, AppError> {
@@ -52,6 +60,11 @@ pub async fn patch(
             beyond.join(", ")
         )));
     }
+    let origin = Origin::caller(&caller.name).audited(
+        "channel.patch",
+        id.as_str(),
+        serde_json::to_value(&patch).unwrap_or_default(),
+    );
     let build = |_, engine: &Engine| {
         let current = view(engine, &id).ok_or_else(|| EngineError::not_found("channel", &id))?;
         let channel = ChannelId::new(&id).map_err(|e| EngineError::field("id", e.to_string()))?;
@@ -59,7 +72,7 @@ pub async fn patch(
     };
     let channel = state
         .runtime
-        .execute(build, |engine, _| view(engine, &id))
+        .execute_as(origin, build, |engine, _| view(engine, &id))
         .await?;
     Ok(Json(channel))
 }

@@ -7,6 +7,8 @@ use super::AppState;
 use super::dto::{AdvanceBody, ClockView, ts};
 use super::error::AppError;
 use super::extract::Body;
+use crate::auth::Caller;
+use crate::runtime::Origin;
 
 /// `GET /v1/clock`.
 pub async fn get(State(state): State<AppState>) -> Json<ClockView> {
@@ -21,12 +23,18 @@ pub async fn get(State(state): State<AppState>) -> Json<ClockView> {
 /// was processed and the instant is durable; 409 in system mode; n ≥ 1.
 pub async fn advance(
     State(state): State<AppState>,
+    caller: Caller,
     Body(body): Body<AdvanceBody>,
 ) -> Result<Json<ClockView>, AppError> {
     if body.seconds == 0 {
         return Err(AppError::invalid("`seconds` must be at least 1"));
     }
-    let now = state.runtime.advance_clock(body.seconds).await?;
+    let origin = Origin::caller(&caller.name).audited(
+        "clock.advance",
+        "",
+        serde_json::json!({ "seconds": body.seconds }),
+    );
+    let now = state.runtime.advance_clock(body.seconds, origin).await?;
     Ok(Json(ClockView {
         now: ts(now),
         mode: state.runtime.clock().mode().as_str(),

@@ -13,7 +13,7 @@ use super::AppState;
 use super::conversations::{exists_at, store_failed};
 use super::dto::{ConversationPage, ConversationQuery, ConversationView};
 use super::error::AppError;
-use super::extract::{QueryParams, validate_id};
+use super::extract::{QueryParams, page_limit, validate_id};
 use crate::store::archive::{ArchiveQuery, Position, to_micros};
 
 /// The default page size of `GET /v1/conversations`.
@@ -72,19 +72,7 @@ impl ListFilter {
                 ))),
             })
             .transpose()?;
-        let limit = given(query.limit)
-            .map(|text| {
-                text.parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .ok_or_else(|| {
-                        AppError::invalid(format!(
-                            "`limit` must be a whole number from 1 to {MAX_LIMIT}, got `{text}`"
-                        ))
-                    })
-            })
-            .transpose()?
-            .unwrap_or(DEFAULT_LIMIT);
+        let limit = page_limit(query.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
         let after = given(query.after)
             .map(|text| {
                 cursor::parse(&text).ok_or_else(|| {

@@ -21,6 +21,7 @@ use super::error::AppError;
 use super::extract::{Body, Id, OptionalBody, parse_id, validate_id};
 use super::{AppState, created_status};
 use crate::auth::Caller;
+use crate::runtime::Origin;
 use crate::runtime::RuntimeError;
 use crate::store::StoreError;
 use crate::store::archive::to_micros;
@@ -74,13 +75,18 @@ type Reply = Result<Json<ConversationView>, AppError>;
 /// conversation that is no longer in memory but archived is closed: 409, as in memory.
 async fn run(
     state: &AppState,
+    caller: &Caller,
     id: &str,
     make: impl FnOnce(openline_core::ConversationId) -> Command,
 ) -> Reply {
     let command = make(parse_id("id", id).map_err(AppError::invalid)?);
     let outcome = state
         .runtime
-        .execute(|_, _| Ok(command), |engine, _| view(engine, id))
+        .execute_as(
+            Origin::caller(&caller.name),
+            |_, _| Ok(command),
+            |engine, _| view(engine, id),
+        )
         .await;
     match outcome {
         Ok(shown) => shown.map(Json).ok_or_else(|| missing(id)),
@@ -118,6 +124,7 @@ enum Held {
 /// second conversation while the first is readable (SPEC R21b).
 pub async fn open(
     State(state): State<AppState>,
+    caller: Caller,
     Id(channel): Id,
     Body(body): Body<ConversationBody>,
 ) -> Result<Response, AppError> {
@@ -151,7 +158,8 @@ pub async fn open(
         };
         let mut held = None;
         let outcome = runtime
-            .execute(
+            .execute_as(
+                Origin::caller(&caller.name),
                 |_, engine| {
                     // In memory (memory wins), a fresh id, or an unknown channel (the engine's
                     // 404 comes first): the engine answers.
@@ -266,7 +274,7 @@ pub async fn message(
         )));
     }
     let agent = agent.as_deref().map(|a| agent_id("agent", a)).transpose()?;
-    run(&state, &id, |conversation| Command::Message {
+    run(&state, &caller, &id, |conversation| Command::Message {
         conversation,
         from,
         agent,
@@ -305,7 +313,7 @@ async fn answer_offer(
         )));
     }
     let agent = agent_id("agent", &body.agent)?;
-    run(&state, &id, |conversation| {
+    run(&state, &caller, &id, |conversation| {
         Command::answer(conversation, agent, accepts)
     })
     .await
@@ -314,6 +322,7 @@ async fn answer_offer(
 /// `POST /v1/conversations/{id}/transfer`: to an agent, or `null` for the queue.
 pub async fn transfer(
     State(state): State<AppState>,
+    caller: Caller,
     Id(id): Id,
     body: Body<TransferBody>,
 ) -> Reply {
@@ -323,7 +332,7 @@ pub async fn transfer(
         .as_deref()
         .map(|a| agent_id("to", a))
         .transpose()?;
-    run(&state, &id, |conversation| Command::Transfer {
+    run(&state, &caller, &id, |conversation| Command::Transfer {
         conversation,
         to,
     })
@@ -331,6 +340,14 @@ pub async fn transfer(
 }
 
 /// `POST /v1/conversations/{id}/close`; closing twice → 409.
-pub async fn close(State(state): State<AppState>, Id(id): Id, _: OptionalBody<CloseBody>) -> Reply {
-    run(&state, &id, |conversation| Command::Close { conversation }).await
+pub async fn close(
+    State(state): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    _: OptionalBody<CloseBody>,
+) -> Reply {
+    run(&state, &caller, &id, |conversation| Command::Close {
+        conversation,
+    })
+    .await
 }

@@ -123,6 +123,8 @@ pub struct HistoryView {
     pub agent: Option<String>,
     /// The SPEC R14 reason code, where one applies.
     pub reason: Option<String>,
+    /// Who caused it (SPEC R28): the caller's name, or null for the router's own decisions.
+    pub by: Option<String>,
 }
 
 /// A conversation as the API shows it.
@@ -171,6 +173,7 @@ impl From<&Conversation> for ConversationView {
                     event: h.event,
                     agent: h.agent.as_deref().map(str::to_owned),
                     reason: h.reason.as_ref().map(|r| r.as_str().to_owned()),
+                    by: h.by.clone(),
                 })
                 .collect(),
             history_omitted: c.history_omitted,

@@ -162,3 +162,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
             .map_err(|e| AppError::invalid(format!("invalid query string: {}", e.body_text())))
     }
 }
+
+/// The `limit` query parameter of a paged list: `default` when absent or empty, else a whole
+/// number from 1 to `max` (400 otherwise).
+pub fn page_limit(value: Option<String>, default: usize, max: usize) -> Result<usize, AppError> {
+    match value.filter(|text| !text.is_empty()) {
+        None => Ok(default),
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                AppError::invalid(format!(
+                    "`limit` must be a whole number from 1 to {max}, got `{}`",
+                    text.chars().take(100).collect::<String>()
+                ))
+            }),
+    }
+}

@@ -3,6 +3,7 @@
 //! panics, answers with the API's JSON error shape.
 
 mod agents;
+mod audit;
 pub mod auth;
 mod channels;
 mod clock;
@@ -52,12 +53,14 @@ impl AppState {
     /// `view` then shows of it (API.md: PUT of agents and channels, opening a conversation).
     pub async fn create_or_replace<T: serde::Serialize>(
         &self,
+        origin: crate::runtime::Origin,
         command: openline_core::Command,
         view: impl FnOnce(&openline_core::Engine) -> T,
     ) -> Result<Response, AppError> {
         let (created, shown) = self
             .runtime
-            .execute(
+            .execute_as(
+                origin,
                 |_, _| Ok(command),
                 |engine, applied| (applied.created, view(engine)),
             )
@@ -102,7 +105,8 @@ pub fn app(state: AppState) -> Router {
         .route("/plugins", get(ops::plugins))
         .route("/whoami", get(tokens::whoami))
         .route("/tokens", get(tokens::list).post(tokens::create))
-        .route("/tokens/{name}", axum::routing::delete(tokens::revoke));
+        .route("/tokens/{name}", axum::routing::delete(tokens::revoke))
+        .route("/audit", get(audit::list));
     Router::new()
         .nest("/v1", v1)
         .route("/", get(ops::dashboard))

@@ -11,6 +11,7 @@ use super::AppState;
 use super::error::AppError;
 use super::extract::{Body, parse_id};
 use crate::auth::Caller;
+use crate::runtime::Origin;
 
 /// A signal as received, before the instant is known.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,7 +118,10 @@ pub async fn post(
             .collect();
         Ok(Command::Signals { signals })
     };
-    state.runtime.execute(build, |_, _| ()).await?;
+    state
+        .runtime
+        .execute_as(Origin::caller(&caller.name), build, |_, _| ())
+        .await?;
     Ok(Json(json!({ "accepted": count })))
 }
 

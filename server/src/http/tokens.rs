@@ -49,13 +49,20 @@ pub struct NewToken {
 /// `POST /v1/tokens` → 201 with the token and its secret (`token`), shown this once.
 pub async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     Body(body): Body<NewToken>,
 ) -> Result<Response, AppError> {
-    let now = chrono::Utc::now();
+    let now = state.runtime.clock().now();
     let (info, secret) = state
         .runtime
         .store()
-        .create_token(&body.name, body.role, body.agent.as_deref(), now)
+        .create_token(
+            &body.name,
+            body.role,
+            body.agent.as_deref(),
+            now,
+            &caller.name,
+        )
         .await
         .map_err(store_error)?;
     state.gate.token_created();
@@ -73,12 +80,14 @@ pub async fn create(
 /// refused from the next request on, by every server on the store.
 pub async fn revoke(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<StatusCode, AppError> {
+    let now = state.runtime.clock().now();
     let revoked = state
         .runtime
         .store()
-        .revoke_token(&name)
+        .revoke_token(&name, now, &caller.name)
         .await
         .map_err(store_error)?;
     if revoked {

@@ -114,7 +114,7 @@ impl Follower {
             .replay(*seq, |record| {
                 engine.advance_to(record.at);
                 engine
-                    .apply(record.command, record.at)
+                    .apply_by(record.command, record.at, record.by.as_deref())
                     .map(|_| *seq = record.seq)
                     .map_err(|error| {
                         format!(
@@ -268,7 +268,10 @@ mod tests {
             1,
             "`old` closed, not archived yet"
         );
-        active.advance_clock(2 * 3600).await.unwrap(); // `old` is archived, leaves memory
+        active
+            .advance_clock(2 * 3600, crate::runtime::Origin::router())
+            .await
+            .unwrap(); // `old` is archived, leaves memory
         // The clock's advance is not a log record: the next one is.
         run(
             &active,

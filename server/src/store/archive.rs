@@ -86,7 +86,7 @@ macro_rules! columns {
 /// The columns of `openline_conversation_history` [`read_entry`] reads.
 macro_rules! history_columns {
     () => {
-        "conversation, at, event, agent, reason"
+        "conversation, at, event, agent, reason, actor"
     };
 }
 
@@ -212,8 +212,8 @@ fn history_insert_statements() -> &'static Statements {
     SQL.get_or_init(|| {
         chunked_sql(
             "INSERT INTO openline_conversation_history \
-             (conversation, position, at, event, agent, reason) VALUES",
-            6,
+             (conversation, position, at, event, agent, reason, actor) VALUES",
+            7,
             "",
         )
     })
@@ -329,6 +329,7 @@ pub(crate) async fn insert(
             .bind(event_name(row.entry.event))
             .bind(row.entry.agent.as_deref().map(str::to_owned))
             .bind(row.entry.reason.as_ref().map(|r| r.as_str().to_owned()))
+            .bind(row.entry.by.clone())
     })
     .await
 }
@@ -385,6 +386,7 @@ fn read_entry(row: &AnyRow) -> Result<(String, HistoryEntry), StoreError> {
     let event: String = row.try_get("event")?;
     let agent: Option<String> = row.try_get("agent")?;
     let reason: Option<String> = row.try_get("reason")?;
+    let by: Option<String> = row.try_get("actor")?;
     let event: HistoryEvent = serde_json::from_value(serde_json::Value::String(event.clone()))
         .map_err(|_| corrupt(&id, format!("unknown history event `{event}`")))?;
     let entry = HistoryEntry {
@@ -396,6 +398,7 @@ fn read_entry(row: &AnyRow) -> Result<(String, HistoryEntry), StoreError> {
             })
             .transpose()?,
         reason: reason.map(ReasonCode::new),
+        by,
     };
     Ok((id, entry))
 }

@@ -23,6 +23,7 @@ fn entry(
         event,
         agent: agent.map(|a| AgentId::new(a).unwrap()),
         reason: reason.map(ReasonCode::new),
+        by: None,
     }
 }
 
@@ -30,7 +31,10 @@ fn entry(
 /// `at(closed)`, with a short history.
 fn closed(id: &str, channel: &str, queued: i64, closed: i64, agent: Option<&str>) -> Conversation {
     let mut history = VecDeque::new();
-    history.push_back(entry(at(queued), HistoryEvent::Queued, None, None));
+    // Opened by a request of the `widget` token (SPEC R28): its `by` is archived too.
+    let mut opened = entry(at(queued), HistoryEvent::Queued, None, None);
+    opened.by = Some("widget".into());
+    history.push_back(opened);
     if let Some(agent) = agent {
         history.push_back(entry(at(queued), HistoryEvent::Offered, Some(agent), None));
         history.push_back(entry(at(queued), HistoryEvent::Accepted, Some(agent), None));

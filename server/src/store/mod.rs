@@ -4,6 +4,7 @@
 //! runtime queries, tables created if missing).
 
 pub mod archive;
+pub mod audit;
 pub mod lock;
 pub mod snapshot;
 mod tokens;
@@ -152,6 +153,9 @@ pub struct LogRecord {
     pub at: Timestamp,
     /// The command.
     pub command: Command,
+    /// Who it came from (SPEC R28), `None` for the router's own and for records logged
+    /// before actors were.
+    pub by: Option<String>,
 }
 
 /// A write the writer persists: an accepted command (already serialized) or the manual
@@ -164,7 +168,12 @@ pub enum Record {
         at: Timestamp,
         /// The command as JSON.
         json: String,
+        /// Who it came from (SPEC R28), `None` for the router's own.
+        by: Option<std::sync::Arc<str>>,
     },
+    /// A settings change to the audit trail (SPEC R28), in the same transaction as the
+    /// command or clock change it records.
+    Audit(Box<audit::AuditEntry>),
     /// Replace the manual clock's instant.
     Clock(Timestamp),
     /// Closed conversations to the archive tables (SPEC R21b).
@@ -180,7 +189,7 @@ pub struct Store {
 
 /// The store's schema, one numbered migration per release that changed it (never edited once
 /// released; `server/migrations/`), applied by sqlx's migrator on connect.
-const MIGRATIONS: [(i64, &str, &str); 4] = [
+const MIGRATIONS: [(i64, &str, &str); 5] = [
     (
         1,
         "command log",
@@ -196,6 +205,11 @@ const MIGRATIONS: [(i64, &str, &str); 4] = [
         4,
         "tokens and audit",
         include_str!("../../migrations/0004_tokens_and_audit.sql"),
+    ),
+    (
+        5,
+        "actors",
+        include_str!("../../migrations/0005_actors.sql"),
     ),
 ];
 
@@ -299,8 +313,9 @@ impl Store {
     /// Feeds every logged command after record `after`, in log order, to `each`.
     ///
     /// The log is read in pages of [`REPLAY_PAGE`] records, each page one row holding its
-    /// records as `seq TAB format TAB at TAB command` lines (a logged command is compact JSON: no raw tab
-    /// or newline). A million rows one by one cost several seconds of driver overhead alone;
+    /// records as `seq TAB format TAB at TAB actor TAB command` lines (a logged command is
+    /// compact JSON, and an actor is written without control characters: no raw tab or
+    /// newline in either; no actor is an empty field). A million rows one by one cost several seconds of driver overhead alone;
     /// a few hundred rows do not.
     pub async fn replay<E>(
         &self,
@@ -312,12 +327,12 @@ impl Store {
     {
         let sql = match self.kind {
             StoreKind::Sqlite => {
-                "SELECT group_concat(seq || char(9) || format || char(9) || at || char(9) || command, char(10) ORDER BY seq) AS page \
-                 FROM (SELECT seq, format, at, command FROM openline_command_log WHERE seq > $1 ORDER BY seq LIMIT $2)"
+                "SELECT group_concat(seq || char(9) || format || char(9) || at || char(9) || COALESCE(actor, '') || char(9) || command, char(10) ORDER BY seq) AS page \
+                 FROM (SELECT seq, format, at, actor, command FROM openline_command_log WHERE seq > $1 ORDER BY seq LIMIT $2)"
             }
             StoreKind::Postgres => {
-                "SELECT string_agg(seq::text || E'\\t' || format::text || E'\\t' || at || E'\\t' || command, E'\\n' ORDER BY seq) AS page \
-                 FROM (SELECT seq, format, at, command FROM openline_command_log WHERE seq > $1 ORDER BY seq LIMIT $2) AS p"
+                "SELECT string_agg(seq::text || E'\\t' || format::text || E'\\t' || at || E'\\t' || COALESCE(actor, '') || E'\\t' || command, E'\\n' ORDER BY seq) AS page \
+                 FROM (SELECT seq, format, at, actor, command FROM openline_command_log WHERE seq > $1 ORDER BY seq LIMIT $2) AS p"
             }
         };
         let mut last = after;
@@ -422,10 +437,15 @@ impl Store {
             tx.rollback().await?;
             return Ok(next_seq + i64::try_from(commands).unwrap_or(i64::MAX));
         }
-        let mut run: Vec<(Timestamp, &str)> = Vec::new();
+        let mut run: Vec<(Timestamp, &str, Option<&str>)> = Vec::new();
         for record in records {
             match record {
-                Record::Command { at, json } => run.push((*at, json.as_str())),
+                Record::Command { at, json, by } => run.push((*at, json.as_str(), by.as_deref())),
+                Record::Audit(entry) => {
+                    seq = insert_commands(&mut tx, seq, &run).await?;
+                    run.clear();
+                    audit::insert(&mut tx, entry).await?;
+                }
                 Record::Archive(conversations) => {
                     seq = insert_commands(&mut tx, seq, &run).await?;
                     run.clear();
@@ -499,17 +519,21 @@ pub(crate) async fn fence(
 /// Records per page read on replay (see [`Store::replay`]).
 pub const REPLAY_PAGE: i64 = 4096;
 
-/// One replayed `seq TAB format TAB at TAB command` line, which must come after record
-/// `previous`.
+/// One replayed `seq TAB format TAB at TAB actor TAB command` line, which must come after
+/// record `previous`.
 fn parse_log_line(previous: i64, line: &str) -> Result<LogRecord, StoreError> {
     let corrupt = |seq, message: String| StoreError::Corrupt { seq, message };
-    let mut fields = line.splitn(4, '\t');
-    let (Some(seq), Some(format), Some(at), Some(json)) =
-        (fields.next(), fields.next(), fields.next(), fields.next())
-    else {
+    let mut fields = line.splitn(5, '\t');
+    let (Some(seq), Some(format), Some(at), Some(actor), Some(json)) = (
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+        fields.next(),
+    ) else {
         return Err(corrupt(
             previous + 1,
-            "a record without its four fields".into(),
+            "a record without its five fields".into(),
         ));
     };
     let seq: i64 = seq
@@ -524,7 +548,13 @@ fn parse_log_line(previous: i64, line: &str) -> Result<LogRecord, StoreError> {
     check_format(seq, "log record", format, RECORD_FORMAT)?;
     let at = parse_at(seq, at)?;
     let command = serde_json::from_str(json).map_err(|e| corrupt(seq, e.to_string()))?;
-    Ok(LogRecord { seq, at, command })
+    let by = (!actor.is_empty()).then(|| actor.to_owned());
+    Ok(LogRecord {
+        seq,
+        at,
+        command,
+        by,
+    })
 }
 
 /// Refuses a record or snapshot (`what`, at `seq`) whose `format` this binary cannot read.
@@ -544,23 +574,31 @@ fn check_format(seq: i64, what: &str, format: &str, newest: i64) -> Result<(), S
     }
 }
 
+/// `actor` with every control character replaced by U+FFFD: the replay reads the log as
+/// tab-separated lines (ids and JWT subjects are checked to have none; this keeps the log
+/// readable whatever a caller's name).
+fn printable(actor: &str) -> String {
+    actor.replace(char::is_control, "\u{FFFD}")
+}
+
 /// Row counts of the multi-row `INSERT`s a run of commands is split into (largest first): a
 /// few distinct statements, each prepared once and cached by the connection.
 pub const INSERT_CHUNKS: [usize; 4] = [128, 32, 8, 1];
 
 fn insert_sql(rows: usize) -> String {
     let mut sql =
-        String::from("INSERT INTO openline_command_log (seq, at, command, format) VALUES ");
+        String::from("INSERT INTO openline_command_log (seq, at, command, actor, format) VALUES ");
     for row in 0..rows {
-        let first = row * 3 + 1;
+        let first = row * 4 + 1;
         if row > 0 {
             sql.push_str(", ");
         }
         sql.push_str(&format!(
-            "(${}, ${}, ${}, {RECORD_FORMAT})",
+            "(${}, ${}, ${}, ${}, {RECORD_FORMAT})",
             first,
             first + 1,
-            first + 2
+            first + 2,
+            first + 3
         ));
     }
     sql
@@ -575,14 +613,18 @@ fn insert_statements() -> &'static [(usize, String); 4] {
 async fn insert_commands(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     mut seq: i64,
-    mut commands: &[(Timestamp, &str)],
+    mut commands: &[(Timestamp, &str, Option<&str>)],
 ) -> Result<i64, StoreError> {
     for (rows, sql) in insert_statements() {
         while commands.len() >= *rows {
             let (chunk, rest) = commands.split_at(*rows);
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
-            for (at, json) in chunk {
-                query = query.bind(seq).bind(format_at(*at)).bind(*json);
+            for (at, json, by) in chunk {
+                query = query
+                    .bind(seq)
+                    .bind(format_at(*at))
+                    .bind(*json)
+                    .bind(by.map(printable));
                 seq += 1;
             }
             query.execute(&mut **tx).await?;

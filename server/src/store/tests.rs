@@ -90,10 +90,12 @@ fn command(n: usize) -> Command {
     }
 }
 
+/// Command `n`, from an actor for even `n` (with a tab in its name), from the router for odd.
 fn record(n: usize) -> Record {
     Record::Command {
         at: at(n as i64),
         json: serde_json::to_string(&command(n)).unwrap(),
+        by: n.is_multiple_of(2).then(|| format!("op\t{n}").into()),
     }
 }
 
@@ -145,10 +147,14 @@ async fn append_and_replay_round_trip(url: &str) {
         LogRecord {
             seq: 3,
             at: at(2),
-            command: command(2)
+            command: command(2),
+            // SPEC R28: the actor comes back, a control character replaced (the log is read
+            // as tab-separated lines).
+            by: Some("op\u{FFFD}2".into()),
         },
         "instants keep nanoseconds"
     );
+    assert_eq!(log[1].by, None, "the router's command has no actor");
     assert_eq!(store.manual_clock().await.unwrap(), Some(at(9)));
     assert_eq!(store.last_seq().await.unwrap(), 4);
     store.ping().await.unwrap();
@@ -319,9 +325,11 @@ async fn a_writer_that_cannot_connect_says_so() {
 #[test]
 fn a_replayed_line_out_of_order_or_incomplete_is_corrupt() {
     let json = serde_json::to_string(&command(1)).unwrap();
-    let line = |seq: &str| format!("{seq}\t1\t2026-01-01T00:00:00Z\t{json}");
+    let line = |seq: &str| format!("{seq}\t1\t2026-01-01T00:00:00Z\t\t{json}");
     let read = parse_log_line(4, &line("5")).unwrap();
-    assert_eq!((read.seq, read.command), (5, command(1)));
+    assert_eq!((read.seq, read.command, read.by), (5, command(1), None));
+    let by = parse_log_line(4, &format!("5\t1\t2026-01-01T00:00:00Z\tops\t{json}")).unwrap();
+    assert_eq!(by.by.as_deref(), Some("ops"), "SPEC R28: the actor field");
     let corrupt_at = |result: Result<LogRecord, StoreError>| match result {
         Err(StoreError::Corrupt { seq, .. }) => seq,
         other => panic!("not corrupt: {other:?}"),
@@ -333,14 +341,15 @@ fn a_replayed_line_out_of_order_or_incomplete_is_corrupt() {
     );
     assert_eq!(corrupt_at(parse_log_line(5, &line("x"))), 6, "a bad number");
     assert_eq!(
-        corrupt_at(parse_log_line(5, "6\t1\t2026-01-01T00:00:00Z")),
-        6
+        corrupt_at(parse_log_line(5, "6\t1\t2026-01-01T00:00:00Z\t{}")),
+        6,
+        "a field missing"
     );
-    assert_eq!(corrupt_at(parse_log_line(5, "6\t1\tyesterday\t{}")), 6);
+    assert_eq!(corrupt_at(parse_log_line(5, "6\t1\tyesterday\t\t{}")), 6);
     assert_eq!(
         corrupt_at(parse_log_line(
             5,
-            &format!("6\tone\t2026-01-01T00:00:00Z\t{json}")
+            &format!("6\tone\t2026-01-01T00:00:00Z\t\t{json}")
         )),
         6,
         "a bad format"
@@ -351,7 +360,7 @@ fn a_replayed_line_out_of_order_or_incomplete_is_corrupt() {
 fn r22_a_record_in_a_newer_format_stops_the_replay_and_says_to_upgrade() {
     let json = serde_json::to_string(&command(1)).unwrap();
     let newer = RECORD_FORMAT + 1;
-    match parse_log_line(0, &format!("1\t{newer}\t2026-01-01T00:00:00Z\t{json}")) {
+    match parse_log_line(0, &format!("1\t{newer}\t2026-01-01T00:00:00Z\t\t{json}")) {
         Err(StoreError::Unreplayable { seq: 1, message }) => {
             assert!(message.contains("newer openline"), "{message}");
             assert!(message.contains(&format!("format {newer}")), "{message}");
@@ -420,7 +429,7 @@ async fn a_claim_fences_out_the_previous_writer(url: &str) {
     let mut tx = a.pool.begin().await.unwrap();
     fence(&mut tx, epoch_a).await.unwrap();
     let json = serde_json::to_string(&command(1)).unwrap();
-    insert_commands(&mut tx, 2, &[(at(1), json.as_str())])
+    insert_commands(&mut tx, 2, &[(at(1), json.as_str(), None)])
         .await
         .unwrap();
     let claim = tokio::spawn(async move {

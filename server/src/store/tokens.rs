@@ -8,23 +8,26 @@ use openline_core::id::AgentId;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
+use super::audit::{self, AuditEntry};
 use super::{Store, StoreError, format_at};
 use crate::auth::token::{self, Role, TokenError, TokenInfo};
 
 impl Store {
     /// Creates the token `name` with `role` (and `agent`, required for [`Role::Agent`] and
-    /// refused for the others), created at `now`; it and its secret, which is not kept and
-    /// cannot be shown again. A name already taken by a live token, a bad name or agent id:
-    /// [`StoreError::Token`], and nothing is written.
+    /// refused for the others), created at `now` by `by` (audited, SPEC R28); it and its
+    /// secret, which is not kept and cannot be shown again. A name already taken by a live
+    /// token, a bad name or agent id: [`StoreError::Token`], and nothing is written.
     pub async fn create_token(
         &self,
         name: &str,
         role: Role,
         agent: Option<&str>,
         now: Timestamp,
+        by: &str,
     ) -> Result<(TokenInfo, String), StoreError> {
         let agent = token::check(name, role, agent)?;
         let secret = token::new_secret().map_err(StoreError::Random)?;
+        let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO openline_token (name, role, agent, hash, created_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (name) DO NOTHING",
@@ -34,12 +37,19 @@ impl Store {
         .bind(agent.as_ref().map(AgentId::as_str))
         .bind(token::hash_secret(&secret))
         .bind(format_at(now))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
         if inserted == 0 {
             return Err(TokenError::NameTaken(name.to_owned()).into());
         }
+        let change = serde_json::json!({ "role": role.as_str(), "agent": agent.as_ref().map(AgentId::as_str) });
+        audit::insert(
+            &mut tx,
+            &AuditEntry::new(now, by, "token.create", name, change),
+        )
+        .await?;
+        tx.commit().await?;
         let info = TokenInfo {
             name: name.to_owned(),
             role,
@@ -59,15 +69,27 @@ impl Store {
             .collect()
     }
 
-    /// Revokes the token `name`: its secret is refused from then on. False when there is no
-    /// live token of that name.
-    pub async fn revoke_token(&self, name: &str) -> Result<bool, StoreError> {
+    /// Revokes the token `name` at `now` by `by` (audited, SPEC R28): its secret is refused
+    /// from then on. False when there is no live token of that name (nothing is recorded).
+    pub async fn revoke_token(
+        &self,
+        name: &str,
+        now: Timestamp,
+        by: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let deleted = sqlx::query("DELETE FROM openline_token WHERE name = $1")
             .bind(name)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
-        Ok(deleted > 0)
+        if deleted == 0 {
+            return Ok(false);
+        }
+        let entry = AuditEntry::new(now, by, "token.revoke", name, serde_json::json!({}));
+        audit::insert(&mut tx, &entry).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The live token whose secret is `secret`, if any.

@@ -33,7 +33,7 @@ async fn create_list_look_up_and_revoke(url: &str) {
     assert_eq!(store.list_tokens().await.unwrap(), []);
 
     let (admin, admin_secret) = store
-        .create_token("ops", Role::Admin, None, at(0))
+        .create_token("ops", Role::Admin, None, at(0), "test")
         .await
         .unwrap();
     assert_eq!(
@@ -46,7 +46,7 @@ async fn create_list_look_up_and_revoke(url: &str) {
         }
     );
     let (alice, alice_secret) = store
-        .create_token("alice-laptop", Role::Agent, Some("alice"), at(1))
+        .create_token("alice-laptop", Role::Agent, Some("alice"), at(1), "test")
         .await
         .unwrap();
     assert_eq!(alice.agent.as_deref(), Some("alice"));
@@ -101,13 +101,13 @@ async fn create_list_look_up_and_revoke(url: &str) {
     }
 
     // Revoked: refused from then on; the name is free again, with a new secret.
-    assert!(store.revoke_token("ops").await.unwrap());
-    assert!(!store.revoke_token("ops").await.unwrap());
-    assert!(!store.revoke_token("nobody").await.unwrap());
+    assert!(store.revoke_token("ops", at(3), "test").await.unwrap());
+    assert!(!store.revoke_token("ops", at(3), "test").await.unwrap());
+    assert!(!store.revoke_token("nobody", at(3), "test").await.unwrap());
     assert_eq!(store.token_for_secret(&admin_secret).await.unwrap(), None);
     assert_eq!(store.list_tokens().await.unwrap(), [alice]);
     let (again, again_secret) = store
-        .create_token("ops", Role::Supervisor, None, at(2))
+        .create_token("ops", Role::Supervisor, None, at(2), "test")
         .await
         .unwrap();
     assert_ne!(again_secret, admin_secret);
@@ -116,8 +116,13 @@ async fn create_list_look_up_and_revoke(url: &str) {
         store.token_for_secret(&again_secret).await.unwrap(),
         Some(again)
     );
-    assert!(store.revoke_token("ops").await.unwrap());
-    assert!(store.revoke_token("alice-laptop").await.unwrap());
+    assert!(store.revoke_token("ops", at(3), "test").await.unwrap());
+    assert!(
+        store
+            .revoke_token("alice-laptop", at(3), "test")
+            .await
+            .unwrap()
+    );
     assert!(!store.has_tokens().await.unwrap());
     store.close().await;
 }
@@ -125,7 +130,7 @@ async fn create_list_look_up_and_revoke(url: &str) {
 async fn bad_requests_change_nothing(url: &str) {
     let store = Store::connect(url).await.unwrap();
     let (first, _) = store
-        .create_token("ci", Role::Integration, None, at(0))
+        .create_token("ci", Role::Integration, None, at(0), "test")
         .await
         .unwrap();
     let refused = [
@@ -151,14 +156,14 @@ async fn bad_requests_change_nothing(url: &str) {
         ),
     ];
     for (name, role, agent, expected) in refused {
-        match store.create_token(name, role, agent, at(1)).await {
+        match store.create_token(name, role, agent, at(1), "test").await {
             Err(StoreError::Token(error)) => assert_eq!(error, expected, "{name}"),
             other => panic!("{name}: {other:?}"),
         }
     }
     assert!(matches!(
         store
-            .create_token("bob", Role::Agent, Some("\n"), at(1))
+            .create_token("bob", Role::Agent, Some("\n"), at(1), "test")
             .await,
         Err(StoreError::Token(TokenError::InvalidAgent(_)))
     ));
@@ -205,7 +210,7 @@ async fn sqlite_the_secret_is_in_no_file_of_the_store() {
     let db = TempDb::new();
     let store = Store::connect(&db.url()).await.unwrap();
     let (_, secret) = store
-        .create_token("ops", Role::Admin, None, at(0))
+        .create_token("ops", Role::Admin, None, at(0), "test")
         .await
         .unwrap();
     store.close().await;

@@ -41,6 +41,8 @@ pub type Publish = Arc<dyn Fn(Vec<Event>) + Send + Sync>;
 enum Job {
     Write {
         record: Option<Record>,
+        /// Its audit entry ([`Record::Audit`]), written in the same transaction.
+        audit: Option<Record>,
         events: Vec<Event>,
         ack: Option<oneshot::Sender<Result<(), WriteFailed>>>,
     },
@@ -144,6 +146,17 @@ impl Writer {
     /// (events are published just before). Synchronous, so it can be called under the
     /// engine's lock: queue order is apply order.
     pub fn submit(&self, record: Option<Record>, events: Vec<Event>) -> Result<Ack, WriteFailed> {
+        self.submit_audited(record, None, events)
+    }
+
+    /// [`Writer::submit`] with `audit` (a [`Record::Audit`] entry for the change `record`
+    /// makes, SPEC R28) written in the same transaction, right after `record`.
+    pub fn submit_audited(
+        &self,
+        record: Option<Record>,
+        audit: Option<Record>,
+        events: Vec<Event>,
+    ) -> Result<Ack, WriteFailed> {
         if self.is_failed() {
             return Err(WriteFailed);
         }
@@ -151,6 +164,7 @@ impl Writer {
         self.jobs
             .send(Job::Write {
                 record,
+                audit,
                 events,
                 ack: Some(ack),
             })
@@ -163,6 +177,7 @@ impl Writer {
         if !events.is_empty() {
             let _ = self.jobs.send(Job::Write {
                 record: None,
+                audit: None,
                 events,
                 ack: None,
             });
@@ -224,14 +239,13 @@ struct Shared {
     durable: Arc<AtomicI64>,
 }
 
-fn record_of(job: &Job) -> Option<&Record> {
-    match job {
-        Job::Write {
-            record: Some(record),
-            ..
-        } => Some(record),
-        _ => None,
-    }
+/// A job's records, in the order they are written.
+fn records_of(job: &Job) -> impl Iterator<Item = &Record> {
+    let (record, audit) = match job {
+        Job::Write { record, audit, .. } => (record.as_ref(), audit.as_ref()),
+        _ => (None, None),
+    };
+    record.into_iter().chain(audit)
 }
 
 /// First wait before retrying a commit; doubled after each failed attempt, up to
@@ -309,7 +323,7 @@ async fn run(
             batch.truncate(stop); // later jobs are refused: their acks drop
             stopping = true;
         }
-        let records: Vec<&Record> = batch.iter().filter_map(record_of).collect();
+        let records: Vec<&Record> = batch.iter().flat_map(records_of).collect();
         let outcome = if shared.failed.load(Ordering::SeqCst) {
             Err(None)
         } else if !records.is_empty() {
@@ -335,6 +349,7 @@ async fn run(
                             record,
                             events,
                             ack,
+                            ..
                         } => {
                             if matches!(record, Some(Record::Command { .. })) {
                                 numbered += 1;
