@@ -261,6 +261,12 @@ pub struct RetentionSettings {
         deserialize_with = "openline_core::settings::positive_duration"
     )]
     pub closed_conversations: Duration,
+    /// Events are kept in the store this long, for subscribers that resume (SPEC R29).
+    #[serde(
+        default = "default_events",
+        deserialize_with = "openline_core::settings::positive_duration"
+    )]
+    pub events: Duration,
 }
 
 impl Default for RetentionSettings {
@@ -268,8 +274,13 @@ impl Default for RetentionSettings {
         Self {
             closed_in_memory: default_closed_in_memory(),
             closed_conversations: default_closed_conversations(),
+            events: default_events(),
         }
     }
+}
+
+fn default_events() -> Duration {
+    Duration::from_secs(24 * 60 * 60)
 }
 
 fn default_closed_in_memory() -> Duration {

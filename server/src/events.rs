@@ -1,39 +1,65 @@
-//! Server-Sent Events (API.md "Events"): every engine [`Event`] is sent once on a bounded
-//! broadcast channel; each subscriber filters by agent and channel. An event is serialized to
-//! JSON at most once, by the first subscriber that wants it, so publishing (on the store
-//! writer's path, before the acknowledgement) costs no serialization. A subscriber that falls
-//! behind gets an `event: lagged` message saying how many it missed and continues; slow
+//! Server-Sent Events (API.md "Events"; SPEC R29): every engine [`Event`] gets an id and its
+//! JSON from the store writer, which retains it in the transaction of the commands that
+//! caused it, then sends it once on a bounded broadcast channel; each subscriber filters by
+//! agent and channel. A subscriber resuming after an id reads what it missed from the store
+//! first; one that falls behind the live stream catches up from the store too. Slow
 //! subscribers never block routing.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use axum::response::sse;
 use futures_util::Stream;
 use openline_core::Event;
 use tokio::sync::{broadcast, watch};
 
+use crate::store::events::EventFilter;
+use crate::store::{Store, StoreError};
+
 /// How many events a subscriber may fall behind before it lags.
 pub const CAPACITY: usize = 4096;
 
-/// One published event, shared by every subscriber.
+/// One published event with its id (SPEC R29), shared by every subscriber; its JSON is
+/// made once, by the store writer, which also retains it.
 #[derive(Debug)]
 pub struct Published {
+    id: i64,
     event: Event,
-    json: OnceLock<String>,
+    json: String,
 }
 
 impl Published {
+    /// Event `event` numbered `id`: its JSON is the event's with `"id": "<id>"` first.
+    pub fn new(id: i64, event: Event) -> Self {
+        let body =
+            serde_json::to_string(&event).unwrap_or_else(|e| format!(r#"{{"error":"{e}"}}"#));
+        // An event is a JSON object with at least its `type`: `{"type":…}`.
+        let json = match body.strip_prefix('{') {
+            Some(rest) => format!(r#"{{"id":"{id}",{rest}"#),
+            None => body,
+        };
+        Self { id, event, json }
+    }
+
+    /// Its id: ids increase in the order events happen.
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+
+    /// The event.
+    pub fn event(&self) -> &Event {
+        &self.event
+    }
+
     /// The SSE event name, e.g. `conversation.offered`.
     pub fn kind(&self) -> &'static str {
         self.event.kind()
     }
 
-    /// The event as JSON (with its `type`), serialized on first use.
+    /// The event as JSON, with its `id` and `type`.
     pub fn data(&self) -> &str {
-        self.json.get_or_init(|| {
-            serde_json::to_string(&self.event).unwrap_or_else(|e| format!(r#"{{"error":"{e}"}}"#))
-        })
+        &self.json
     }
 }
 
@@ -58,16 +84,12 @@ impl EventBus {
     }
 
     /// Sends `events` to every current subscriber (none is fine).
-    pub fn publish(&self, events: Vec<Event>) {
+    pub fn publish(&self, events: &[Arc<Published>]) {
         if self.tx.receiver_count() == 0 {
             return;
         }
         for event in events {
-            let published = Published {
-                event,
-                json: OnceLock::new(),
-            };
-            let _ = self.tx.send(Arc::new(published));
+            let _ = self.tx.send(event.clone());
         }
     }
 
@@ -101,43 +123,168 @@ impl Filter {
     }
 }
 
-/// The SSE stream of one subscriber; it ends when `shutdown` turns true.
-pub fn stream(
+impl Filter {
+    /// The same selection for reading retained events.
+    pub fn stored(&self) -> EventFilter<'_> {
+        EventFilter {
+            agent: self.agent.as_deref(),
+            channel: self.channel.as_deref(),
+        }
+    }
+}
+
+/// Retained events read per store query while a subscriber catches up.
+const CATCH_UP_PAGE: i64 = 512;
+
+/// One subscriber's stream: what it still has to send, where it stands.
+struct Subscriber {
     rx: broadcast::Receiver<Arc<Published>>,
     filter: Filter,
     shutdown: watch::Receiver<bool>,
-) -> impl Stream<Item = Result<sse::Event, Infallible>> {
-    futures_util::stream::unfold(
-        (rx, filter, shutdown),
-        |(mut rx, filter, mut shutdown)| async move {
-            loop {
-                if *shutdown.borrow() {
-                    return None;
-                }
-                let next = tokio::select! {
-                    next = rx.recv() => next,
-                    _ = shutdown.changed() => return None,
-                };
-                let event = match next {
-                    Ok(event) if filter.matches(&event) => {
-                        sse::Event::default().event(event.kind()).data(event.data())
-                    }
-                    Ok(_) => continue,
-                    Err(broadcast::error::RecvError::Lagged(missed)) => sse::Event::default()
-                        .event("lagged")
-                        .data(format!(r#"{{"missed":{missed}}}"#)),
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                };
-                return Some((Ok(event), (rx, filter, shutdown)));
+    store: Store,
+    /// Resume after this id: checked against what is retained before anything is sent.
+    resume: Option<i64>,
+    /// Retained events after this id are still to be read from the store.
+    backlog: Option<i64>,
+    /// The last event id sent or passed over: live events up to it were sent already.
+    last: Option<i64>,
+    queue: VecDeque<sse::Event>,
+}
+
+fn sse_event(id: i64, kind: &str, data: &str) -> sse::Event {
+    sse::Event::default()
+        .id(id.to_string())
+        .event(kind)
+        .data(data)
+}
+
+impl Subscriber {
+    /// Where resuming after `after` starts, given what is retained: an `event: reset` first
+    /// when events after it are gone (older than retention) or it is no id of this store.
+    async fn start_after(&mut self, after: i64) -> Result<(), StoreError> {
+        let bounds = self.store.event_bounds().await?;
+        let newest = bounds.next - 1;
+        let purged = after < newest && bounds.oldest.is_none_or(|oldest| after + 1 < oldest);
+        let from = if after > newest || purged {
+            let from = bounds.oldest.map_or(newest, |oldest| oldest - 1).max(0);
+            let data = format!(
+                r#"{{"after":"{}"}}"#,
+                bounds.oldest.unwrap_or(newest).max(0)
+            );
+            self.queue
+                .push_back(sse::Event::default().event("reset").data(data));
+            from
+        } else {
+            after
+        };
+        self.backlog = Some(from);
+        self.last = Some(from);
+        Ok(())
+    }
+
+    /// Reads the next page of the backlog into the queue.
+    async fn catch_up(&mut self, after: i64) -> Result<(), StoreError> {
+        let page = self
+            .store
+            .events_after(after, self.filter.stored(), CATCH_UP_PAGE)
+            .await?;
+        let full = i64::try_from(page.len()).unwrap_or(i64::MAX) >= CATCH_UP_PAGE;
+        for event in &page {
+            self.queue
+                .push_back(sse_event(event.id, &event.kind, &event.data));
+        }
+        let reached = page.last().map_or(after, |event| event.id);
+        self.last = Some(self.last.map_or(reached, |last| last.max(reached)));
+        self.backlog = full.then_some(reached);
+        Ok(())
+    }
+
+    /// The next SSE event; `None` when the stream ends (shutdown, or the store failed while
+    /// catching up: the client reconnects with `Last-Event-ID`).
+    async fn next(&mut self) -> Option<sse::Event> {
+        loop {
+            if let Some(event) = self.queue.pop_front() {
+                return Some(event);
             }
-        },
-    )
+            if *self.shutdown.borrow() {
+                return None;
+            }
+            let caught_up = match (self.resume.take(), self.backlog) {
+                (Some(after), _) => self.start_after(after).await,
+                (None, Some(after)) => self.catch_up(after).await,
+                (None, None) => Ok(()),
+            };
+            if let Err(error) = caught_up {
+                tracing::warn!(%error, "reading retained events failed: ending the stream");
+                return None;
+            }
+            if !self.queue.is_empty() || self.backlog.is_some() {
+                continue;
+            }
+            let next = tokio::select! {
+                next = self.rx.recv() => next,
+                _ = self.shutdown.changed() => return None,
+            };
+            match next {
+                Ok(event) => {
+                    if self.last.is_some_and(|last| event.id() <= last) {
+                        continue; // sent from the store already
+                    }
+                    self.last = Some(event.id());
+                    if self.filter.matches(&event) {
+                        return Some(sse_event(event.id(), event.kind(), event.data()));
+                    }
+                }
+                // Fallen behind the live stream: what it missed is read from the store.
+                Err(broadcast::error::RecvError::Lagged(missed)) => match self.last {
+                    Some(last) => self.backlog = Some(last),
+                    None => {
+                        return Some(
+                            sse::Event::default()
+                                .event("lagged")
+                                .data(format!(r#"{{"missed":{missed}}}"#)),
+                        );
+                    }
+                },
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+}
+
+/// The SSE stream of one subscriber (SPEC R29): with `after`, first every retained event
+/// after that id (an `event: reset` first if some are no longer retained), then the live
+/// stream, with no gap and no duplicate; each event with its `id:` line. A subscriber that
+/// falls behind the live stream catches up from the store. It ends when `shutdown` turns
+/// true.
+pub fn stream(
+    rx: broadcast::Receiver<Arc<Published>>,
+    filter: Filter,
+    after: Option<i64>,
+    store: Store,
+    shutdown: watch::Receiver<bool>,
+) -> impl Stream<Item = Result<sse::Event, Infallible>> {
+    let subscriber = Subscriber {
+        rx,
+        filter,
+        shutdown,
+        store,
+        resume: after,
+        backlog: None,
+        last: None,
+        queue: VecDeque::new(),
+    };
+    futures_util::stream::unfold(subscriber, |mut subscriber| async move {
+        let event = subscriber.next().await?;
+        Some((Ok(event), subscriber))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::store::tests::TempDb;
     use futures_util::StreamExt;
 
     /// The wire text of an SSE event.
@@ -145,44 +292,198 @@ mod tests {
         format!("{event:?}").replace("\\\"", "\"")
     }
 
-    fn queued(channel: &str) -> Event {
-        Event::Queued {
-            at: chrono::Utc::now(),
-            conversation: "c".try_into().unwrap(),
-            channel: channel.try_into().unwrap(),
+    fn at(seconds: i64) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp(1_767_225_600 + seconds, 0).unwrap()
+    }
+
+    fn queued(id: i64, channel: &str) -> Arc<Published> {
+        Arc::new(Published::new(
+            id,
+            Event::Queued {
+                at: at(id),
+                conversation: format!("c{id}").as_str().try_into().unwrap(),
+                channel: channel.try_into().unwrap(),
+            },
+        ))
+    }
+
+    /// A store holding events 1..=n (channel `web` for even ids, `mail` for odd), committed.
+    async fn store_with(db: &TempDb, n: i64) -> (Store, Vec<Arc<Published>>) {
+        let store = Store::connect(&db.url()).await.unwrap();
+        let epoch = store.claim().await.unwrap();
+        let events: Vec<_> = (1..=n)
+            .map(|id| queued(id, if id % 2 == 0 { "web" } else { "mail" }))
+            .collect();
+        let refs: Vec<&Published> = events.iter().map(|e| &**e).collect();
+        store
+            .write_with_events(epoch, 1, [], &refs, true, false)
+            .await
+            .unwrap();
+        (store, events)
+    }
+
+    fn ids_of(texts: &[String]) -> Vec<String> {
+        texts
+            .iter()
+            .map(|t| {
+                let start = t.find("id: ").map(|i| i + 4).unwrap_or(0);
+                t[start..].split(['\\', '\n']).next().unwrap().to_owned()
+            })
+            .collect()
+    }
+
+    async fn take(
+        events: &mut (impl Stream<Item = Result<sse::Event, Infallible>> + Unpin),
+        n: usize,
+    ) -> Vec<String> {
+        let mut got = Vec::new();
+        for _ in 0..n {
+            got.push(text(events.next().await.unwrap().unwrap()));
         }
+        got
+    }
+
+    #[test]
+    fn r29_the_json_carries_the_id_first() {
+        let event = queued(42, "web");
+        assert!(
+            event
+                .data()
+                .starts_with(r#"{"id":"42","type":"conversation.queued""#),
+            "{}",
+            event.data()
+        );
+        assert_eq!(event.id(), 42);
     }
 
     #[tokio::test]
-    async fn a_lagging_subscriber_is_told_and_continues() {
+    async fn r29_resuming_sends_the_retained_events_then_the_live_ones_without_duplicates() {
+        let db = TempDb::new();
+        let (store, published) = store_with(&db, 6).await;
+        let bus = EventBus::new(16);
+        let (_stop, shutdown) = watch::channel(false);
+        let rx = bus.subscribe();
+        // Events 5 and 6 were committed and are published after the subscription: they come
+        // from the store and are not sent twice.
+        bus.publish(&published[4..]);
+        bus.publish(&[queued(7, "web")]);
+        let mut events = Box::pin(stream(rx, Filter::default(), Some(3), store, shutdown));
+        let got = take(&mut events, 4).await;
+        assert_eq!(ids_of(&got), ["4", "5", "6", "7"], "{got:?}");
+        assert!(got[0].contains("event: conversation.queued"), "{}", got[0]);
+    }
+
+    #[tokio::test]
+    async fn r29_resuming_with_a_filter_reads_only_matching_retained_events() {
+        let db = TempDb::new();
+        let (store, _) = store_with(&db, 6).await;
+        let bus = EventBus::new(16);
+        let (_stop, shutdown) = watch::channel(false);
+        let filter = Filter {
+            agent: None,
+            channel: Some("web".into()),
+        };
+        let mut events = Box::pin(stream(bus.subscribe(), filter, Some(0), store, shutdown));
+        let got = take(&mut events, 3).await;
+        assert_eq!(ids_of(&got), ["2", "4", "6"]);
+        bus.publish(&[queued(7, "mail"), queued(8, "web")]);
+        assert_eq!(ids_of(&take(&mut events, 1).await), ["8"]);
+    }
+
+    #[tokio::test]
+    async fn r29_an_id_no_longer_retained_or_unknown_yields_a_reset_first() {
+        let db = TempDb::new();
+        let (store, _) = store_with(&db, 6).await;
+        assert_eq!(
+            store.purge_events(at(4), 100).await.unwrap(),
+            3,
+            "1, 2, 3 go"
+        );
+        let bus = EventBus::new(16);
+        let (_stop, shutdown) = watch::channel(false);
+        let mut events = Box::pin(stream(
+            bus.subscribe(),
+            Filter::default(),
+            Some(1),
+            store.clone(),
+            shutdown.clone(),
+        ));
+        let got = take(&mut events, 4).await;
+        assert!(
+            got[0].contains("event: reset") && got[0].contains(r#"{"after":"4"}"#),
+            "{}",
+            got[0]
+        );
+        assert_eq!(ids_of(&got[1..]), ["4", "5", "6"]);
+
+        // Retained from 4 on: resuming after 3 misses nothing, so no reset.
+        let mut events = Box::pin(stream(
+            bus.subscribe(),
+            Filter::default(),
+            Some(3),
+            store.clone(),
+            shutdown.clone(),
+        ));
+        assert_eq!(ids_of(&take(&mut events, 1).await), ["4"]);
+
+        // An id this store never gave (another store's?): a reset, then every retained event.
+        let mut events = Box::pin(stream(
+            bus.subscribe(),
+            Filter::default(),
+            Some(99),
+            store,
+            shutdown,
+        ));
+        let got = take(&mut events, 4).await;
+        assert!(
+            got[0].contains("event: reset") && got[0].contains(r#"{"after":"4"}"#),
+            "{}",
+            got[0]
+        );
+        assert_eq!(ids_of(&got[1..]), ["4", "5", "6"]);
+        bus.publish(&[queued(7, "web")]);
+        assert_eq!(ids_of(&take(&mut events, 1).await), ["7"]);
+    }
+
+    #[tokio::test]
+    async fn a_lagging_subscriber_catches_up_from_the_store_without_a_gap() {
+        let db = TempDb::new();
+        let (store, published) = store_with(&db, 6).await;
         let bus = EventBus::new(2);
         let (_stop, shutdown) = watch::channel(false);
-        let mut events = Box::pin(stream(bus.subscribe(), Filter::default(), shutdown));
-        bus.publish(vec![queued("a"), queued("b"), queued("c"), queued("d")]);
-        let first = text(events.next().await.unwrap().unwrap());
-        assert!(
-            first.contains("lagged") && first.contains(r#""missed":2"#),
-            "{first}"
-        );
-        let next = text(events.next().await.unwrap().unwrap());
-        assert!(
-            next.contains("conversation.queued") && next.contains(r#""channel":"c""#),
-            "{next}"
+        let mut events = Box::pin(stream(
+            bus.subscribe(),
+            Filter::default(),
+            None,
+            store,
+            shutdown,
+        ));
+        bus.publish(&published[..1]);
+        assert_eq!(ids_of(&take(&mut events, 1).await), ["1"]);
+        bus.publish(&published[1..]); // 5 events into a bus of 2: it lags
+        assert_eq!(
+            ids_of(&take(&mut events, 5).await),
+            ["2", "3", "4", "5", "6"]
         );
     }
 
     #[tokio::test]
     async fn filters_by_channel_and_ends_on_shutdown() {
+        let db = TempDb::new();
+        let store = Store::connect(&db.url()).await.unwrap();
         let bus = EventBus::new(16);
         let (stop, shutdown) = watch::channel(false);
         let filter = Filter {
             agent: None,
             channel: Some("web".into()),
         };
-        let mut events = Box::pin(stream(bus.subscribe(), filter, shutdown));
-        bus.publish(vec![queued("other"), queued("web")]);
+        let mut events = Box::pin(stream(bus.subscribe(), filter, None, store, shutdown));
+        bus.publish(&[queued(1, "other"), queued(2, "web")]);
         let got = text(events.next().await.unwrap().unwrap());
-        assert!(got.contains(r#""channel":"web""#), "{got}");
+        assert!(
+            got.contains(r#""channel":"web""#) && got.contains("id: 2"),
+            "{got}"
+        );
         stop.send(true).unwrap();
         assert!(events.next().await.is_none());
     }

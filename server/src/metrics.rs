@@ -83,7 +83,7 @@ pub struct Metrics {
 
 impl Metrics {
     /// Counts committed engine events.
-    pub fn record_events(&self, events: &[Event]) {
+    pub fn record_events<'a>(&self, events: impl IntoIterator<Item = &'a Event>) {
         let mut c = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
         for event in events {
             *c.events.entry(event.kind()).or_default() += 1;

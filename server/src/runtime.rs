@@ -157,8 +157,8 @@ impl Runtime {
         let shutdown = Arc::new(shutdown);
         let publish = {
             let (events, metrics) = (events.clone(), metrics.clone());
-            Arc::new(move |batch: Vec<openline_core::Event>| {
-                metrics.record_events(&batch);
+            Arc::new(move |batch: &[Arc<crate::events::Published>]| {
+                metrics.record_events(batch.iter().map(|published| published.event()));
                 events.publish(batch);
             })
         };
@@ -173,6 +173,7 @@ impl Runtime {
             epoch,
             store.last_seq().await? + 1,
             settings.store.reconnect_timeout,
+            true,
             publish,
             on_failure,
         )
@@ -363,9 +364,7 @@ impl Runtime {
         }
         // What time made due is done before the answer (SPEC R18, R21b).
         self.archive_closed().await?;
-        if let Err(error) = self.purge_archive().await {
-            tracing::warn!(%error, "purging the archive failed; will retry");
-        }
+        self.purge_expired().await;
         Ok(now)
     }
 

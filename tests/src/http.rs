@@ -220,6 +220,8 @@ impl Dechunker {
 /// One Server-Sent Event.
 #[derive(Debug, Clone)]
 pub struct SseEvent {
+    /// The `id:` line, if any (SPEC R29).
+    pub id: Option<String>,
     /// The `event:` line (the type).
     pub event: String,
     /// The `data:` lines parsed as JSON (`Value::Null` when absent or not JSON).
@@ -236,10 +238,19 @@ pub struct EventStream {
 impl EventStream {
     /// Opens `GET path` and waits for the response head (so the subscription exists).
     pub fn open(port: u16, path: &str) -> io::Result<Self> {
+        Self::open_with(port, path, &[])
+    }
+
+    /// [`EventStream::open`] with extra request headers (e.g. `Last-Event-ID`).
+    pub fn open_with(port: u16, path: &str, headers: &[(&str, &str)]) -> io::Result<Self> {
         let mut stream = TcpStream::connect(("127.0.0.1", port))?;
         stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
+        let extra: String = headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}\r\n"))
+            .collect();
         let head = format!(
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n{extra}\r\n"
         );
         stream.write_all(head.as_bytes())?;
         let mut raw = Vec::new();
@@ -339,16 +350,19 @@ impl EventStream {
 
 fn parse_block(block: &str) -> Option<SseEvent> {
     let mut event = None;
+    let mut id = None;
     let mut data = Vec::new();
     for line in block.lines() {
-        if let Some(v) = line.strip_prefix("event:") {
+        if let Some(v) = line.strip_prefix("id:") {
+            id = Some(v.trim().to_owned());
+        } else if let Some(v) = line.strip_prefix("event:") {
             event = Some(v.trim().to_owned());
         } else if let Some(v) = line.strip_prefix("data:") {
             data.push(v.strip_prefix(' ').unwrap_or(v).to_owned());
         }
     }
     let data = serde_json::from_str(&data.join("\n")).unwrap_or(Value::Null);
-    event.map(|event| SseEvent { event, data })
+    event.map(|event| SseEvent { id, event, data })
 }
 
 /// Whether a JSON value contains the string `needle` anywhere (as a whole string value).

@@ -39,6 +39,7 @@ pub async fn store_ceiling(
         epoch,
         store.last_seq().await? + 1,
         std::time::Duration::from_secs(30),
+        true,
         publish,
         || {},
     )

@@ -69,13 +69,45 @@ pub async fn plugins(State(state): State<AppState>) -> Result<Json<Value>, AppEr
     Ok(Json(listing))
 }
 
-/// `GET /v1/events?agent=&channel=`: Server-Sent Events.
+/// The query string of `GET /v1/events`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Only events concerning this agent.
+    agent: Option<String>,
+    /// Only events of this channel.
+    channel: Option<String>,
+    /// Resume after this event id (as `Last-Event-ID` does; the header wins).
+    after: Option<String>,
+}
+
+/// An event id as a client sends it back (`Last-Event-ID`, `?after=`).
+fn event_id(text: &str, from: &str) -> Result<i64, super::error::AppError> {
+    text.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|id| *id >= 0)
+        .ok_or_else(|| {
+            super::error::AppError::invalid(format!(
+                "{from} must be the id of an event this server sent, got `{}`",
+                text.chars().take(100).collect::<String>()
+            ))
+        })
+}
+
+/// `GET /v1/events?agent=&channel=&after=`: Server-Sent Events, each with its `id:`; with
+/// `Last-Event-ID` or `?after=`, the retained events after that id first (SPEC R29).
 /// An agent's credential gets its own agent's events only (SPEC R26).
 pub async fn events(
     State(state): State<AppState>,
     caller: crate::auth::Caller,
-    QueryParams(mut filter): QueryParams<Filter>,
+    headers: axum::http::HeaderMap,
+    QueryParams(query): QueryParams<EventsQuery>,
 ) -> Result<impl IntoResponse, super::error::AppError> {
+    let mut filter = Filter {
+        agent: query.agent,
+        channel: query.channel,
+    };
     if let Some(own) = caller.only_agent() {
         if filter
             .agent
@@ -89,10 +121,28 @@ pub async fn events(
         }
         filter.agent = Some(own.as_str().to_owned());
     }
+    let last_event_id = headers
+        .get("last-event-id")
+        .map(|value| {
+            value
+                .to_str()
+                .map_err(|_| super::error::AppError::invalid("`Last-Event-ID` must be an event id"))
+        })
+        .transpose()?;
+    let after = match (last_event_id, query.after.as_deref()) {
+        (Some(header), _) if !header.trim().is_empty() => {
+            Some(event_id(header, "`Last-Event-ID`")?)
+        }
+        (_, Some(after)) if !after.is_empty() => Some(event_id(after, "`after`")?),
+        _ => None,
+    };
     let runtime = &state.runtime;
+    // Subscribed before anything is read from the store: nothing falls between the two.
     let stream = events::stream(
         runtime.events().subscribe(),
         filter,
+        after,
+        runtime.store().clone(),
         runtime.shutdown_signal(),
     );
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))

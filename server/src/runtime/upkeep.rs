@@ -262,6 +262,39 @@ impl Runtime {
         }
     }
 
+    /// Deletes the events older than `retention.events` (SPEC R29); how many.
+    pub async fn purge_events(&self) -> Result<u64, RuntimeError> {
+        let keep =
+            chrono::Duration::from_std(self.retention.events).unwrap_or(chrono::Duration::MAX);
+        let Some(horizon) = self.clock.now().checked_sub_signed(keep) else {
+            return Ok(0);
+        };
+        let batch = i64::try_from(BATCH * 10).unwrap_or(i64::MAX);
+        let mut total = 0;
+        loop {
+            let deleted = self
+                .store
+                .purge_events(horizon, batch)
+                .await
+                .map_err(store_failed)?;
+            total += deleted;
+            if deleted < (BATCH * 10) as u64 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Deletes what retention let go: archived conversations, then events. A failure is
+    /// logged; the next call tries again.
+    pub async fn purge_expired(&self) {
+        if let Err(error) = self.purge_archive().await {
+            tracing::warn!(%error, "purging the archive failed; will retry");
+        }
+        if let Err(error) = self.purge_events().await {
+            tracing::warn!(%error, "purging old events failed; will retry");
+        }
+    }
+
     /// The last log record the latest snapshot covers.
     pub fn snapshot_seq(&self) -> i64 {
         self.upkeep.snapshot_seq.load(Ordering::SeqCst)
@@ -308,9 +341,7 @@ pub(crate) async fn run(
         }
         if last_purge.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
             last_purge = Some(Instant::now());
-            if let Err(error) = runtime.purge_archive().await {
-                tracing::warn!(%error, "purging the archive failed; will retry");
-            }
+            runtime.purge_expired().await;
         }
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod archive;
 pub mod audit;
+pub mod events;
 pub mod lock;
 pub mod snapshot;
 mod tokens;
@@ -189,7 +190,7 @@ pub struct Store {
 
 /// The store's schema, one numbered migration per release that changed it (never edited once
 /// released; `server/migrations/`), applied by sqlx's migrator on connect.
-const MIGRATIONS: [(i64, &str, &str); 5] = [
+const MIGRATIONS: [(i64, &str, &str); 6] = [
     (
         1,
         "command log",
@@ -210,6 +211,11 @@ const MIGRATIONS: [(i64, &str, &str); 5] = [
         5,
         "actors",
         include_str!("../../migrations/0005_actors.sql"),
+    ),
+    (
+        6,
+        "events",
+        include_str!("../../migrations/0006_events.sql"),
     ),
 ];
 
@@ -425,6 +431,24 @@ impl Store {
         records: impl IntoIterator<Item = &'a Record>,
         again: bool,
     ) -> Result<i64, StoreError> {
+        self.write_with_events(epoch, next_seq, records, &[], false, again)
+            .await
+    }
+
+    /// [`Store::write`] with the `events` the records caused (SPEC R29), numbered by the
+    /// writer from the store's next event id on: the event counter moves past them and, with
+    /// `retain_events`, they are kept in `openline_event`, all in the same transaction. A
+    /// batch of events alone written `again` is skipped when the counter shows its first
+    /// attempt committed.
+    pub async fn write_with_events<'a>(
+        &self,
+        epoch: i64,
+        next_seq: i64,
+        records: impl IntoIterator<Item = &'a Record>,
+        published: &[&crate::events::Published],
+        retain_events: bool,
+        again: bool,
+    ) -> Result<i64, StoreError> {
         let records: Vec<&Record> = records.into_iter().collect();
         let mut seq = next_seq;
         let mut tx = self.pool.begin().await?;
@@ -433,7 +457,17 @@ impl Store {
             .iter()
             .filter(|record| matches!(record, Record::Command { .. }))
             .count();
-        if again && commands > 0 && self.logged(&mut tx, next_seq).await? {
+        let committed_before = if !again {
+            false
+        } else if commands > 0 {
+            self.logged(&mut tx, next_seq).await?
+        } else {
+            match published.first() {
+                Some(first) => events::next_id(&mut tx).await? > first.id(),
+                None => false,
+            }
+        };
+        if committed_before {
             tx.rollback().await?;
             return Ok(next_seq + i64::try_from(commands).unwrap_or(i64::MAX));
         }
@@ -464,6 +498,7 @@ impl Store {
             }
         }
         seq = insert_commands(&mut tx, seq, &run).await?;
+        events::insert(&mut tx, published, retain_events).await?;
         tx.commit().await?;
         Ok(seq)
     }
@@ -636,4 +671,4 @@ async fn insert_commands(
 
 #[cfg(test)]
 #[path = "tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -166,10 +166,12 @@ async fn group_commit_of_concurrent_appends(url: &str) {
     let published = Arc::new(std::sync::Mutex::new(Vec::new()));
     let publish = {
         let published = published.clone();
-        Arc::new(move |events: Vec<Event>| published.lock().unwrap().extend(events))
+        Arc::new(move |events: &[Arc<crate::events::Published>]| {
+            published.lock().unwrap().extend(events.iter().cloned())
+        })
     };
     let epoch = store.claim().await.unwrap();
-    let (writer, task) = Writer::spawn(url, epoch, 1, RECONNECT, publish, || {})
+    let (writer, task) = Writer::spawn(url, epoch, 1, RECONNECT, true, publish.clone(), || {})
         .await
         .unwrap();
     // Queued back to back (as handlers do under the engine lock), acknowledged together.
@@ -202,14 +204,47 @@ async fn group_commit_of_concurrent_appends(url: &str) {
             .all(|(i, r)| r.command == command(i) && r.seq == i as i64 + 1),
         "log order = submit order"
     );
-    let published = published.lock().unwrap().clone();
+    let first = published.lock().unwrap().clone();
     assert_eq!(
-        published.len(),
+        first.len(),
         200,
         "every committed event is published once, in order"
     );
     assert!(
-        matches!(&published[199], Event::Queued { conversation, .. } if &**conversation == "c199")
+        matches!(first[199].event(), Event::Queued { conversation, .. } if &**conversation == "c199")
+    );
+    // SPEC R29: numbered 1, 2, … in commit order, and retained with their commands.
+    let ids: Vec<i64> = first.iter().map(|e| e.id()).collect();
+    assert_eq!(ids, (1..=200).collect::<Vec<_>>());
+    let retained = store
+        .events_after(0, Default::default(), 1000)
+        .await
+        .unwrap();
+    assert_eq!(retained.len(), 200);
+    assert_eq!(retained[199].data, first[199].data());
+    writer.stop();
+    task.await.unwrap();
+    // A new writer (a restart) goes on from the next id: none is reused.
+    let (writer, task) = Writer::spawn(url, epoch, 201, RECONNECT, false, publish, || {})
+        .await
+        .unwrap();
+    let event = Event::Queued {
+        at: at(300),
+        conversation: "c300".try_into().unwrap(),
+        channel: "web".try_into().unwrap(),
+    };
+    writer
+        .submit(None, vec![event])
+        .unwrap()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(published.lock().unwrap()[200].id(), 201);
+    let bounds = store.event_bounds().await.unwrap();
+    assert_eq!(
+        (bounds.oldest, bounds.next),
+        (Some(1), 202),
+        "not retained, but numbered"
     );
     writer.stop();
     task.await.unwrap();
@@ -288,6 +323,7 @@ async fn a_failed_commit_fails_every_write_from_then_on() {
         epoch,
         1,
         std::time::Duration::from_secs(86_400),
+        true,
         Arc::new(|_| {}),
         move || called.store(true, Ordering::SeqCst),
     )
@@ -314,6 +350,7 @@ async fn a_writer_that_cannot_connect_says_so() {
         1,
         1,
         RECONNECT,
+        true,
         Arc::new(|_| {}),
         || {},
     )

@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::{Record, Store, StoreError};
+use crate::events::Published;
 
 /// Most jobs written in one transaction.
 pub const MAX_BATCH: usize = 512;
@@ -35,8 +36,8 @@ pub struct WriteFailed;
 /// What a job's submitter awaits.
 pub type Ack = oneshot::Receiver<Result<(), WriteFailed>>;
 
-/// Called with the events of each committed job, in commit order.
-pub type Publish = Arc<dyn Fn(Vec<Event>) + Send + Sync>;
+/// Called with the events of each committed job, numbered, in commit order.
+pub type Publish = Arc<dyn Fn(&[Arc<Published>]) + Send + Sync>;
 
 enum Job {
     Write {
@@ -78,12 +79,15 @@ impl Writer {
     /// connection's sake is retried for up to `reconnect_timeout`. `on_failure` runs once,
     /// after the first commit that failed for good. Returns once the writer is connected; the
     /// handle ends after [`Writer::stop`], when every queued job was written and the
-    /// connections are closed.
+    /// connections are closed. Events are numbered from the store's next event id and, with
+    /// `retain_events`, kept in the store with the commands that caused them (SPEC R29).
+    #[allow(clippy::too_many_arguments)]
     pub async fn spawn(
         url: &str,
         epoch: i64,
         next_seq: i64,
         reconnect_timeout: Duration,
+        retain_events: bool,
         publish: Publish,
         on_failure: impl FnOnce() + Send + 'static,
     ) -> Result<(Self, JoinHandle<()>), StoreError> {
@@ -99,6 +103,7 @@ impl Writer {
             retries: retries.clone(),
             reconnect_timeout,
             epoch,
+            retain_events,
             commits: commits.clone(),
             durable: durable.clone(),
         };
@@ -110,15 +115,24 @@ impl Writer {
         let url = url.to_owned();
         let task = tokio::task::spawn_blocking(move || {
             runtime.block_on(async move {
-                let store = match Store::connect(&url).await {
-                    Ok(store) => store,
+                let connect = async {
+                    let store = Store::connect(&url).await?;
+                    let next_event = store.event_bounds().await?.next;
+                    Ok::<_, StoreError>((store, next_event))
+                };
+                let (store, next_event) = match connect.await {
+                    Ok(connected) => connected,
                     Err(error) => {
                         let _ = connected.send(Err(error));
                         return;
                     }
                 };
                 let _ = connected.send(Ok(()));
-                run(rx, &store, next_seq, state, publish, on_failure).await;
+                let next = Next {
+                    seq: next_seq,
+                    event: next_event,
+                };
+                run(rx, &store, next, state, publish, on_failure).await;
                 store.close().await;
             });
         });
@@ -235,6 +249,8 @@ struct Shared {
     reconnect_timeout: Duration,
     /// The epoch every commit proves (SPEC R23a).
     epoch: i64,
+    /// Whether events are kept in the store (SPEC R29).
+    retain_events: bool,
     commits: Arc<AtomicU64>,
     durable: Arc<AtomicI64>,
 }
@@ -259,6 +275,7 @@ async fn commit(
     store: &Store,
     next_seq: i64,
     records: &[&Record],
+    events: &[&Published],
     shared: &Shared,
 ) -> Result<i64, StoreError> {
     let mut again = false;
@@ -266,7 +283,14 @@ async fn commit(
     let mut first_failure: Option<Instant> = None;
     loop {
         match store
-            .write(shared.epoch, next_seq, records.iter().copied(), again)
+            .write_with_events(
+                shared.epoch,
+                next_seq,
+                records.iter().copied(),
+                events,
+                shared.retain_events,
+                again,
+            )
             .await
         {
             Ok(next) => {
@@ -299,10 +323,34 @@ async fn commit(
     }
 }
 
+/// The next command sequence number and event id.
+struct Next {
+    seq: i64,
+    event: i64,
+}
+
+/// Numbers the events of each job of `batch` from `next` on; per job, in batch order.
+fn number_events(batch: &mut [Job], mut next: i64) -> Vec<Vec<Arc<Published>>> {
+    batch
+        .iter_mut()
+        .map(|job| match job {
+            Job::Write { events, .. } => std::mem::take(events)
+                .into_iter()
+                .map(|event| {
+                    let published = Arc::new(Published::new(next, event));
+                    next += 1;
+                    published
+                })
+                .collect(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
 async fn run(
     mut rx: mpsc::UnboundedReceiver<Job>,
     store: &Store,
-    mut next_seq: i64,
+    mut next: Next,
     shared: Shared,
     publish: Publish,
     on_failure: impl FnOnce() + Send + 'static,
@@ -323,11 +371,13 @@ async fn run(
             batch.truncate(stop); // later jobs are refused: their acks drop
             stopping = true;
         }
+        let published = number_events(&mut batch, next.event);
+        let events: Vec<&Published> = published.iter().flatten().map(|e| &**e).collect();
         let records: Vec<&Record> = batch.iter().flat_map(records_of).collect();
         let outcome = if shared.failed.load(Ordering::SeqCst) {
             Err(None)
-        } else if !records.is_empty() {
-            let written = commit(store, next_seq, &records, &shared)
+        } else if !records.is_empty() || !events.is_empty() {
+            let written = commit(store, next.seq, &records, &events, &shared)
                 .await
                 .map_err(Some);
             if written.is_ok() {
@@ -335,27 +385,25 @@ async fn run(
             }
             written
         } else {
-            Ok(next_seq)
+            Ok(next.seq)
         };
+        let event_count = i64::try_from(events.len()).unwrap_or(i64::MAX);
+        drop(events);
         match outcome {
-            Ok(next) => {
+            Ok(next_seq) => {
                 // Commands got numbers in queue order, from the batch's first one on.
-                let mut numbered = next_seq;
-                next_seq = next;
-                shared.durable.store(next - 1, Ordering::SeqCst);
-                for job in batch.drain(..) {
+                let mut numbered = next.seq;
+                next.seq = next_seq;
+                next.event += event_count;
+                shared.durable.store(next_seq - 1, Ordering::SeqCst);
+                for (job, events) in batch.drain(..).zip(published) {
                     match job {
-                        Job::Write {
-                            record,
-                            events,
-                            ack,
-                            ..
-                        } => {
+                        Job::Write { record, ack, .. } => {
                             if matches!(record, Some(Record::Command { .. })) {
                                 numbered += 1;
                             }
                             if !events.is_empty() {
-                                publish(events);
+                                publish(&events);
                             }
                             if let Some(ack) = ack {
                                 let _ = ack.send(Ok(()));
