@@ -123,6 +123,9 @@ pub struct Settings {
     /// `[retention]` (SPEC R21b).
     #[serde(default)]
     pub retention: RetentionSettings,
+    /// `[webhooks]` (SPEC R30).
+    #[serde(default)]
+    pub webhooks: WebhookSettings,
     /// `[plugins.<name>]`: each source plugin's own settings, handed to its builder.
     #[serde(default)]
     pub plugins: BTreeMap<String, serde_json::Value>,
@@ -277,6 +280,34 @@ impl Default for RetentionSettings {
             events: default_events(),
         }
     }
+}
+
+/// `[webhooks]` (SPEC R30).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// An event not delivered this long after it happened is given up (and recorded).
+    #[serde(
+        default = "default_webhook_max_age",
+        deserialize_with = "openline_core::settings::positive_duration"
+    )]
+    pub max_age: Duration,
+    /// Host names webhooks may target; empty: any.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            max_age: default_webhook_max_age(),
+            allowed_hosts: Vec::new(),
+        }
+    }
+}
+
+fn default_webhook_max_age() -> Duration {
+    Duration::from_secs(24 * 60 * 60)
 }
 
 fn default_events() -> Duration {

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod presence_sources;
 pub mod runtime;
 pub mod store;
+pub mod webhooks;
 
 use openline_core::registry::{PluginError, Registry};
 

@@ -69,6 +69,8 @@ pub struct Runtime {
     epoch: i64,
     /// Set when the store's lock was lost: the server stops as for a fault.
     lost: std::sync::atomic::AtomicBool,
+    /// Webhook deliveries (SPEC R30).
+    webhooks: Arc<crate::webhooks::Webhooks>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -88,6 +90,7 @@ pub struct Started {
     writer_task: JoinHandle<()>,
     timer_task: Option<JoinHandle<()>>,
     upkeep_task: JoinHandle<()>,
+    webhooks_task: JoinHandle<()>,
     /// Watches the store lock; owns it until [`Started::stop`] released it.
     lock_task: JoinHandle<()>,
 }
@@ -104,6 +107,7 @@ impl Started {
         }
         // It stops at the shutdown signal, between two steps (each step is crash-safe anyway).
         let _ = self.upkeep_task.await;
+        let _ = self.webhooks_task.await;
         self.runtime.writer.stop();
         let _ = self.writer_task.await;
         self.runtime.store.close().await;
@@ -155,11 +159,15 @@ impl Runtime {
         let metrics = Arc::new(Metrics::default());
         let (shutdown, _) = watch::channel(false);
         let shutdown = Arc::new(shutdown);
+        let webhooks = Arc::new(crate::webhooks::Webhooks::new(settings.webhooks.clone()));
         let publish = {
-            let (events, metrics) = (events.clone(), metrics.clone());
+            let (events, metrics, webhooks) = (events.clone(), metrics.clone(), webhooks.clone());
             Arc::new(move |batch: &[Arc<crate::events::Published>]| {
                 metrics.record_events(batch.iter().map(|published| published.event()));
                 events.publish(batch);
+                if let Some(last) = batch.last() {
+                    webhooks.committed(last.id());
+                }
             })
         };
         let on_failure = {
@@ -191,6 +199,7 @@ impl Runtime {
             upkeep: upkeep::Upkeep::new(snapshot_seq),
             epoch,
             lost: std::sync::atomic::AtomicBool::new(false),
+            webhooks,
         });
         if runtime.clock.mode() == ClockMode::Manual && persisted_clock.is_none() {
             // Else a restart would start the clock at that later wall-clock second, and every
@@ -214,11 +223,13 @@ impl Runtime {
             settings.store.snapshot_records,
             settings.store.snapshot_interval,
         ));
+        let webhooks_task = tokio::spawn(crate::webhooks::supervise(runtime.clone()));
         Ok(Started {
             runtime,
             writer_task,
             timer_task,
             upkeep_task,
+            webhooks_task,
             lock_task,
         })
     }
@@ -421,6 +432,11 @@ impl Runtime {
         &self.events
     }
 
+    /// Webhook subscriptions' deliveries (SPEC R30).
+    pub fn webhooks(&self) -> &crate::webhooks::Webhooks {
+        &self.webhooks
+    }
+
     /// The metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
@@ -440,6 +456,7 @@ impl Runtime {
         ));
         let closed = self.read(|engine| engine.closed_in_memory())?;
         text.push_str(&self.upkeep.render(closed));
+        text.push_str(&self.webhooks.render_metrics());
         Ok(text)
     }
 

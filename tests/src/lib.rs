@@ -7,6 +7,7 @@ pub mod api;
 pub mod check;
 pub mod db;
 pub mod http;
+pub mod receiver;
 pub mod server;
 pub mod world;
 
@@ -19,6 +20,7 @@ pub use check::{
 };
 pub use db::Backend;
 pub use http::{EventStream, SseEvent, mentions};
+pub use receiver::{Received, Receiver};
 pub use serde_json::{Value, json};
 pub use server::{Server, ServerBuilder, TempDir, run_cli, serve_refused};
 pub use world::{clocked_in_on_web, team_on_web};

@@ -123,7 +123,8 @@ fn r29_ids_survive_a_crash_and_resuming_after_it_reads_the_store() {
 #[test]
 fn r29_an_id_older_than_retention_yields_a_reset_then_what_is_retained() {
     let s = Server::builder()
-        .extra("[retention]\nevents = \"1h\"\n")
+        // Events are kept for the longer of the two (webhooks deliver them until max_age).
+        .extra("[retention]\nevents = \"1h\"\n[webhooks]\nmax_age = \"1h\"\n")
         .start();
     s.team("web", &["alice"], &[], json!({}));
     let mut stream = open(&s, "/v1/events", &[]);

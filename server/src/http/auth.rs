@@ -130,7 +130,12 @@ pub fn operation(method: &Method, route: &str) -> Option<Operation> {
     Some(match route {
         "/" | "/healthz" | "/readyz" => return None,
         "/v1/whoami" => Op::WhoAmI,
-        "/v1/tokens" | "/v1/tokens/{name}" | "/v1/audit" => Op::Admin,
+        "/v1/tokens"
+        | "/v1/tokens/{name}"
+        | "/v1/audit"
+        | "/v1/webhooks"
+        | "/v1/webhooks/{id}"
+        | "/v1/webhooks/{id}/deliveries" => Op::Admin,
         "/v1/events" => Op::Events,
         "/v1/signals" => Op::Signals,
         "/v1/agents/{id}" | "/v1/agents/{id}/availability" | "/v1/agents/{id}/conversations"

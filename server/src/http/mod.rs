@@ -16,6 +16,7 @@ mod ops;
 pub mod serve;
 mod signals;
 mod tokens;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -106,7 +107,13 @@ pub fn app(state: AppState) -> Router {
         .route("/whoami", get(tokens::whoami))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{name}", axum::routing::delete(tokens::revoke))
-        .route("/audit", get(audit::list));
+        .route("/audit", get(audit::list))
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
+        .route(
+            "/webhooks/{id}",
+            get(webhooks::get).delete(webhooks::delete),
+        )
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries));
     Router::new()
         .nest("/v1", v1)
         .route("/", get(ops::dashboard))

@@ -264,8 +264,9 @@ impl Runtime {
 
     /// Deletes the events older than `retention.events` (SPEC R29); how many.
     pub async fn purge_events(&self) -> Result<u64, RuntimeError> {
-        let keep =
-            chrono::Duration::from_std(self.retention.events).unwrap_or(chrono::Duration::MAX);
+        // Kept for resuming subscribers, and for webhooks until they are given up.
+        let keep = self.retention.events.max(self.webhooks.settings().max_age);
+        let keep = chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
         let Some(horizon) = self.clock.now().checked_sub_signed(keep) else {
             return Ok(0);
         };

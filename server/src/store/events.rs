@@ -16,8 +16,14 @@ use crate::events::Published;
 pub struct StoredEvent {
     /// Its id.
     pub id: i64,
+    /// When it happened (UTC RFC 3339, microseconds).
+    pub at: String,
     /// Its type, e.g. `conversation.offered`.
     pub kind: String,
+    /// The agent it concerns, if any.
+    pub agent: Option<String>,
+    /// Its channel.
+    pub channel: String,
     /// Its JSON, as sent (with its `id`).
     pub data: String,
 }
@@ -135,7 +141,9 @@ impl Store {
         filter: EventFilter<'_>,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let mut sql = String::from("SELECT id, kind, data FROM openline_event WHERE id > $1");
+        let mut sql = String::from(
+            "SELECT id, at, kind, agent, channel, data FROM openline_event WHERE id > $1",
+        );
         let mut next = 2;
         if filter.agent.is_some() {
             sql.push_str(&format!(" AND agent = ${next}"));
@@ -161,7 +169,10 @@ impl Store {
             .map(|row| {
                 Ok(StoredEvent {
                     id: row.try_get("id")?,
+                    at: row.try_get("at")?,
                     kind: row.try_get("kind")?,
+                    agent: row.try_get("agent")?,
+                    channel: row.try_get("channel")?,
                     data: row.try_get("data")?,
                 })
             })
@@ -170,15 +181,25 @@ impl Store {
 
     /// Deletes at most `batch` retained events that happened before `before`, oldest first;
     /// how many.
+    /// The webhook deliveries of those events go with them.
     pub async fn purge_events(&self, before: Timestamp, batch: i64) -> Result<u64, StoreError> {
-        Ok(sqlx::query(
+        let mut tx = self.pool.begin().await?;
+        let deleted = sqlx::query(
             "DELETE FROM openline_event WHERE id IN \
              (SELECT id FROM openline_event WHERE at < $1 ORDER BY at LIMIT $2)",
         )
         .bind(instant_text(before))
         .bind(batch)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
-        .rows_affected())
+        .rows_affected();
+        sqlx::query(
+            "DELETE FROM openline_webhook_delivery WHERE event_id < \
+             (SELECT COALESCE(MIN(id), (SELECT next FROM openline_event_seq WHERE id = 1)) FROM openline_event)",
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(deleted)
     }
 }

@@ -9,6 +9,7 @@ pub mod events;
 pub mod lock;
 pub mod snapshot;
 mod tokens;
+pub mod webhooks;
 pub mod writer;
 
 use openline_core::{Command, Timestamp};
@@ -190,7 +191,7 @@ pub struct Store {
 
 /// The store's schema, one numbered migration per release that changed it (never edited once
 /// released; `server/migrations/`), applied by sqlx's migrator on connect.
-const MIGRATIONS: [(i64, &str, &str); 6] = [
+const MIGRATIONS: [(i64, &str, &str); 7] = [
     (
         1,
         "command log",
@@ -216,6 +217,11 @@ const MIGRATIONS: [(i64, &str, &str); 6] = [
         6,
         "events",
         include_str!("../../migrations/0006_events.sql"),
+    ),
+    (
+        7,
+        "webhooks",
+        include_str!("../../migrations/0007_webhooks.sql"),
     ),
 ];
 
