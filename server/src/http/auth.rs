@@ -128,7 +128,7 @@ pub fn operation(method: &Method, route: &str) -> Option<Operation> {
     use Operation as Op;
     let read = method == Method::GET || method == Method::HEAD;
     Some(match route {
-        "/" | "/healthz" | "/readyz" => return None,
+        "/" | "/agent" | "/presence.js" | "/healthz" | "/readyz" => return None,
         "/v1/whoami" => Op::WhoAmI,
         "/v1/tokens"
         | "/v1/tokens/{name}"
@@ -475,6 +475,8 @@ mod tests {
         let cases = [
             (Method::GET, "/healthz", None),
             (Method::GET, "/", None),
+            (Method::GET, "/agent", None),
+            (Method::GET, "/presence.js", None),
             (Method::GET, "/metrics", Some(Op::Read)),
             (Method::GET, "/v1/agents", Some(Op::Read)),
             (Method::GET, "/v1/agents/{id}", Some(Op::ReadAgent)),

@@ -7,6 +7,7 @@ mod audit;
 pub mod auth;
 mod channels;
 mod clock;
+mod console;
 mod conversation_list;
 mod conversations;
 pub mod dto;
@@ -117,6 +118,8 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .nest("/v1", v1)
         .route("/", get(ops::dashboard))
+        .route("/agent", get(console::page))
+        .route("/presence.js", get(console::presence))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
