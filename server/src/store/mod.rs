@@ -8,6 +8,7 @@ pub mod audit;
 pub mod events;
 pub mod lock;
 pub mod snapshot;
+pub mod token_cache;
 mod tokens;
 pub mod webhooks;
 pub mod writer;
@@ -185,6 +186,8 @@ pub enum Record {
 /// The connected store.
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// Verified tokens (SPEC R25), shared by every clone.
+    tokens: std::sync::Arc<token_cache::TokenCache>,
     pool: AnyPool,
     kind: StoreKind,
 }
@@ -297,7 +300,9 @@ impl Store {
             .connect(&url)
             .await?;
         migrator().run(&pool).await?;
-        Ok(Self { pool, kind })
+        let tokens = std::sync::Arc::new(token_cache::TokenCache::new(&url));
+        token_cache::register(&tokens);
+        Ok(Self { tokens, pool, kind })
     }
 
     /// Which database this is.

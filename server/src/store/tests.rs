@@ -32,7 +32,7 @@ impl TempDb {
 
 impl Drop for TempDb {
     fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm", ".lock"] {
+        for suffix in ["", "-wal", "-shm", ".lock", ".tokens"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
         }
     }

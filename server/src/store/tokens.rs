@@ -1,6 +1,7 @@
 //! API tokens in the store (SPEC R25): created, listed, revoked and looked up by secret. The
 //! secret is never stored, only its hash ([`crate::auth::token`]); a revoked token's row is
-//! deleted. Every call reads or writes the database directly, so a token created or revoked
+//! deleted. Every change goes to the database directly and is signalled to every process on
+//! the store ([`super::token_cache`]), so a token created or revoked
 //! by another process (the CLI beside a running server) counts from the next call on.
 
 use openline_core::Timestamp;
@@ -49,7 +50,9 @@ impl Store {
             &AuditEntry::new(now, by, "token.create", name, change),
         )
         .await?;
+        self.notify_token_change(&mut tx).await?;
         tx.commit().await?;
+        self.token_changed();
         let info = TokenInfo {
             name: name.to_owned(),
             role,
@@ -88,7 +91,9 @@ impl Store {
         }
         let entry = AuditEntry::new(now, by, "token.revoke", name, serde_json::json!({}));
         audit::insert(&mut tx, &entry).await?;
+        self.notify_token_change(&mut tx).await?;
         tx.commit().await?;
+        self.token_changed();
         Ok(true)
     }
 
@@ -98,14 +103,49 @@ impl Store {
     /// could at most tell how a hash the caller chose the input of compares with stored
     /// hashes, and a matching hash prefix brings no one closer to a 256-bit secret, since
     /// SHA-256 cannot be steered towards a chosen output. No secret is ever compared.
+    ///
+    /// Found tokens are cached in memory ([`super::token_cache`]): a request costs no query
+    /// while no token was created or revoked since.
     pub async fn token_for_secret(&self, secret: &str) -> Result<Option<TokenInfo>, StoreError> {
-        sqlx::query("SELECT name, role, agent, created_at FROM openline_token WHERE hash = $1")
-            .bind(token::hash_secret(secret))
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(token_info)
-            .transpose()
+        let hash = token::hash_secret(secret);
+        let (cached, stamp) = self.tokens.get(&hash);
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let found =
+            sqlx::query("SELECT name, role, agent, created_at FROM openline_token WHERE hash = $1")
+                .bind(hash.clone())
+                .fetch_optional(&self.pool)
+                .await?
+                .as_ref()
+                .map(token_info)
+                .transpose()?;
+        if let Some(token) = &found {
+            self.tokens.insert(hash, token.clone(), stamp);
+        }
+        Ok(found)
+    }
+
+    /// Tells PostgreSQL listeners, when `tx` commits, that tokens changed.
+    async fn notify_token_change(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ) -> Result<(), StoreError> {
+        if self.kind == super::StoreKind::Postgres {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(super::token_cache::CHANNEL)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// After a committed change: this process forgets its cached tokens, the others learn of
+    /// it through the marker (SQLite) or the notification (PostgreSQL).
+    fn token_changed(&self) {
+        if let Err(error) = self.tokens.signal_change() {
+            tracing::warn!(%error, "cannot write the token-change marker beside the database: a running server may accept a revoked token for up to 10 s");
+        }
     }
 
     /// Whether any live token exists (a server with none may run unauthenticated only on a

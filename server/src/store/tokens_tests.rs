@@ -254,3 +254,114 @@ async fn postgres_a_corrupt_row_is_reported_not_skipped() {
     a_corrupt_row_is_reported_not_skipped(&db.url).await;
     db.drop_now().await;
 }
+
+/// SPEC R25 with the cache: a found token is answered from memory (here: even with its table
+/// gone), and a token revoked or created through another connection to the store — another
+/// process — counts at the next lookup (SQLite: the marker; PostgreSQL: the notification,
+/// waited for up to 2 s).
+async fn cached_tokens_follow_changes_made_elsewhere(url: &str, wait_for_notification: bool) {
+    let server = Store::connect(url).await.unwrap();
+    let cli = Store::connect(url).await.unwrap();
+    let (_, ops) = cli
+        .create_token("ops", Role::Admin, None, at(0), "test")
+        .await
+        .unwrap();
+    let (_, bot) = cli
+        .create_token("bot", Role::Integration, None, at(0), "test")
+        .await
+        .unwrap();
+    // Lookups until the cache holds both (PostgreSQL: once its listener is connected).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let lookup = |secret: String| {
+        let server = server.clone();
+        async move { server.token_for_secret(&secret).await.unwrap() }
+    };
+    while !server.tokens.is_live() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cache never went live"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert!(lookup(ops.clone()).await.is_some());
+    assert!(lookup(bot.clone()).await.is_some());
+    // Served from memory now: the table renamed away does not matter ...
+    let rename = |from: &str, to: &str| format!("ALTER TABLE {from} RENAME TO {to}");
+    for (from, to) in [("openline_token", "hidden"), ("hidden", "openline_token")] {
+        if from == "hidden" {
+            assert!(
+                lookup(bot.clone()).await.is_some(),
+                "answered from the cache"
+            );
+        }
+        sqlx::query(sqlx::AssertSqlSafe(rename(from, to)))
+            .execute(&server.pool)
+            .await
+            .unwrap();
+    }
+    // Revoked elsewhere: refused from the next lookup on (after the notification arrives).
+    assert!(cli.revoke_token("ops", at(1), "test").await.unwrap());
+    loop {
+        let seen = lookup(ops.clone()).await;
+        if seen.is_none() {
+            break;
+        }
+        assert!(
+            wait_for_notification && std::time::Instant::now() < deadline,
+            "a revoked token was still accepted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        lookup(bot.clone()).await.unwrap().name,
+        "bot",
+        "the other one stays valid"
+    );
+    server.close().await;
+    cli.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_cached_tokens_follow_changes_made_elsewhere() {
+    cached_tokens_follow_changes_made_elsewhere(&TempDb::new().url(), false).await;
+}
+
+#[tokio::test]
+async fn postgres_cached_tokens_follow_changes_made_elsewhere() {
+    let Some(db) = PgDatabase::create("postgres_cached_tokens_follow_changes").await else {
+        return;
+    };
+    cached_tokens_follow_changes_made_elsewhere(&db.url, true).await;
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn a_found_token_is_answered_from_memory_until_tokens_change() {
+    let db = TempDb::new();
+    let store = Store::connect(&db.url()).await.unwrap();
+    let (_, secret) = store
+        .create_token("ops", Role::Admin, None, at(0), "test")
+        .await
+        .unwrap();
+    assert!(store.token_for_secret(&secret).await.unwrap().is_some());
+    sqlx::query("ALTER TABLE openline_token RENAME TO gone")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.token_for_secret(&secret).await.unwrap().unwrap().name,
+        "ops",
+        "no query: the table is gone"
+    );
+    assert!(
+        store.token_for_secret("olt_unknown").await.is_err(),
+        "an unknown secret always asks the store"
+    );
+    // A change signalled by another process empties the cache.
+    std::fs::write(format!("{}.tokens", db.0.display()), "changed").unwrap();
+    assert!(
+        store.token_for_secret(&secret).await.is_err(),
+        "asked the store again"
+    );
+    store.close().await;
+}
