@@ -167,8 +167,29 @@ fn tokens_beside_a_running_server(backend: &Backend) {
     assert!(listed.contains("alice-1"), "{listed}");
     assert!(!listed.contains(&secret[4..]), "{listed}");
     assert_eq!(s.call("GET", "/healthz", None).status, 200);
+    // The server accepts it (and remembers it: the next check costs no query) ...
+    for _ in 0..2 {
+        let r = s.call_as(Some(&secret), "GET", "/v1/agents/alice", None);
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
     let (ok, out) = token(dir.path(), &config, &["revoke", "alice-1"]);
     assert!(ok, "`token revoke` beside a server failed: {out}");
+    // ... and refuses it once another process revoked it: at the next request on SQLite,
+    // once the notification arrived (milliseconds) on PostgreSQL (SPEC R25).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let status = s
+            .call_as(Some(&secret), "GET", "/v1/agents/alice", None)
+            .status;
+        if status == 401 {
+            break;
+        }
+        assert!(
+            matches!(backend, Backend::Postgres(_)) && std::time::Instant::now() < deadline,
+            "a revoked token was accepted ({status})"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     assert!(list(dir.path(), &config).contains("no tokens"));
     s.put_agent("bob", &[]);
     let agents = s.get("/v1/agents").to_string();
