@@ -247,19 +247,7 @@ impl Runtime {
     /// how many.
     pub async fn purge_archive(&self) -> Result<u64, RuntimeError> {
         let horizon: Timestamp = self.archive_horizon();
-        let batch = i64::try_from(BATCH).unwrap_or(i64::MAX);
-        let mut total = 0;
-        loop {
-            let deleted = self
-                .store
-                .purge_archive(horizon, batch)
-                .await
-                .map_err(store_failed)?;
-            total += deleted;
-            if deleted < BATCH as u64 {
-                return Ok(total);
-            }
-        }
+        in_batches(BATCH, |batch| self.store.purge_archive(horizon, batch)).await
     }
 
     /// Deletes the events older than `retention.events` (SPEC R29); how many.
@@ -270,19 +258,7 @@ impl Runtime {
         let Some(horizon) = self.clock.now().checked_sub_signed(keep) else {
             return Ok(0);
         };
-        let batch = i64::try_from(BATCH * 10).unwrap_or(i64::MAX);
-        let mut total = 0;
-        loop {
-            let deleted = self
-                .store
-                .purge_events(horizon, batch)
-                .await
-                .map_err(store_failed)?;
-            total += deleted;
-            if deleted < (BATCH * 10) as u64 {
-                return Ok(total);
-            }
-        }
+        in_batches(BATCH * 10, |batch| self.store.purge_events(horizon, batch)).await
     }
 
     /// Deletes what retention let go: archived conversations, then events. A failure is
@@ -299,6 +275,23 @@ impl Runtime {
     /// The last log record the latest snapshot covers.
     pub fn snapshot_seq(&self) -> i64 {
         self.upkeep.snapshot_seq.load(Ordering::SeqCst)
+    }
+}
+
+/// Runs `delete` (at most `batch` rows per call, each its own transaction) until a call
+/// deletes fewer; how many in all.
+async fn in_batches<F>(batch: usize, mut delete: impl FnMut(i64) -> F) -> Result<u64, RuntimeError>
+where
+    F: std::future::Future<Output = Result<u64, StoreError>>,
+{
+    let size = i64::try_from(batch).unwrap_or(i64::MAX);
+    let mut total = 0;
+    loop {
+        let deleted = delete(size).await.map_err(store_failed)?;
+        total += deleted;
+        if deleted < batch as u64 {
+            return Ok(total);
+        }
     }
 }
 
