@@ -123,12 +123,12 @@ impl Gate {
 }
 
 /// What kind of endpoint `route` (axum's matched path) is for `method`; `None` for the
-/// public ones (health, readiness, the pages).
+/// public ones (health, readiness, the pages, the OpenAPI document).
 pub fn operation(method: &Method, route: &str) -> Option<Operation> {
     use Operation as Op;
     let read = method == Method::GET || method == Method::HEAD;
     Some(match route {
-        "/" | "/healthz" | "/readyz" => return None,
+        "/" | "/healthz" | "/readyz" | "/v1/openapi.json" => return None,
         "/v1/whoami" => Op::WhoAmI,
         "/v1/tokens" | "/v1/tokens/{name}" | "/v1/audit" => Op::Admin,
         "/v1/events" => Op::Events,
@@ -470,6 +470,7 @@ mod tests {
         let cases = [
             (Method::GET, "/healthz", None),
             (Method::GET, "/", None),
+            (Method::GET, "/v1/openapi.json", None),
             (Method::GET, "/metrics", Some(Op::Read)),
             (Method::GET, "/v1/agents", Some(Op::Read)),
             (Method::GET, "/v1/agents/{id}", Some(Op::ReadAgent)),

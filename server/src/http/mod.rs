@@ -12,6 +12,7 @@ mod conversations;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod openapi;
 mod ops;
 pub mod serve;
 mod signals;
@@ -106,7 +107,8 @@ pub fn app(state: AppState) -> Router {
         .route("/whoami", get(tokens::whoami))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{name}", axum::routing::delete(tokens::revoke))
-        .route("/audit", get(audit::list));
+        .route("/audit", get(audit::list))
+        .route("/openapi.json", get(openapi::openapi_json));
     Router::new()
         .nest("/v1", v1)
         .route("/", get(ops::dashboard))
