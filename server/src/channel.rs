@@ -30,8 +30,10 @@ fn default_offer_timeout() -> u64 {
 pub struct ChannelBody {
     /// The channel's id: required in the config file; in a PUT it may repeat the path's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::http::openapi::IdSchema>)]
     pub id: Option<String>,
-    /// Display name (required).
+    /// Display name (required, not blank).
+    #[schema(pattern = "\\S")]
     pub name: String,
     /// SPEC R1.
     #[serde(default)]
@@ -44,7 +46,7 @@ pub struct ChannelBody {
     pub policy: String,
     /// The ordered agent queue (each id checked as it is read).
     #[serde(default)]
-    #[schema(value_type = Vec<String>)]
+    #[schema(value_type = Vec<crate::http::openapi::IdSchema>)]
     pub queue: Vec<AgentId>,
     /// Most open conversations per agent; null = no limit.
     #[serde(default)]
@@ -105,8 +107,9 @@ pub struct ChannelPatch {
     /// May repeat the path's id.
     #[serde(default, skip_serializing)]
     pub id: Option<String>,
-    /// New display name.
+    /// New display name (not blank).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "\\S")]
     pub name: Option<String>,
     /// New R1 switch.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -119,7 +122,7 @@ pub struct ChannelPatch {
     pub policy: Option<String>,
     /// New queue.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<crate::http::openapi::IdSchema>>)]
     pub queue: Option<Vec<AgentId>>,
     /// New limit: absent = unchanged, null = no limit.
     #[serde(

@@ -5,6 +5,7 @@ use super::dto::{
 };
 use super::error::{AppError, ErrorBody};
 use super::extract::{Body, Id, parse_id};
+use super::openapi::IdSchema;
 use super::{AppState, same_id};
 use crate::auth::Caller;
 use crate::runtime::Origin;
@@ -39,7 +40,7 @@ fn missing(id: &str) -> AppError {
     path = "/v1/agents/{id}",
     operation_id = "put_agent",
     tag = "agents",
-    params(("id" = String, Path, min_length = 1, max_length = 128,
+    params(("id" = IdSchema, Path,
         description = "The agent's id")),
     request_body(content = AgentBody, content_type = "application/json"),
     responses(
@@ -75,7 +76,7 @@ pub async fn put(
     path = "/v1/agents/{id}",
     operation_id = "get_agent",
     tag = "agents",
-    params(("id" = String, Path, min_length = 1, max_length = 128,
+    params(("id" = IdSchema, Path,
         description = "The agent's id")),
     responses(
         (status = 200, description = "The agent", body = AgentView),
@@ -110,7 +111,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<AgentList>, AppE
     path = "/v1/agents/{id}/availability",
     operation_id = "agent_availability",
     tag = "agents",
-    params(("id" = String, Path, min_length = 1, max_length = 128,
+    params(("id" = IdSchema, Path,
         description = "The agent's id")),
     responses(
         (status = 200, description = "One entry per channel whose queue holds the agent",
@@ -140,7 +141,7 @@ pub async fn availability(
     path = "/v1/agents/{id}/conversations",
     operation_id = "agent_conversations",
     tag = "agents",
-    params(("id" = String, Path, min_length = 1, max_length = 128,
+    params(("id" = IdSchema, Path,
         description = "The agent's id")),
     responses(
         (status = 200, description = "Offered to or held by the agent", body = ConversationList),
@@ -167,7 +168,7 @@ pub async fn conversations(
     path = "/v1/groups/{id}",
     operation_id = "put_group",
     tag = "agents",
-    params(("id" = String, Path, min_length = 1, max_length = 128,
+    params(("id" = IdSchema, Path,
         description = "The group's id")),
     request_body(content = GroupBody, content_type = "application/json"),
     responses((status = 200, description = "The group's settings", body = GroupView)),
@@ -206,7 +207,7 @@ pub async fn put_group(
     path = "/v1/groups/{id}",
     operation_id = "get_group",
     tag = "agents",
-    params(("id" = String, Path, min_length = 1, max_length = 128,
+    params(("id" = IdSchema, Path,
         description = "The group's id")),
     responses(
         (status = 200, description = "The group's settings", body = GroupView),

@@ -4,6 +4,7 @@
 use super::dto::{ChannelList, ConversationList};
 use super::error::{AppError, ErrorBody};
 use super::extract::{Body, Id};
+use super::openapi::IdSchema;
 use super::{AppState, same_id};
 use crate::auth::Caller;
 use crate::channel::{ChannelBody, ChannelPatch};
@@ -29,7 +30,7 @@ fn missing(id: &str) -> AppError {
     path = "/v1/channels/{id}",
     operation_id = "put_channel",
     tag = "channels",
-    params(("id" = String, Path, min_length = 1, max_length = 128,
+    params(("id" = IdSchema, Path,
         description = "The channel's id")),
     request_body(content = ChannelBody, content_type = "application/json"),
     responses(
@@ -61,7 +62,7 @@ pub async fn put(
     path = "/v1/channels/{id}",
     operation_id = "patch_channel",
     tag = "channels",
-    params(("id" = String, Path, min_length = 1, max_length = 128,
+    params(("id" = IdSchema, Path,
         description = "The channel's id")),
     request_body(content = ChannelPatch, content_type = "application/json"),
     responses(
@@ -107,7 +108,7 @@ pub async fn patch(
     path = "/v1/channels/{id}",
     operation_id = "get_channel",
     tag = "channels",
-    params(("id" = String, Path, min_length = 1, max_length = 128,
+    params(("id" = IdSchema, Path,
         description = "The channel's id")),
     responses(
         (status = 200, description = "The channel", body = ChannelBody),
@@ -142,7 +143,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<ChannelList>, Ap
     path = "/v1/channels/{id}/queue",
     operation_id = "channel_queue",
     tag = "channels",
-    params(("id" = String, Path, min_length = 1, max_length = 128,
+    params(("id" = IdSchema, Path,
         description = "The channel's id")),
     responses(
         (status = 200, description = "Waiting conversations, in queue order",

@@ -19,6 +19,7 @@ use super::dto::{
 };
 use super::error::{AppError, ErrorBody};
 use super::extract::{Body, Id, OptionalBody, parse_id, validate_id};
+use super::openapi::IdSchema;
 use super::{AppState, created_status};
 use crate::auth::Caller;
 use crate::runtime::Origin;
@@ -127,7 +128,7 @@ enum Held {
     path = "/v1/channels/{id}/conversations",
     operation_id = "open_conversation",
     tag = "conversations",
-    params(("id" = String, Path, min_length = 1, max_length = 128,
+    params(("id" = IdSchema, Path,
         description = "The channel's id")),
     request_body(content = ConversationBody, content_type = "application/json"),
     responses(
@@ -232,7 +233,7 @@ pub async fn open(
     path = "/v1/conversations/{id}",
     operation_id = "get_conversation",
     tag = "conversations",
-    params(("id" = String, Path, min_length = 1, max_length = 128,
+    params(("id" = IdSchema, Path,
         description = "The conversation's id")),
     responses(
         (status = 200, description = "The conversation", body = ConversationView),
@@ -293,7 +294,7 @@ async fn find(state: &AppState, id: &str) -> Reply {
     path = "/v1/conversations/{id}/messages",
     operation_id = "post_message",
     tag = "conversations",
-    params(("id" = String, Path, min_length = 1, max_length = 128,
+    params(("id" = IdSchema, Path,
         description = "The conversation's id")),
     request_body(content = MessageBody, content_type = "application/json"),
     responses(
@@ -335,7 +336,7 @@ pub async fn message(
     path = "/v1/conversations/{id}/accept",
     operation_id = "accept_conversation",
     tag = "conversations",
-    params(("id" = String, Path, min_length = 1, max_length = 128,
+    params(("id" = IdSchema, Path,
         description = "The conversation's id")),
     request_body(content = AgentRef, content_type = "application/json"),
     responses(
@@ -355,7 +356,7 @@ pub async fn accept(state: State<AppState>, caller: Caller, id: Id, body: Body<A
     path = "/v1/conversations/{id}/decline",
     operation_id = "decline_conversation",
     tag = "conversations",
-    params(("id" = String, Path, min_length = 1, max_length = 128,
+    params(("id" = IdSchema, Path,
         description = "The conversation's id")),
     request_body(content = AgentRef, content_type = "application/json"),
     responses(
@@ -402,7 +403,7 @@ async fn answer_offer(
     path = "/v1/conversations/{id}/transfer",
     operation_id = "transfer_conversation",
     tag = "conversations",
-    params(("id" = String, Path, min_length = 1, max_length = 128,
+    params(("id" = IdSchema, Path,
         description = "The conversation's id")),
     request_body(content = TransferBody, content_type = "application/json"),
     responses(
@@ -437,7 +438,7 @@ pub async fn transfer(
     path = "/v1/conversations/{id}/close",
     operation_id = "close_conversation",
     tag = "conversations",
-    params(("id" = String, Path, min_length = 1, max_length = 128,
+    params(("id" = IdSchema, Path,
         description = "The conversation's id")),
     request_body(content = Option<CloseBody>, content_type = "application/json",
         description = "Optional: no body, or `{}`"),

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::openapi::{
-    AuthorSchema, ClockModeSchema, ConversationStateSchema, HistoryEventSchema, VerdictKindSchema,
+    AuthorSchema, ClockModeSchema, ConversationStateSchema, HistoryEventSchema, IdSchema,
+    VerdictKindSchema,
 };
 
 /// An instant as the API writes it: RFC 3339, UTC, `Z`.
@@ -24,8 +25,10 @@ pub fn ts(at: Timestamp) -> String {
 pub struct AgentBody {
     /// May repeat the path's id.
     #[serde(default)]
+    #[schema(value_type = Option<IdSchema>)]
     pub id: Option<String>,
-    /// Display name.
+    /// Display name (not blank).
+    #[schema(pattern = "\\S")]
     pub name: String,
     /// User groups.
     #[serde(default)]
@@ -80,6 +83,7 @@ impl AgentView {
 pub struct GroupBody {
     /// May repeat the path's id.
     #[serde(default)]
+    #[schema(value_type = Option<IdSchema>)]
     pub id: Option<String>,
     /// Every other key: a group setting; null or absent = the source's default.
     #[serde(flatten)]
@@ -319,8 +323,10 @@ pub struct AvailabilityView {
 pub struct ConversationBody {
     /// Client-chosen id (idempotent retries); generated when absent.
     #[serde(default)]
+    #[schema(value_type = Option<IdSchema>)]
     pub id: Option<String>,
-    /// The customer's id.
+    /// The customer's id (not blank).
+    #[schema(pattern = "\\S")]
     pub customer: String,
     /// Optional first message (from the customer).
     #[serde(default)]
@@ -336,6 +342,7 @@ pub struct MessageBody {
     pub from: Author,
     /// The writing agent when `from` is `agent`.
     #[serde(default)]
+    #[schema(value_type = Option<IdSchema>)]
     pub agent: Option<String>,
     /// The text (not stored).
     #[serde(default)]
@@ -347,6 +354,7 @@ pub struct MessageBody {
 #[serde(deny_unknown_fields)]
 pub struct AgentRef {
     /// The agent.
+    #[schema(value_type = IdSchema)]
     pub agent: String,
 }
 
@@ -356,7 +364,7 @@ pub struct AgentRef {
 pub struct TransferBody {
     /// The new agent, or null for the queue.
     #[serde(deserialize_with = "Option::deserialize")]
-    #[schema(required = true)]
+    #[schema(required = true, value_type = Option<IdSchema>)]
     pub to: Option<String>,
 }
 
@@ -415,10 +423,13 @@ pub enum SignalBatch {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct SignalDoc {
     /// The agent it is about.
+    #[schema(value_type = IdSchema)]
     pub agent: String,
     /// A registered source (`GET /v1/plugins`).
+    #[schema(pattern = "\\S")]
     pub source: String,
     /// One of the source's events.
+    #[schema(pattern = "\\S")]
     pub event: String,
     /// When it happened (default: the server's clock now; never in the future).
     #[serde(default)]

@@ -77,7 +77,7 @@ use super::error::ErrorBody;
         ops_paths::readyz,
         ops_paths::metrics,
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, IdSchema)),
     security(("bearer" = [])),
     modifiers(&Bearer, &OptionalBodies, &StandardErrors),
     tags(
@@ -315,6 +315,35 @@ impl Modify for StandardErrors {
                 .responses
                 .insert(name.to_owned(), RefOr::T(response));
         }
+    }
+}
+
+/// `Id` of the document: an agent's, channel's, group's or conversation's id (the rules of
+/// `openline_core::id::check`: 1 to 128 characters, not only white space, no control
+/// character).
+#[derive(Debug, Clone, Copy)]
+pub struct IdSchema;
+
+/// No control character (Unicode Cc), and at least one that is not white space.
+const ID_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
+
+impl PartialSchema for IdSchema {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "An id: 1 to 128 characters, not only white space, no control character",
+            ))
+            .min_length(Some(1))
+            .max_length(Some(openline_core::id::MAX_ID_LEN))
+            .pattern(Some(ID_PATTERN))
+            .into()
+    }
+}
+
+impl ToSchema for IdSchema {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("Id")
     }
 }
 

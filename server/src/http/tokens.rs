@@ -82,6 +82,7 @@ pub struct NewToken {
     role: Role,
     /// The agent it acts as: required for, and only for, the `agent` role.
     #[serde(default)]
+    #[schema(value_type = Option<super::openapi::IdSchema>)]
     agent: Option<String>,
 }
 
