@@ -149,3 +149,28 @@ fn r31_every_documented_operation_is_served_with_its_errors_documented() {
         );
     }
 }
+
+/// Found while fuzzing: at the end of the year 9999 (as far as the clock goes, SPEC R24d) a
+/// verdict's `until` fell in the year 10000, written `+10000-01-01T…`, which is no RFC 3339
+/// date-time. Such an instant never comes: `until` is null.
+#[test]
+fn r31_instants_stay_rfc_3339_at_the_end_of_time() {
+    let s = Server::start();
+    let now = parse_ts(s.get("/v1/clock")["now"].as_str().unwrap());
+    let end = parse_ts("9999-12-31T23:58:00Z");
+    let seconds = (end - now).num_seconds();
+    s.expect(
+        "POST",
+        "/v1/clock/advance",
+        Some(json!({ "seconds": seconds })),
+        &[200],
+    );
+    s.put_agent("alice", &[]);
+    s.put_channel("web", &["alice"], json!({"sources": ["mobile"]}));
+    s.mobile_in_background("alice");
+    let availability = s.get("/v1/agents/alice/availability");
+    let verdict = &availability["channels"][0]["verdicts"][0];
+    assert_eq!(verdict["verdict"], "online", "{availability}");
+    assert_eq!(verdict["until"], Value::Null, "{availability}");
+    assert_eq!(s.get("/v1/clock")["now"], "9999-12-31T23:58:00Z");
+}

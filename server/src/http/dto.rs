@@ -267,7 +267,8 @@ pub struct VerdictView {
     pub verdict: &'static str,
     /// Human reason.
     pub reason: String,
-    /// When it changes by itself, or null.
+    /// When it changes by itself, or null (also when that would be after the year 9999,
+    /// which the clock never reaches).
     #[schema(format = DateTime)]
     pub until: Option<String>,
 }
@@ -301,7 +302,13 @@ impl From<&ChannelAvailability> for ChannelAvailabilityView {
                     source: v.source.clone(),
                     verdict: v.verdict.kind.as_str(),
                     reason: v.verdict.reason.clone(),
-                    until: v.verdict.until.map(ts),
+                    // Past the year 9999 the clock never gets there: it never changes by
+                    // itself (and RFC 3339 has no five-digit years).
+                    until: v
+                        .verdict
+                        .until
+                        .filter(|at| openline_core::time::in_range(*at))
+                        .map(ts),
                 })
                 .collect(),
         }
