@@ -25,13 +25,15 @@ fn default_offer_timeout() -> u64 {
 
 /// A full channel: the body of a PUT, or one `[[channels]]` table of the config file
 /// (which also carries `id`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelBody {
     /// The channel's id: required in the config file; in a PUT it may repeat the path's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::http::openapi::IdSchema>)]
     pub id: Option<String>,
-    /// Display name (required).
+    /// Display name (required, not blank).
+    #[schema(pattern = "\\S")]
     pub name: String,
     /// SPEC R1.
     #[serde(default)]
@@ -44,12 +46,14 @@ pub struct ChannelBody {
     pub policy: String,
     /// The ordered agent queue (each id checked as it is read).
     #[serde(default)]
+    #[schema(value_type = Vec<crate::http::openapi::IdSchema>)]
     pub queue: Vec<AgentId>,
     /// Most open conversations per agent; null = no limit.
     #[serde(default)]
     pub max_chats: Option<u32>,
     /// SPEC R12, whole seconds, at least 1.
     #[serde(default = "default_offer_timeout")]
+    #[schema(minimum = 1, maximum = 86_400)]
     pub offer_timeout_seconds: u64,
 }
 
@@ -97,14 +101,15 @@ impl ChannelBody {
 }
 
 /// `PATCH /v1/channels/{id}`: any subset of the fields; `max_chats: null` removes the limit.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelPatch {
     /// May repeat the path's id.
     #[serde(default, skip_serializing)]
     pub id: Option<String>,
-    /// New display name.
+    /// New display name (not blank).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "\\S")]
     pub name: Option<String>,
     /// New R1 switch.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -117,6 +122,7 @@ pub struct ChannelPatch {
     pub policy: Option<String>,
     /// New queue.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<crate::http::openapi::IdSchema>>)]
     pub queue: Option<Vec<AgentId>>,
     /// New limit: absent = unchanged, null = no limit.
     #[serde(
@@ -124,9 +130,11 @@ pub struct ChannelPatch {
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schema(value_type = Option<u32>)]
     pub max_chats: Option<Option<u32>>,
     /// New offer timeout.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 86_400)]
     pub offer_timeout_seconds: Option<u64>,
 }
 

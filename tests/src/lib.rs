@@ -8,6 +8,7 @@ pub mod check;
 pub mod db;
 pub mod http;
 pub mod receiver;
+pub mod routes;
 pub mod server;
 pub mod world;
 

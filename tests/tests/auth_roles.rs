@@ -338,7 +338,7 @@ fn r25_missing_wrong_and_revoked_tokens_are_refused() {
     let revoked = s.call_as(Some(&temp), "PUT", "/v1/agents/eve", Some(put));
     assert_error(&revoked, 401, "unauthorized", &["revoked"]);
     s.expect("GET", "/v1/agents/eve", None, &[404]);
-    for open in ["/healthz", "/readyz"] {
+    for open in ["/healthz", "/readyz", "/v1/openapi.json"] {
         assert_eq!(s.call_as(None, "GET", open, None).status, 200, "{open}");
     }
     let listed = s.get("/v1/tokens");

@@ -64,6 +64,19 @@ fn delivered_ids(got: &[Received]) -> Vec<u64> {
         .collect()
 }
 
+/// The deliveries of webhook `id` once `done` holds for the list (or after [`WAIT`]): an
+/// outcome is recorded just after the attempt that made it.
+fn deliveries_until(s: &Server, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let deliveries = s.get(&format!("/v1/webhooks/{id}/deliveries"));
+        if done(&deliveries["deliveries"]) || std::time::Instant::now() >= deadline {
+            return deliveries;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn conversations(s: &Server, prefix: &str, n: usize) {
     for i in 0..n {
         s.new_conversation("web", &format!("{prefix}-{i}"));
@@ -156,7 +169,7 @@ fn r30_a_failing_receiver_gets_the_event_again_with_backoff_and_in_order() {
             "{waits:?}"
         );
     }
-    let deliveries = s.get(&format!("/v1/webhooks/{id}/deliveries"));
+    let deliveries = deliveries_until(&s, &id, |d| d[1]["status"] == "delivered");
     let first = deliveries["deliveries"]
         .as_array()
         .unwrap()
@@ -180,7 +193,7 @@ fn r30_deliveries_pending_at_a_crash_are_made_after_the_restart() {
     );
     conversations(&s, "k", 3);
     receiver.wait_for(WAIT, |got| !got.is_empty());
-    let pending = s.get(&format!("/v1/webhooks/{id}/deliveries"));
+    let pending = deliveries_until(&s, &id, |d| d[0]["status"] == "pending");
     assert_eq!(pending["deliveries"][0]["status"], "pending", "{pending}");
     assert!(pending["deliveries"][0]["next_attempt_at"].is_string());
 
@@ -247,14 +260,7 @@ fn r30_an_event_older_than_max_age_is_given_up_and_recorded() {
     conversations(&s, "g", 1);
     receiver.wait_for(WAIT, |got| !got.is_empty());
     s.advance(3601);
-    let deliveries = || s.get(&format!("/v1/webhooks/{id}/deliveries"));
-    let deadline = std::time::Instant::now() + WAIT;
-    while deliveries()["deliveries"][0]["status"] != "failed"
-        && std::time::Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let given_up = deliveries();
+    let given_up = deliveries_until(&s, &id, |d| d[0]["status"] == "failed");
     assert_eq!(given_up["deliveries"][0]["status"], "failed", "{given_up}");
     assert_eq!(given_up["deliveries"][0]["last_status_code"], 500);
     // The next event is not held up behind it.

@@ -21,7 +21,9 @@ use openline_core::id::{AgentId, IdError};
 use sha2::{Digest as _, Sha256};
 
 /// What a token may do (SPEC R26). Names in JSON, TOML and the CLI are the lower-case ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Everything, including tokens and the clock.
@@ -73,15 +75,17 @@ impl FromStr for Role {
 }
 
 /// A token as listed: never its secret or hash.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct TokenInfo {
     /// Its unique name (what audit entries name as `by`).
     pub name: String,
     /// What it may do.
     pub role: Role,
     /// The agent it acts as: set exactly when `role` is [`Role::Agent`].
+    #[schema(value_type = Option<String>)]
     pub agent: Option<AgentId>,
     /// When it was created.
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
 }
 

@@ -1,17 +1,18 @@
 //! Agents and user groups (API.md "Agents", "User groups"; SPEC R8, R17).
 
+use super::dto::{
+    AgentBody, AgentList, AgentView, AvailabilityView, ConversationList, GroupBody, GroupView,
+};
+use super::error::{AppError, ErrorBody};
+use super::extract::{Body, Id, parse_id};
+use super::openapi::IdSchema;
+use super::{AppState, same_id};
+use crate::auth::Caller;
+use crate::runtime::Origin;
 use axum::Json;
 use axum::extract::State;
 use axum::response::Response;
 use openline_core::{Command, Engine};
-use serde_json::json;
-
-use super::dto::{AgentBody, AgentView, AvailabilityView, ConversationList, GroupBody, GroupView};
-use super::error::AppError;
-use super::extract::{Body, Id, parse_id};
-use super::{AppState, same_id};
-use crate::auth::Caller;
-use crate::runtime::Origin;
 
 fn view(engine: &Engine, id: &str) -> Option<AgentView> {
     engine
@@ -34,6 +35,19 @@ fn missing(id: &str) -> AppError {
 }
 
 /// `PUT /v1/agents/{agent}` → 201 created / 200 replaced.
+#[utoipa::path(
+    put,
+    path = "/v1/agents/{id}",
+    operation_id = "put_agent",
+    tag = "agents",
+    params(("id" = IdSchema, Path,
+        description = "The agent's id")),
+    request_body(content = AgentBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = AgentView),
+        (status = 200, description = "Replaced", body = AgentView),
+    ),
+)]
 pub async fn put(
     State(state): State<AppState>,
     caller: Caller,
@@ -57,22 +71,54 @@ pub async fn put(
 }
 
 /// `GET /v1/agents/{agent}`.
+#[utoipa::path(
+    get,
+    path = "/v1/agents/{id}",
+    operation_id = "get_agent",
+    tag = "agents",
+    params(("id" = IdSchema, Path,
+        description = "The agent's id")),
+    responses(
+        (status = 200, description = "The agent", body = AgentView),
+        (status = 404, description = "`not_found`: no such agent", body = ErrorBody),
+    ),
+)]
 pub async fn get(State(state): State<AppState>, Id(id): Id) -> Result<Json<AgentView>, AppError> {
     state.find(|engine| view(engine, &id), || missing(&id))
 }
 
 /// `GET /v1/agents`.
-pub async fn list(State(state): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
+#[utoipa::path(
+    get,
+    path = "/v1/agents",
+    operation_id = "list_agents",
+    tag = "agents",
+    responses((status = 200, description = "Every agent", body = AgentList)),
+)]
+pub async fn list(State(state): State<AppState>) -> Result<Json<AgentList>, AppError> {
     let agents: Vec<AgentView> = state.runtime.read(|engine| {
         engine
             .agents()
             .map(|(id, profile)| AgentView::new(id, profile, is_dismissed(engine, id)))
             .collect()
     })?;
-    Ok(Json(json!({ "agents": agents })))
+    Ok(Json(AgentList { agents }))
 }
 
 /// `GET /v1/agents/{agent}/availability` (SPEC R17).
+#[utoipa::path(
+    get,
+    path = "/v1/agents/{id}/availability",
+    operation_id = "agent_availability",
+    tag = "agents",
+    params(("id" = IdSchema, Path,
+        description = "The agent's id")),
+    responses(
+        (status = 200, description = "One entry per channel whose queue holds the agent",
+            body = AvailabilityView),
+        (status = 404, description = "`not_found`: no such agent", body = ErrorBody),
+    ),
+)]
 pub async fn availability(
     State(state): State<AppState>,
     Id(id): Id,
@@ -90,6 +136,18 @@ pub async fn availability(
 }
 
 /// `GET /v1/agents/{agent}/conversations`: offered to or held by the agent.
+#[utoipa::path(
+    get,
+    path = "/v1/agents/{id}/conversations",
+    operation_id = "agent_conversations",
+    tag = "agents",
+    params(("id" = IdSchema, Path,
+        description = "The agent's id")),
+    responses(
+        (status = 200, description = "Offered to or held by the agent", body = ConversationList),
+        (status = 404, description = "`not_found`: no such agent", body = ErrorBody),
+    ),
+)]
 pub async fn conversations(
     State(state): State<AppState>,
     Id(id): Id,
@@ -105,6 +163,16 @@ pub async fn conversations(
 }
 
 /// `PUT /v1/groups/{group}` → 200 (SPEC R8).
+#[utoipa::path(
+    put,
+    path = "/v1/groups/{id}",
+    operation_id = "put_group",
+    tag = "agents",
+    params(("id" = IdSchema, Path,
+        description = "The group's id")),
+    request_body(content = GroupBody, content_type = "application/json"),
+    responses((status = 200, description = "The group's settings", body = GroupView)),
+)]
 pub async fn put_group(
     State(state): State<AppState>,
     caller: Caller,
@@ -134,6 +202,18 @@ pub async fn put_group(
 }
 
 /// `GET /v1/groups/{group}`.
+#[utoipa::path(
+    get,
+    path = "/v1/groups/{id}",
+    operation_id = "get_group",
+    tag = "agents",
+    params(("id" = IdSchema, Path,
+        description = "The group's id")),
+    responses(
+        (status = 200, description = "The group's settings", body = GroupView),
+        (status = 404, description = "`not_found`: no such group", body = ErrorBody),
+    ),
+)]
 pub async fn get_group(
     State(state): State<AppState>,
     Id(id): Id,

@@ -123,12 +123,14 @@ impl Gate {
 }
 
 /// What kind of endpoint `route` (axum's matched path) is for `method`; `None` for the
-/// public ones (health, readiness, the pages).
+/// public ones (health, readiness, the pages, the OpenAPI document).
 pub fn operation(method: &Method, route: &str) -> Option<Operation> {
     use Operation as Op;
     let read = method == Method::GET || method == Method::HEAD;
     Some(match route {
-        "/" | "/agent" | "/presence.js" | "/healthz" | "/readyz" => return None,
+        "/" | "/agent" | "/presence.js" | "/healthz" | "/readyz" | "/v1/openapi.json" => {
+            return None;
+        }
         "/v1/whoami" => Op::WhoAmI,
         "/v1/tokens"
         | "/v1/tokens/{name}"
@@ -477,6 +479,7 @@ mod tests {
             (Method::GET, "/", None),
             (Method::GET, "/agent", None),
             (Method::GET, "/presence.js", None),
+            (Method::GET, "/v1/openapi.json", None),
             (Method::GET, "/metrics", Some(Op::Read)),
             (Method::GET, "/v1/agents", Some(Op::Read)),
             (Method::GET, "/v1/agents/{id}", Some(Op::ReadAgent)),

@@ -1,19 +1,18 @@
 //! Channels (API.md "Channels"; SPEC R1, R10): PUT replaces, PATCH is a read-modify-write
 //! into a full `PutChannel` under the engine's lock.
 
-use axum::Json;
-use axum::extract::State;
-use axum::response::Response;
-use openline_core::{ChannelId, Engine, EngineError};
-use serde_json::json;
-
-use super::dto::ConversationList;
-use super::error::AppError;
+use super::dto::{ChannelList, ConversationList};
+use super::error::{AppError, ErrorBody};
 use super::extract::{Body, Id};
+use super::openapi::IdSchema;
 use super::{AppState, same_id};
 use crate::auth::Caller;
 use crate::channel::{ChannelBody, ChannelPatch};
 use crate::runtime::Origin;
+use axum::Json;
+use axum::extract::State;
+use axum::response::Response;
+use openline_core::{ChannelId, Engine, EngineError};
 
 fn view(engine: &Engine, id: &str) -> Option<ChannelBody> {
     engine
@@ -26,6 +25,19 @@ fn missing(id: &str) -> AppError {
 }
 
 /// `PUT /v1/channels/{channel}` → 201 created / 200 replaced.
+#[utoipa::path(
+    put,
+    path = "/v1/channels/{id}",
+    operation_id = "put_channel",
+    tag = "channels",
+    params(("id" = IdSchema, Path,
+        description = "The channel's id")),
+    request_body(content = ChannelBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = ChannelBody),
+        (status = 200, description = "Replaced", body = ChannelBody),
+    ),
+)]
 pub async fn put(
     State(state): State<AppState>,
     caller: Caller,
@@ -45,6 +57,19 @@ pub async fn put(
 }
 
 /// `PATCH /v1/channels/{channel}`: any subset of the fields (SPEC R1: takes effect at once).
+#[utoipa::path(
+    patch,
+    path = "/v1/channels/{id}",
+    operation_id = "patch_channel",
+    tag = "channels",
+    params(("id" = IdSchema, Path,
+        description = "The channel's id")),
+    request_body(content = ChannelPatch, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The channel after the change", body = ChannelBody),
+        (status = 404, description = "`not_found`: no such channel", body = ErrorBody),
+    ),
+)]
 pub async fn patch(
     State(state): State<AppState>,
     caller: Caller,
@@ -78,22 +103,54 @@ pub async fn patch(
 }
 
 /// `GET /v1/channels/{channel}`.
+#[utoipa::path(
+    get,
+    path = "/v1/channels/{id}",
+    operation_id = "get_channel",
+    tag = "channels",
+    params(("id" = IdSchema, Path,
+        description = "The channel's id")),
+    responses(
+        (status = 200, description = "The channel", body = ChannelBody),
+        (status = 404, description = "`not_found`: no such channel", body = ErrorBody),
+    ),
+)]
 pub async fn get(State(state): State<AppState>, Id(id): Id) -> Result<Json<ChannelBody>, AppError> {
     state.find(|engine| view(engine, &id), || missing(&id))
 }
 
 /// `GET /v1/channels`.
-pub async fn list(State(state): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
+#[utoipa::path(
+    get,
+    path = "/v1/channels",
+    operation_id = "list_channels",
+    tag = "channels",
+    responses((status = 200, description = "Every channel", body = ChannelList)),
+)]
+pub async fn list(State(state): State<AppState>) -> Result<Json<ChannelList>, AppError> {
     let channels: Vec<ChannelBody> = state.runtime.read(|engine| {
         engine
             .channels()
             .map(|(id, settings)| ChannelBody::from_settings(id, settings))
             .collect()
     })?;
-    Ok(Json(json!({ "channels": channels })))
+    Ok(Json(ChannelList { channels }))
 }
 
 /// `GET /v1/channels/{channel}/queue`: waiting conversations in queue order (SPEC R10).
+#[utoipa::path(
+    get,
+    path = "/v1/channels/{id}/queue",
+    operation_id = "channel_queue",
+    tag = "channels",
+    params(("id" = IdSchema, Path,
+        description = "The channel's id")),
+    responses(
+        (status = 200, description = "Waiting conversations, in queue order",
+            body = ConversationList),
+        (status = 404, description = "`not_found`: no such channel", body = ErrorBody),
+    ),
+)]
 pub async fn queue(
     State(state): State<AppState>,
     Id(id): Id,

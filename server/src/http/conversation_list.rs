@@ -203,6 +203,14 @@ fn newest<'a>(
 /// `next` is the position of the page's last conversation (see [`cursor`]): pages never
 /// repeat nor skip a conversation, even when conversations close or move to the archive
 /// between requests.
+#[utoipa::path(
+    get,
+    path = "/v1/conversations",
+    operation_id = "list_conversations",
+    tag = "conversations",
+    params(ConversationQuery),
+    responses((status = 200, description = "One page, newest first", body = ConversationPage)),
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: crate::auth::Caller,

@@ -17,8 +17,9 @@ use openline_core::{Command, Conversation, Engine, EngineError, Timestamp};
 use super::dto::{
     AgentRef, CloseBody, ConversationBody, ConversationView, MessageBody, TransferBody,
 };
-use super::error::AppError;
+use super::error::{AppError, ErrorBody};
 use super::extract::{Body, Id, OptionalBody, parse_id, validate_id};
+use super::openapi::IdSchema;
 use super::{AppState, created_status};
 use crate::auth::Caller;
 use crate::runtime::Origin;
@@ -122,6 +123,24 @@ enum Held {
 /// `POST /v1/channels/{channel}/conversations` → 201 new / 200 existing id (idempotent), also
 /// when the existing conversation is closed and archived: a client id is never reused for a
 /// second conversation while the first is readable (SPEC R21b).
+#[utoipa::path(
+    post,
+    path = "/v1/channels/{id}/conversations",
+    operation_id = "open_conversation",
+    tag = "conversations",
+    params(("id" = IdSchema, Path,
+        description = "The channel's id")),
+    request_body(content = ConversationBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Opened; the conversation after routing",
+            body = ConversationView),
+        (status = 200, description = "The id exists already: that conversation",
+            body = ConversationView),
+        (status = 404, description = "`not_found`: no such channel", body = ErrorBody),
+        (status = 409, description = "`conflict`: the id exists for another channel or customer",
+            body = ErrorBody),
+    ),
+)]
 pub async fn open(
     State(state): State<AppState>,
     caller: Caller,
@@ -209,6 +228,19 @@ pub async fn open(
 
 /// `GET /v1/conversations/{id}`: from memory, else from the archive (SPEC R21b). An agent's
 /// credential reads only the conversations it holds or is offered (SPEC R26).
+#[utoipa::path(
+    get,
+    path = "/v1/conversations/{id}",
+    operation_id = "get_conversation",
+    tag = "conversations",
+    params(("id" = IdSchema, Path,
+        description = "The conversation's id")),
+    responses(
+        (status = 200, description = "The conversation", body = ConversationView),
+        (status = 404, description = "`not_found`: no such conversation (or past retention)",
+            body = ErrorBody),
+    ),
+)]
 pub async fn get(State(state): State<AppState>, caller: Caller, Id(id): Id) -> Reply {
     let found = find(&state, &id).await?;
     if let Some(agent) = caller.only_agent() {
@@ -257,6 +289,22 @@ async fn find(state: &AppState, id: &str) -> Reply {
 /// `POST /v1/conversations/{id}/messages` (SPEC R15).
 /// An agent's credential writes only as its own agent (the engine then refuses a message on
 /// a conversation that agent does not hold; SPEC R26).
+#[utoipa::path(
+    post,
+    path = "/v1/conversations/{id}/messages",
+    operation_id = "post_message",
+    tag = "conversations",
+    params(("id" = IdSchema, Path,
+        description = "The conversation's id")),
+    request_body(content = MessageBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The conversation after the message", body = ConversationView),
+        (status = 404, description = "`not_found`: no such conversation or agent",
+            body = ErrorBody),
+        (status = 409, description = "`conflict`: not allowed now (e.g. closed, or not held by \
+            the agent)", body = ErrorBody),
+    ),
+)]
 pub async fn message(
     State(state): State<AppState>,
     caller: Caller,
@@ -283,11 +331,41 @@ pub async fn message(
 }
 
 /// `POST /v1/conversations/{id}/accept` → 409 when not offered to the agent (SPEC R12).
+#[utoipa::path(
+    post,
+    path = "/v1/conversations/{id}/accept",
+    operation_id = "accept_conversation",
+    tag = "conversations",
+    params(("id" = IdSchema, Path,
+        description = "The conversation's id")),
+    request_body(content = AgentRef, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Accepted: the conversation", body = ConversationView),
+        (status = 404, description = "`not_found`: no such conversation or agent",
+            body = ErrorBody),
+        (status = 409, description = "`conflict`: not offered to this agent", body = ErrorBody),
+    ),
+)]
 pub async fn accept(state: State<AppState>, caller: Caller, id: Id, body: Body<AgentRef>) -> Reply {
     answer_offer(state, caller, id, body, true).await
 }
 
 /// `POST /v1/conversations/{id}/decline` (SPEC R12).
+#[utoipa::path(
+    post,
+    path = "/v1/conversations/{id}/decline",
+    operation_id = "decline_conversation",
+    tag = "conversations",
+    params(("id" = IdSchema, Path,
+        description = "The conversation's id")),
+    request_body(content = AgentRef, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Declined: the conversation", body = ConversationView),
+        (status = 404, description = "`not_found`: no such conversation or agent",
+            body = ErrorBody),
+        (status = 409, description = "`conflict`: not offered to this agent", body = ErrorBody),
+    ),
+)]
 pub async fn decline(
     state: State<AppState>,
     caller: Caller,
@@ -320,6 +398,21 @@ async fn answer_offer(
 }
 
 /// `POST /v1/conversations/{id}/transfer`: to an agent, or `null` for the queue.
+#[utoipa::path(
+    post,
+    path = "/v1/conversations/{id}/transfer",
+    operation_id = "transfer_conversation",
+    tag = "conversations",
+    params(("id" = IdSchema, Path,
+        description = "The conversation's id")),
+    request_body(content = TransferBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Transferred: the conversation", body = ConversationView),
+        (status = 404, description = "`not_found`: no such conversation or agent",
+            body = ErrorBody),
+        (status = 409, description = "`conflict`: not allowed now (e.g. closed)", body = ErrorBody),
+    ),
+)]
 pub async fn transfer(
     State(state): State<AppState>,
     caller: Caller,
@@ -340,6 +433,21 @@ pub async fn transfer(
 }
 
 /// `POST /v1/conversations/{id}/close`; closing twice → 409.
+#[utoipa::path(
+    post,
+    path = "/v1/conversations/{id}/close",
+    operation_id = "close_conversation",
+    tag = "conversations",
+    params(("id" = IdSchema, Path,
+        description = "The conversation's id")),
+    request_body(content = Option<CloseBody>, content_type = "application/json",
+        description = "Optional: no body, or `{}`"),
+    responses(
+        (status = 200, description = "Closed: the conversation", body = ConversationView),
+        (status = 404, description = "`not_found`: no such conversation", body = ErrorBody),
+        (status = 409, description = "`conflict`: closed already", body = ErrorBody),
+    ),
+)]
 pub async fn close(
     State(state): State<AppState>,
     caller: Caller,

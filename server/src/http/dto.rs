@@ -7,6 +7,12 @@ use openline_core::{
     AgentProfile, Author, Conversation, ConversationState, GroupSettings, HistoryEvent, Timestamp,
 };
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::openapi::{
+    AuthorSchema, ClockModeSchema, ConversationStateSchema, HistoryEventSchema, IdSchema,
+    VerdictKindSchema,
+};
 
 /// An instant as the API writes it: RFC 3339, UTC, `Z`.
 pub fn ts(at: Timestamp) -> String {
@@ -14,13 +20,15 @@ pub fn ts(at: Timestamp) -> String {
 }
 
 /// `PUT /v1/agents/{agent}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentBody {
     /// May repeat the path's id.
     #[serde(default)]
+    #[schema(value_type = Option<IdSchema>)]
     pub id: Option<String>,
-    /// Display name.
+    /// Display name (not blank).
+    #[schema(pattern = "\\S")]
     pub name: String,
     /// User groups.
     #[serde(default)]
@@ -42,7 +50,7 @@ impl AgentBody {
 }
 
 /// An agent as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AgentView {
     /// Id.
     pub id: String,
@@ -71,10 +79,11 @@ impl AgentView {
 
 /// `PUT /v1/groups/{group}`: the settings the sources declare (e.g. the browser's
 /// `session_lifetime_minutes`, SPEC R8); the engine refuses keys no source declares.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct GroupBody {
     /// May repeat the path's id.
     #[serde(default)]
+    #[schema(value_type = Option<IdSchema>)]
     pub id: Option<String>,
     /// Every other key: a group setting; null or absent = the source's default.
     #[serde(flatten)]
@@ -82,7 +91,7 @@ pub struct GroupBody {
 }
 
 /// A group as the API shows it: its id and every declared group setting (null = default).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct GroupView {
     /// Id.
     pub id: String,
@@ -113,11 +122,13 @@ impl GroupView {
 }
 
 /// One line of a conversation's history.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct HistoryView {
     /// When.
+    #[schema(format = DateTime)]
     pub at: String,
     /// What happened.
+    #[schema(value_type = HistoryEventSchema)]
     pub event: HistoryEvent,
     /// The agent concerned.
     pub agent: Option<String>,
@@ -128,7 +139,7 @@ pub struct HistoryView {
 }
 
 /// A conversation as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ConversationView {
     /// Id.
     pub id: String,
@@ -137,20 +148,24 @@ pub struct ConversationView {
     /// Customer id.
     pub customer: String,
     /// `queued`, `offered`, `accepted`, `closed`.
+    #[schema(value_type = ConversationStateSchema)]
     pub state: ConversationState,
     /// The holder once accepted.
     pub agent: Option<String>,
     /// Agents it is offered to now.
     pub offered_to: Vec<String>,
     /// Who wrote last.
+    #[schema(value_type = Option<AuthorSchema>)]
     pub last_message_from: Option<Author>,
     /// First arrival.
+    #[schema(format = DateTime)]
     pub queued_at: String,
     /// SPEC R17: the latest entries, oldest first.
     pub history: Vec<HistoryView>,
     /// How many older entries were dropped (SPEC R21d: at most 200 are kept).
     pub history_omitted: u64,
     /// When it was closed, or null.
+    #[schema(format = DateTime)]
     pub closed_at: Option<String>,
 }
 
@@ -183,7 +198,7 @@ impl From<&Conversation> for ConversationView {
 }
 
 /// `{"conversations": [...]}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ConversationList {
     /// The conversations.
     pub conversations: Vec<ConversationView>,
@@ -201,8 +216,9 @@ impl<'a> FromIterator<&'a Conversation> for ConversationList {
 /// (API.md "Conversations (added)"): every parameter is optional, an empty value counts as
 /// absent, any other parameter is refused. Values are checked by the handler, which names the
 /// parameter in its refusals.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ConversationQuery {
     /// Only conversations of this channel.
     #[serde(default)]
@@ -212,15 +228,19 @@ pub struct ConversationQuery {
     pub agent: Option<String>,
     /// `queued`, `offered`, `accepted` or `closed`.
     #[serde(default)]
+    #[param(value_type = Option<ConversationStateSchema>)]
     pub state: Option<String>,
     /// RFC 3339: only conversations closed at or after this instant.
     #[serde(default)]
+    #[param(format = DateTime)]
     pub closed_after: Option<String>,
     /// RFC 3339: only conversations closed before this instant.
     #[serde(default)]
+    #[param(format = DateTime)]
     pub closed_before: Option<String>,
     /// Page size, 1 to 1000 (default 100).
     #[serde(default)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
     /// The previous page's `next`.
     #[serde(default)]
@@ -229,7 +249,7 @@ pub struct ConversationQuery {
 
 /// `GET /v1/conversations` → one page, newest first; `next` is the cursor of the following
 /// page (its `after`), or null after the last one.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ConversationPage {
     /// The conversations.
     pub conversations: Vec<ConversationView>,
@@ -238,20 +258,23 @@ pub struct ConversationPage {
 }
 
 /// One source's verdict (SPEC R17).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct VerdictView {
     /// The source's name.
     pub source: String,
     /// `block`, `grant`, `online`, `offline`, `abstain`.
+    #[schema(value_type = VerdictKindSchema)]
     pub verdict: &'static str,
     /// Human reason.
     pub reason: String,
-    /// When it changes by itself, or null.
+    /// When it changes by itself, or null (also when that would be after the year 9999,
+    /// which the clock never reaches).
+    #[schema(format = DateTime)]
     pub until: Option<String>,
 }
 
 /// An agent's availability on one channel.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ChannelAvailabilityView {
     /// The channel.
     pub channel: String,
@@ -279,7 +302,13 @@ impl From<&ChannelAvailability> for ChannelAvailabilityView {
                     source: v.source.clone(),
                     verdict: v.verdict.kind.as_str(),
                     reason: v.verdict.reason.clone(),
-                    until: v.verdict.until.map(ts),
+                    // Past the year 9999 the clock never gets there: it never changes by
+                    // itself (and RFC 3339 has no five-digit years).
+                    until: v
+                        .verdict
+                        .until
+                        .filter(|at| openline_core::time::in_range(*at))
+                        .map(ts),
                 })
                 .collect(),
         }
@@ -287,7 +316,7 @@ impl From<&ChannelAvailability> for ChannelAvailabilityView {
 }
 
 /// `GET /v1/agents/{agent}/availability`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AvailabilityView {
     /// The agent.
     pub agent: String,
@@ -296,13 +325,15 @@ pub struct AvailabilityView {
 }
 
 /// `POST /v1/channels/{channel}/conversations`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConversationBody {
     /// Client-chosen id (idempotent retries); generated when absent.
     #[serde(default)]
+    #[schema(value_type = Option<IdSchema>)]
     pub id: Option<String>,
-    /// The customer's id.
+    /// The customer's id (not blank).
+    #[schema(pattern = "\\S")]
     pub customer: String,
     /// Optional first message (from the customer).
     #[serde(default)]
@@ -310,13 +341,15 @@ pub struct ConversationBody {
 }
 
 /// `POST /v1/conversations/{id}/messages`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MessageBody {
     /// `customer` or `agent`.
+    #[schema(value_type = AuthorSchema)]
     pub from: Author,
     /// The writing agent when `from` is `agent`.
     #[serde(default)]
+    #[schema(value_type = Option<IdSchema>)]
     pub agent: Option<String>,
     /// The text (not stored).
     #[serde(default)]
@@ -324,40 +357,139 @@ pub struct MessageBody {
 }
 
 /// `{"agent": "alice"}` (accept, decline).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentRef {
     /// The agent.
+    #[schema(value_type = IdSchema)]
     pub agent: String,
 }
 
 /// `POST /v1/conversations/{id}/transfer`: `{"to": "bob"}` or `{"to": null}` (required).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransferBody {
     /// The new agent, or null for the queue.
     #[serde(deserialize_with = "Option::deserialize")]
+    #[schema(required = true, value_type = Option<IdSchema>)]
     pub to: Option<String>,
 }
 
 /// `POST /v1/conversations/{id}/close`: no fields (the body may be empty).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CloseBody {}
 
 /// `POST /v1/clock/advance`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdvanceBody {
     /// Whole seconds, at least 1.
+    #[schema(minimum = 1)]
     pub seconds: u64,
 }
 
 /// `GET /v1/clock`, `POST /v1/clock/advance`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ClockView {
     /// The clock's now.
+    #[schema(format = DateTime)]
     pub now: String,
     /// `system` or `manual`.
+    #[schema(value_type = ClockModeSchema)]
     pub mode: &'static str,
+}
+
+/// `GET /v1/agents` → `{"agents": [...]}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AgentList {
+    /// Every agent.
+    pub agents: Vec<AgentView>,
+}
+
+/// `GET /v1/channels` → `{"channels": [...]}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChannelList {
+    /// Every channel.
+    pub channels: Vec<crate::channel::ChannelBody>,
+}
+
+/// `POST /v1/signals`: one signal, or an array of them applied all-or-nothing (SPEC R20).
+/// Documentation only: the handler reads the body as JSON and checks each field itself.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum SignalBatch {
+    /// One signal.
+    One(SignalDoc),
+    /// Several, all or none.
+    Many(Vec<SignalDoc>),
+}
+
+/// One signal: `agent`, `source`, `event`, optional `at`, and the event's own fields (e.g. a
+/// leave's `id`, `from`, `to`), which go to the source.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct SignalDoc {
+    /// The agent it is about.
+    #[schema(value_type = IdSchema)]
+    pub agent: String,
+    /// A registered source (`GET /v1/plugins`).
+    #[schema(pattern = "\\S")]
+    pub source: String,
+    /// One of the source's events.
+    #[schema(pattern = "\\S")]
+    pub event: String,
+    /// When it happened (default: the server's clock now; never in the future).
+    #[serde(default)]
+    #[schema(format = DateTime)]
+    pub at: Option<String>,
+    /// The event's own fields.
+    #[serde(flatten)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `POST /v1/signals` → `{"accepted": n}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Accepted {
+    /// How many signals were applied.
+    pub accepted: usize,
+}
+
+/// `GET /healthz`, `GET /readyz` → `{"status": "ok"}` / `{"status": "ready"}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HealthView {
+    /// `ok` or `ready`.
+    pub status: String,
+}
+
+/// `GET /v1/plugins` (documentation of what `ops::plugins` writes).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PluginsView {
+    /// Registered source names, sorted.
+    pub sources: Vec<String>,
+    /// Registered policy names, sorted.
+    pub policies: Vec<String>,
+    /// Each source's events, reason codes and group settings.
+    pub source_details: Vec<SourceDetails>,
+}
+
+/// One source as `GET /v1/plugins` describes it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SourceDetails {
+    /// Its name.
+    pub name: String,
+    /// The events it accepts.
+    pub events: Vec<String>,
+    /// The reason codes its blocks carry (SPEC R14).
+    pub reason_codes: Vec<String>,
+    /// The per-group settings it reads.
+    pub group_settings: Vec<GroupSettingDetails>,
+}
+
+/// A group setting a source reads.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GroupSettingDetails {
+    /// Its key in `PUT /v1/groups/{id}`.
+    pub key: String,
+    /// What it does.
+    pub summary: String,
 }

@@ -11,6 +11,49 @@ use crate::clock::ClockError;
 use crate::runtime::RuntimeError;
 use crate::store::writer::WriteFailed;
 
+/// Every `code` an error body can carry, one per [`AppError`] variant.
+pub const ERROR_CODES: [&str; 14] = [
+    "invalid_request",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "method_not_allowed",
+    "conflict",
+    "payload_too_large",
+    "unsupported_media_type",
+    "request_timeout",
+    "uri_too_long",
+    "request_header_fields_too_large",
+    "rate_limited",
+    "unavailable",
+    "internal",
+];
+
+/// The body of every error answer, as the OpenAPI document describes it ([`AppError::body`]
+/// writes it; a test in `openapi.rs` holds the two together).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// `{"code", "message"}` of an error body.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// The stable snake_case code, e.g. `invalid_request`.
+    #[schema(schema_with = error_code_schema)]
+    pub code: &'static str,
+    /// The human message: names the field at fault, never internals.
+    pub message: String,
+}
+
+fn error_code_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(ERROR_CODES))
+        .build()
+}
+
 /// An error answer of the HTTP layer; each variant has one status and one stable code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

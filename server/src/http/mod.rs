@@ -13,6 +13,7 @@ mod conversations;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod openapi;
 mod ops;
 pub mod serve;
 mod signals;
@@ -114,7 +115,8 @@ pub fn app(state: AppState) -> Router {
             "/webhooks/{id}",
             get(webhooks::get).delete(webhooks::delete),
         )
-        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries));
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/openapi.json", get(openapi::openapi_json));
     Router::new()
         .nest("/v1", v1)
         .route("/", get(ops::dashboard))

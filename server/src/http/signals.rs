@@ -5,10 +5,11 @@
 use axum::Json;
 use axum::extract::State;
 use openline_core::{AgentId, Command, Signal, Timestamp};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::AppState;
-use super::error::AppError;
+use super::dto::{Accepted, SignalBatch};
+use super::error::{AppError, ErrorBody};
 use super::extract::{Body, parse_id};
 use crate::auth::Caller;
 use crate::runtime::Origin;
@@ -84,11 +85,22 @@ fn parse(body: Value) -> Result<Vec<Incoming>, AppError> {
 }
 
 /// `POST /v1/signals` → `{"accepted": n}`.
+#[utoipa::path(
+    post,
+    path = "/v1/signals",
+    operation_id = "post_signals",
+    tag = "signals",
+    request_body(content = SignalBatch, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Every signal was applied", body = Accepted),
+        (status = 404, description = "`not_found`: an unknown agent", body = ErrorBody),
+    ),
+)]
 pub async fn post(
     State(state): State<AppState>,
     caller: Caller,
     Body(body): Body<Value>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Accepted>, AppError> {
     let incoming = parse(body)?;
     // SPEC R26: an agent's credential signals for that agent only; the batch is refused
     // whole, naming the first signal that speaks for another.
@@ -103,7 +115,7 @@ pub async fn post(
     }
     let count = incoming.len();
     if count == 0 {
-        return Ok(Json(json!({ "accepted": 0 })));
+        return Ok(Json(Accepted { accepted: 0 }));
     }
     let build = move |now: Timestamp, _: &openline_core::Engine| {
         let signals = incoming
@@ -122,13 +134,14 @@ pub async fn post(
         .runtime
         .execute_as(Origin::caller(&caller.name), build, |_, _| ())
         .await?;
-    Ok(Json(json!({ "accepted": count })))
+    Ok(Json(Accepted { accepted: count }))
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn r20_batch_errors_name_the_index() {

@@ -5,16 +5,17 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::error::AppError;
+use super::error::{AppError, ErrorBody};
 use super::extract::{Body, QueryParams, page_limit, validate_id};
 use crate::auth::Caller;
 use crate::store::StoreError;
 use crate::store::audit::AuditEntry;
-use crate::store::webhooks::Webhook;
+use crate::store::webhooks::{Delivery, Webhook};
 use crate::webhooks::{EVENT_TYPES, MAX_SUBSCRIPTIONS, target};
 
 /// The shortest and longest secret accepted.
@@ -23,28 +24,89 @@ const SECRET_LEN: std::ops::RangeInclusive<usize> = 16..=256;
 const MAX_FILTER: usize = 1000;
 
 /// `POST /v1/webhooks`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWebhook {
+    /// Where events are posted: `http://` or `https://` (a host of `webhooks.allowed_hosts`
+    /// when it lists any).
+    #[schema(max_length = 2048)]
     url: String,
+    /// The event types to receive (at least one).
+    #[schema(min_items = 1, value_type = Vec<EventType>)]
     events: Vec<String>,
+    /// Only events of these channels (left out: any).
     #[serde(default)]
     channels: Option<Vec<String>>,
+    /// Only events concerning these agents (left out: any).
     #[serde(default)]
     agents: Option<Vec<String>>,
+    /// The key of the `Openline-Signature` HMAC, 16 to 256 characters; never shown again.
+    #[schema(min_length = 16, max_length = 256)]
     secret: String,
 }
 
+/// The event types a subscription may receive (for the document; the body is read as text so
+/// that an unknown type gets its own message).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[allow(dead_code)]
+enum EventType {
+    #[serde(rename = "conversation.queued")]
+    Queued,
+    #[serde(rename = "conversation.offered")]
+    Offered,
+    #[serde(rename = "conversation.offer_withdrawn")]
+    OfferWithdrawn,
+    #[serde(rename = "conversation.accepted")]
+    Accepted,
+    #[serde(rename = "conversation.requeued")]
+    Requeued,
+    #[serde(rename = "conversation.closed")]
+    Closed,
+    #[serde(rename = "agent.availability_changed")]
+    AvailabilityChanged,
+}
+
 /// A subscription as the API shows it: everything but its secret.
-fn view(hook: &Webhook) -> Value {
-    json!({
-        "id": hook.id,
-        "url": hook.url,
-        "events": hook.events,
-        "channels": hook.channels,
-        "agents": hook.agents,
-        "created_at": hook.created_at,
-    })
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WebhookView {
+    /// Its id.
+    id: String,
+    /// Where events are posted.
+    url: String,
+    /// The event types it receives.
+    events: Vec<String>,
+    /// Only events of these channels (null: any).
+    channels: Option<Vec<String>>,
+    /// Only events concerning these agents (null: any).
+    agents: Option<Vec<String>>,
+    /// When it was created.
+    #[schema(format = DateTime)]
+    created_at: String,
+}
+
+/// `GET /v1/webhooks`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WebhookList {
+    /// Every subscription, oldest first.
+    webhooks: Vec<WebhookView>,
+}
+
+/// `GET /v1/webhooks/{id}/deliveries`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeliveryList {
+    /// The latest deliveries, newest event first.
+    deliveries: Vec<Delivery>,
+}
+
+fn view(hook: &Webhook) -> WebhookView {
+    WebhookView {
+        id: hook.id.clone(),
+        url: hook.url.clone(),
+        events: hook.events.clone(),
+        channels: hook.channels.clone(),
+        agents: hook.agents.clone(),
+        created_at: hook.created_at.clone(),
+    }
 }
 
 fn store_failed(error: StoreError) -> AppError {
@@ -68,6 +130,17 @@ fn id_list(field: &str, list: Option<Vec<String>>) -> Result<Option<Vec<String>>
 
 /// `POST /v1/webhooks` → 201 with the subscription (never its secret). It receives the
 /// matching events that happen from now on.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks",
+    operation_id = "create_webhook",
+    tag = "webhooks",
+    request_body(content = NewWebhook, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = WebhookView),
+        (status = 409, description = "`conflict`: the most subscriptions exist already", body = ErrorBody),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -113,11 +186,12 @@ pub async fn create(
         created_at: crate::store::archive::instant_text(now),
         cursor: 0,
     };
-    let mut change = view(&hook);
-    if let Some(change) = change.as_object_mut() {
-        change.remove("id");
-        change.remove("created_at");
-    }
+    let change = json!({
+        "url": hook.url,
+        "events": hook.events,
+        "channels": hook.channels,
+        "agents": hook.agents,
+    });
     let entry = AuditEntry::new(now, &caller.name, "webhook.create", hook.id.clone(), change);
     let created = state
         .runtime
@@ -135,15 +209,23 @@ pub async fn create(
 }
 
 /// `GET /v1/webhooks`.
-pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks",
+    operation_id = "list_webhooks",
+    tag = "webhooks",
+    responses((status = 200, description = "Every subscription", body = WebhookList)),
+)]
+pub async fn list(State(state): State<AppState>) -> Result<Json<WebhookList>, AppError> {
     let hooks = state
         .runtime
         .store()
         .webhooks()
         .await
         .map_err(store_failed)?;
-    let shown: Vec<Value> = hooks.iter().map(view).collect();
-    Ok(Json(json!({ "webhooks": shown })))
+    Ok(Json(WebhookList {
+        webhooks: hooks.iter().map(view).collect(),
+    }))
 }
 
 async fn find(state: &AppState, id: &str) -> Result<Webhook, AppError> {
@@ -162,14 +244,36 @@ async fn find(state: &AppState, id: &str) -> Result<Webhook, AppError> {
 }
 
 /// `GET /v1/webhooks/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks/{id}",
+    operation_id = "get_webhook",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The subscription's id")),
+    responses(
+        (status = 200, description = "The subscription", body = WebhookView),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+    ),
+)]
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<WebhookView>, AppError> {
     Ok(Json(view(&find(&state, &id).await?)))
 }
 
 /// `DELETE /v1/webhooks/{id}` → 204: nothing more is delivered to it.
+#[utoipa::path(
+    delete,
+    path = "/v1/webhooks/{id}",
+    operation_id = "delete_webhook",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The subscription's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+    ),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -194,17 +298,31 @@ pub async fn delete(
 }
 
 /// The query string of the deliveries listing.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeliveriesQuery {
+    /// How many, 1 to 1000 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
 
 /// `GET /v1/webhooks/{id}/deliveries?limit=` → the latest deliveries, newest event first.
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks/{id}/deliveries",
+    operation_id = "webhook_deliveries",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The subscription's id"), DeliveriesQuery),
+    responses(
+        (status = 200, description = "The latest deliveries", body = DeliveryList),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+    ),
+)]
 pub async fn deliveries(
     State(state): State<AppState>,
     Path(id): Path<String>,
     QueryParams(query): QueryParams<DeliveriesQuery>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<DeliveryList>, AppError> {
     let limit = page_limit(query.limit, 100, 1000)?;
     find(&state, &id).await?;
     let deliveries = state
@@ -213,5 +331,5 @@ pub async fn deliveries(
         .deliveries(&id, i64::try_from(limit).unwrap_or(i64::MAX))
         .await
         .map_err(store_failed)?;
-    Ok(Json(json!({ "deliveries": deliveries })))
+    Ok(Json(DeliveryList { deliveries }))
 }

@@ -54,19 +54,21 @@ impl DeliveryStatus {
 }
 
 /// One event's delivery to one subscription.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Delivery {
     /// The event's id (a string, as events show it).
     pub event_id: String,
     /// Attempts made.
     pub attempts: i64,
     /// `pending`, `delivered` or `failed`.
+    #[schema(pattern = "^(pending|delivered|failed)$")]
     pub status: String,
     /// The HTTP status of the last attempt, if one answered.
     pub last_status_code: Option<i64>,
     /// Why the last attempt failed, if it did.
     pub last_error: Option<String>,
     /// When the next attempt is due (pending only).
+    #[schema(format = DateTime)]
     pub next_attempt_at: Option<String>,
 }
 
