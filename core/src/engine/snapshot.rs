@@ -310,7 +310,7 @@ impl Engine {
                         record.id
                     )));
                 }
-                members.place(key, u32::try_from(position).unwrap_or(u32::MAX));
+                members.place(key, u32::try_from(position).unwrap_or(u32::MAX), None);
             }
             if self.channel_keys.insert(record.id.clone(), index).is_some() {
                 return Err(corrupt(format!("channel `{}` is listed twice", record.id)));
