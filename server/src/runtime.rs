@@ -15,6 +15,7 @@ use crate::clock::{Clock, ClockError};
 use crate::config::{ClockMode, RetentionSettings, Settings};
 use crate::events::EventBus;
 use crate::metrics::Metrics;
+use crate::stats::Stats;
 use crate::store::lock::{self, StoreLock};
 use crate::store::writer::{Ack, WriteFailed, Writer};
 use crate::store::{Record, Store};
@@ -59,6 +60,8 @@ pub struct Runtime {
     writer: Writer,
     events: EventBus,
     metrics: Arc<Metrics>,
+    /// The last hour's counts per channel (SPEC R32).
+    stats: Arc<Stats>,
     wake: Notify,
     shutdown: Arc<watch::Sender<bool>>,
     retention: RetentionSettings,
@@ -151,12 +154,14 @@ impl Runtime {
 
         let events = EventBus::default();
         let metrics = Arc::new(Metrics::default());
+        let stats = Arc::new(Stats::new(clock.now()));
         let (shutdown, _) = watch::channel(false);
         let shutdown = Arc::new(shutdown);
         let publish = {
-            let (events, metrics) = (events.clone(), metrics.clone());
+            let (events, metrics, stats) = (events.clone(), metrics.clone(), stats.clone());
             Arc::new(move |batch: Vec<openline_core::Event>| {
                 metrics.record_events(&batch);
+                stats.record(&batch);
                 events.publish(batch);
             })
         };
@@ -182,6 +187,7 @@ impl Runtime {
             writer,
             events,
             metrics,
+            stats,
             wake: Notify::new(),
             shutdown,
             retention: settings.retention,
@@ -392,6 +398,11 @@ impl Runtime {
     /// The metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// The last hour's counts per channel (SPEC R32).
+    pub fn stats(&self) -> &Stats {
+        &self.stats
     }
 
     /// The Prometheus exposition: the metrics, gauges from the engine, store commits.

@@ -472,6 +472,8 @@ mod tests {
             (Method::GET, "/", None),
             (Method::GET, "/metrics", Some(Op::Read)),
             (Method::GET, "/v1/agents", Some(Op::Read)),
+            (Method::GET, "/v1/availability", Some(Op::Read)),
+            (Method::GET, "/v1/stats", Some(Op::Read)),
             (Method::GET, "/v1/agents/{id}", Some(Op::ReadAgent)),
             (Method::PUT, "/v1/agents/{id}", Some(Op::Settings)),
             (

@@ -12,6 +12,7 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 mod ops;
+mod overview;
 pub mod serve;
 mod signals;
 mod tokens;
@@ -74,6 +75,8 @@ pub fn app(state: AppState) -> Router {
         .route("/agents/{id}", put(agents::put).get(agents::get))
         .route("/agents/{id}/availability", get(agents::availability))
         .route("/agents/{id}/conversations", get(agents::conversations))
+        .route("/availability", get(overview::availability))
+        .route("/stats", get(overview::stats))
         .route(
             "/groups/{id}",
             put(agents::put_group).get(agents::get_group),
