@@ -20,8 +20,8 @@ pub(crate) struct Member {
     /// Why unavailable.
     pub code: Option<ReasonCode>,
     /// Since when `available` has had its current value: the instant it last flipped, or the
-    /// agent joined the queue; `None` when not known (a member restored from a snapshot that
-    /// has not flipped since: snapshots do not keep it).
+    /// agent joined the queue; `None` when not known (restored from a format 1 snapshot,
+    /// which did not keep it, and unchanged since).
     pub since: Option<Timestamp>,
     /// In the policy's index (only [`Members`] changes it).
     eligible: bool,

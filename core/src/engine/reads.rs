@@ -39,8 +39,8 @@ pub struct ChannelAvailability {
     /// Why the sources say unavailable.
     pub sources_reason: Option<ReasonCode>,
     /// Since when `sources_available` has had its value (its last change, or when the agent
-    /// joined the queue); `None` when not known (unchanged since the server last started from
-    /// a snapshot).
+    /// joined the queue); `None` when not known (unchanged since a restore from a snapshot
+    /// written before it was kept).
     pub since: Option<crate::time::Timestamp>,
     /// Every source's verdict, in the channel's source order.
     pub verdicts: Vec<SourceVerdict>,
