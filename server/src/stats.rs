@@ -15,6 +15,8 @@ use std::sync::{Mutex, PoisonError};
 use openline_core::{ChannelId, Event, Timestamp};
 use serde::Serialize;
 
+use crate::metrics::bump;
+
 /// How many one-minute buckets are kept: one hour.
 pub const MINUTES: i64 = 60;
 
@@ -68,16 +70,6 @@ impl Counts {
     }
 }
 
-/// Adds one to `key`'s count; only a key's first count allocates.
-fn bump(counts: &mut BTreeMap<String, u64>, key: &str) {
-    match counts.get_mut(key) {
-        Some(n) => *n += 1,
-        None => {
-            counts.insert(key.to_owned(), 1);
-        }
-    }
-}
-
 /// One minute of counts.
 #[derive(Debug)]
 struct Bucket {
@@ -124,7 +116,7 @@ impl Stats {
     pub fn record(&self, events: &[Event]) {
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
         for event in events {
-            let minute = minute_of(event_at(event));
+            let minute = minute_of(event.at());
             if buckets.back().is_none_or(|last| last.minute < minute) {
                 buckets.push_back(Bucket {
                     minute,
@@ -168,18 +160,6 @@ impl Stats {
             }
         }
         total
-    }
-}
-
-fn event_at(event: &Event) -> Timestamp {
-    match event {
-        Event::Queued { at, .. }
-        | Event::Offered { at, .. }
-        | Event::OfferWithdrawn { at, .. }
-        | Event::Accepted { at, .. }
-        | Event::Requeued { at, .. }
-        | Event::Closed { at, .. }
-        | Event::AvailabilityChanged { at, .. } => *at,
     }
 }
 

@@ -113,6 +113,19 @@ impl Event {
         }
     }
 
+    /// When it happened.
+    pub fn at(&self) -> Timestamp {
+        match self {
+            Self::Queued { at, .. }
+            | Self::Offered { at, .. }
+            | Self::OfferWithdrawn { at, .. }
+            | Self::Accepted { at, .. }
+            | Self::Requeued { at, .. }
+            | Self::Closed { at, .. }
+            | Self::AvailabilityChanged { at, .. } => *at,
+        }
+    }
+
     /// The channel it concerns.
     pub fn channel(&self) -> &ChannelId {
         match self {
