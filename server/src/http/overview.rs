@@ -80,10 +80,11 @@ pub struct StatsView {
 /// `GET /v1/stats`: every channel's counts over the last hour (SPEC R32).
 pub async fn stats(State(state): State<AppState>) -> Result<Json<StatsView>, AppError> {
     let runtime = &state.runtime;
-    let now = runtime.clock().now();
-    let mut counts = runtime.stats().last_hour(now);
+    // The read first: it processes the deadlines due now, whose events are then counted.
     let ids: Vec<openline_core::ChannelId> =
         runtime.read(|engine| engine.channels().map(|(id, _)| id.clone()).collect())?;
+    let now = runtime.clock().now();
+    let mut counts = runtime.stats().last_hour(now);
     let channels = ids
         .into_iter()
         .map(|id| ChannelCounts {
