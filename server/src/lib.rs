@@ -17,6 +17,7 @@ pub mod http;
 pub mod metrics;
 pub mod presence_sources;
 pub mod runtime;
+pub mod stats;
 pub mod store;
 pub mod webhooks;
 

@@ -65,7 +65,7 @@ impl Counters {
 }
 
 /// Adds one to `key`'s count; only a key's first count allocates.
-fn bump(counts: &mut BTreeMap<String, u64>, key: &str) {
+pub(crate) fn bump(counts: &mut BTreeMap<String, u64>, key: &str) {
     match counts.get_mut(key) {
         Some(n) => *n += 1,
         None => {

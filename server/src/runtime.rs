@@ -15,6 +15,7 @@ use crate::clock::{Clock, ClockError};
 use crate::config::{ClockMode, RetentionSettings, Settings};
 use crate::events::EventBus;
 use crate::metrics::Metrics;
+use crate::stats::Stats;
 use crate::store::lock::{self, StoreLock};
 use crate::store::writer::{Ack, WriteFailed, Writer};
 use crate::store::{Record, Store};
@@ -61,6 +62,8 @@ pub struct Runtime {
     writer: Writer,
     events: EventBus,
     metrics: Arc<Metrics>,
+    /// The last hour's counts per channel (SPEC R32).
+    stats: Arc<Stats>,
     wake: Notify,
     shutdown: Arc<watch::Sender<bool>>,
     retention: RetentionSettings,
@@ -157,13 +160,20 @@ impl Runtime {
 
         let events = EventBus::default();
         let metrics = Arc::new(Metrics::default());
+        let stats = Arc::new(Stats::new(clock.now()));
         let (shutdown, _) = watch::channel(false);
         let shutdown = Arc::new(shutdown);
         let webhooks = Arc::new(crate::webhooks::Webhooks::new(settings.webhooks.clone()));
         let publish = {
-            let (events, metrics, webhooks) = (events.clone(), metrics.clone(), webhooks.clone());
+            let (events, metrics, webhooks, stats) = (
+                events.clone(),
+                metrics.clone(),
+                webhooks.clone(),
+                stats.clone(),
+            );
             Arc::new(move |batch: &[Arc<crate::events::Published>]| {
                 metrics.record_events(batch.iter().map(|published| published.event()));
+                stats.record(batch.iter().map(|published| published.event()));
                 events.publish(batch);
                 if let Some(last) = batch.last() {
                     webhooks.committed(last.id());
@@ -193,6 +203,7 @@ impl Runtime {
             writer,
             events,
             metrics,
+            stats,
             wake: Notify::new(),
             shutdown,
             retention: settings.retention,
@@ -440,6 +451,11 @@ impl Runtime {
     /// The metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// The last hour's counts per channel (SPEC R32).
+    pub fn stats(&self) -> &Stats {
+        &self.stats
     }
 
     /// The Prometheus exposition: the metrics, gauges from the engine, store commits.

@@ -108,6 +108,20 @@ fn requests(w: &World, target: &str) -> Vec<Case> {
             STAFF,
         ),
         (
+            "every agent's availability (the dashboard's read)".into(),
+            "GET",
+            "/v1/availability".into(),
+            None,
+            STAFF,
+        ),
+        (
+            "per-channel counts of the last hour".into(),
+            "GET",
+            "/v1/stats".into(),
+            None,
+            STAFF,
+        ),
+        (
             "read an agent".into(),
             "GET",
             format!("/v1/agents/{target}"),

@@ -114,6 +114,7 @@ impl Engine {
         member.available = combined.available;
         member.code = combined.code.clone();
         if flipped {
+            member.since = Some(self.now);
             self.events.push(Event::AvailabilityChanged {
                 at: self.now,
                 agent: slot.id.clone(),

@@ -9,6 +9,7 @@
 use crate::keymap::KeyMap;
 use crate::model::ReasonCode;
 use crate::policy::{AgentKey, AgentStats, RoutingPolicy};
+use crate::time::Timestamp;
 
 /// An agent's place in one channel's queue.
 pub(crate) struct Member {
@@ -18,6 +19,10 @@ pub(crate) struct Member {
     pub available: bool,
     /// Why unavailable.
     pub code: Option<ReasonCode>,
+    /// Since when `available` has had its current value: the instant it last flipped, or the
+    /// agent joined the queue; `None` when not known (restored from a format 1 snapshot,
+    /// which did not keep it, and unchanged since).
+    pub since: Option<Timestamp>,
     /// In the policy's index (only [`Members`] changes it).
     eligible: bool,
 }
@@ -67,12 +72,14 @@ impl Members {
         self.members.iter().map(|(key, member)| (*key, member))
     }
 
-    /// Puts `agent` at `position` (a new member starts unavailable and not eligible).
-    pub fn place(&mut self, agent: AgentKey, position: u32) {
+    /// Puts `agent` at `position` (a new member starts unavailable and not eligible, `since`
+    /// the instant given).
+    pub fn place(&mut self, agent: AgentKey, position: u32, since: Option<Timestamp>) {
         let member = self.members.entry(agent).or_insert(Member {
             position,
             available: false,
             code: None,
+            since,
             eligible: false,
         });
         member.position = position;
@@ -168,7 +175,7 @@ mod tests {
     fn three() -> Members {
         let mut members = Members::new(Box::new(crate::policies::sorted::strict_order()));
         for key in 0..3 {
-            members.place(AgentKey(key), key);
+            members.place(AgentKey(key), key, None);
         }
         members
     }
@@ -210,7 +217,7 @@ mod tests {
         assert_eq!(m.eligible_count(), 0);
         assert!(m.iter().all(|(_, member)| !member.is_eligible()));
         assert!(chosen(&mut m).is_empty());
-        m.place(AgentKey(2), 0);
+        m.place(AgentKey(2), 0, None);
         assert!(m.make_eligible(AgentKey(2), AgentStats::fresh(0)));
         assert_eq!(m.get(AgentKey(2)).map(|member| member.position), Some(0));
         assert_eq!(m.eligible_count(), 1);

@@ -19,16 +19,29 @@ pub struct SourceVerdict {
 }
 
 /// Why an agent is or is not available for one channel (SPEC R17).
+///
+/// `available` is what routing goes by (SPEC R1): with the channel's check off every agent of
+/// its queue is eligible as far as availability goes, so it is true there, with no reason,
+/// whatever the sources say; `sources_available` and `sources_reason` keep what they say
+/// (what routing would go by once the check is turned on).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChannelAvailability {
     /// The channel.
     pub channel: ChannelId,
     /// The channel's R1 switch.
     pub check_availability: bool,
-    /// The combined answer of the channel's sources.
+    /// Whether routing counts the agent as available on this channel (SPEC R1, R10).
     pub available: bool,
-    /// Why unavailable, as R14 would record it.
+    /// Why not, as R14 would record it; `None` when available.
     pub reason: Option<ReasonCode>,
+    /// The combined answer of the channel's sources (SPEC R3), whether or not it is checked.
+    pub sources_available: bool,
+    /// Why the sources say unavailable.
+    pub sources_reason: Option<ReasonCode>,
+    /// Since when `sources_available` has had its value (its last change, or when the agent
+    /// joined the queue); `None` when not known (unchanged since a restore from a snapshot
+    /// written before it was kept).
+    pub since: Option<crate::time::Timestamp>,
     /// Every source's verdict, in the channel's source order.
     pub verdicts: Vec<SourceVerdict>,
 }
@@ -146,11 +159,16 @@ impl Engine {
                             })
                         })
                         .collect();
+                    let checks = ch.settings.check_availability;
+                    let available = !checks || member.available;
                     Some(ChannelAvailability {
                         channel: ch.id.clone(),
-                        check_availability: ch.settings.check_availability,
-                        available: member.available,
-                        reason: member.code.clone(),
+                        check_availability: checks,
+                        available,
+                        reason: if available { None } else { member.code.clone() },
+                        sources_available: member.available,
+                        sources_reason: member.code.clone(),
+                        since: member.since,
                         verdicts,
                     })
                 })

@@ -171,8 +171,8 @@ impl Engine {
             ch.members.remove(*agent);
         }
         for (position, agent) in queue.iter().enumerate() {
-            ch.members
-                .place(*agent, u32::try_from(position).unwrap_or(u32::MAX));
+            let position = u32::try_from(position).unwrap_or(u32::MAX);
+            ch.members.place(*agent, position, Some(self.now));
         }
         for agent in &removed {
             self.agents[agent.0 as usize]

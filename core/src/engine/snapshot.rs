@@ -1,7 +1,8 @@
 //! The engine's whole state as plain data, and an engine rebuilt from it (SPEC R21a).
 //!
 //! A [`Snapshot`] holds what cannot be derived: agents (with every source's verdict, by
-//! source name), channels (with their policy's own state), conversations in memory, every
+//! source name), channels (with their policy's own state and since when each queue member's
+//! availability has been what it is), conversations in memory, every
 //! source's per-agent state, the instant and the counters. Everything derived — queue
 //! members and their availability, the policies' indexes, waiting queues, each agent's open
 //! conversations, deadlines — is rebuilt on restore, by the same code that maintains it, so
@@ -52,7 +53,9 @@ pub struct Snapshot {
 }
 
 /// The shape of [`Snapshot`]; a store refuses one in a newer format (SPEC R22).
-pub const SNAPSHOT_FORMAT: u32 = 1;
+/// 2: channels keep since when each member's availability has been what it is (format 1
+/// snapshots, without it, are read as "not known").
+pub const SNAPSHOT_FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -74,6 +77,10 @@ struct ChannelRecord {
     settings: ChannelSettings,
     /// The policy's own state ([`crate::policy::RoutingPolicy::snapshot`]).
     policy: Value,
+    /// Since when each queue member's availability has been what it is, in queue order
+    /// (SPEC R17, R32); empty in format 1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    since: Vec<Option<Timestamp>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,6 +129,15 @@ impl Engine {
                 id: slot.id.clone(),
                 settings: slot.settings.clone(),
                 policy: slot.members.policy().snapshot(),
+                since: slot
+                    .settings
+                    .queue
+                    .iter()
+                    .map(|agent| {
+                        let key = self.agent_key(agent)?;
+                        slot.members.get(key)?.since
+                    })
+                    .collect(),
             })
             .collect();
         let open = self
@@ -310,7 +326,8 @@ impl Engine {
                         record.id
                     )));
                 }
-                members.place(key, u32::try_from(position).unwrap_or(u32::MAX));
+                let since = record.since.get(position).copied().flatten();
+                members.place(key, u32::try_from(position).unwrap_or(u32::MAX), since);
             }
             if self.channel_keys.insert(record.id.clone(), index).is_some() {
                 return Err(corrupt(format!("channel `{}` is listed twice", record.id)));
@@ -437,6 +454,72 @@ mod tests {
             .insert("calendar".into(), serde_json::json!({}));
         let error = Engine::restore(plugins(), snapshot).err().unwrap();
         assert!(error.to_string().contains("`calendar`"), "{error}");
+    }
+
+    /// An agent `x` in channel `web`'s queue (source `app`, check on) at t(0), online at t(30).
+    fn x_online_at_30() -> Engine {
+        use crate::engine::Command;
+        use crate::model::{AgentProfile, ChannelSettings};
+        let mut engine = Engine::new(plugins(), t(0));
+        let profile = AgentProfile {
+            name: "X".into(),
+            groups: vec![],
+            timezone: None,
+        };
+        engine
+            .apply(
+                Command::PutAgent {
+                    id: "x".try_into().unwrap(),
+                    profile,
+                },
+                t(0),
+            )
+            .unwrap();
+        let settings = ChannelSettings {
+            name: "Web".into(),
+            check_availability: true,
+            sources: vec!["app".into()],
+            policy: "strict_order".into(),
+            queue: vec!["x".try_into().unwrap()],
+            max_chats: None,
+            offer_timeout: std::time::Duration::from_secs(120),
+        };
+        engine
+            .apply(
+                Command::PutChannel {
+                    id: "web".try_into().unwrap(),
+                    settings,
+                },
+                t(0),
+            )
+            .unwrap();
+        let online = crate::test_util::signal("x", "app", "online", t(30), Value::Null);
+        engine
+            .apply(
+                Command::Signals {
+                    signals: vec![online],
+                },
+                t(30),
+            )
+            .unwrap();
+        engine
+    }
+
+    #[test]
+    fn r19_since_when_an_agent_is_available_survives_a_snapshot() {
+        let engine = x_online_at_30();
+        assert_eq!(engine.explain("x").unwrap()[0].since, Some(t(30)));
+        let json = serde_json::to_string(&engine.snapshot()).unwrap();
+        let restored = Engine::restore(plugins(), serde_json::from_str(&json).unwrap()).unwrap();
+        assert_eq!(restored.explain("x").unwrap()[0].since, Some(t(30)));
+
+        // A format 1 snapshot has none: not known, rather than made up.
+        let mut old = engine.snapshot();
+        old.channels[0].since.clear();
+        let restored = Engine::restore(plugins(), old).unwrap();
+        let here = &restored.explain("x").unwrap()[0];
+        assert!(here.available);
+        assert_eq!(here.since, None);
     }
 
     #[test]

@@ -198,6 +198,39 @@ fn r1_check_off_makes_every_queue_agent_eligible_and_toggles_at_once() {
 }
 
 #[test]
+fn r1_explain_reports_what_routing_does_on_a_channel_with_the_check_off() {
+    let mut w = World::new();
+    w.agents(&["x"]);
+    w.channel("web", &["x"], "strict_order");
+    let here = |w: &World| w.engine.explain("x").unwrap()[0].clone();
+    let before = here(&w);
+    assert!(!before.available, "check on, no signal: unavailable");
+    assert_eq!(before.reason, Some(ReasonCode::OFFLINE));
+    assert_eq!(before.since, Some(t(0)), "since joining the queue");
+
+    w.now = 60;
+    w.patch("web", |s| s.check_availability = false);
+    w.open("web", "c1");
+    assert_eq!(w.offered_to("c1"), ["x"], "R1 off: eligible");
+    let off = here(&w);
+    assert!(!off.check_availability);
+    assert!(off.available, "what routing does: eligible, check off");
+    assert_eq!(off.reason, None);
+    assert!(!off.sources_available, "what the sources say is kept");
+    assert_eq!(off.sources_reason, Some(ReasonCode::OFFLINE));
+
+    w.now = 90;
+    w.online("x");
+    let online = here(&w);
+    assert!(online.sources_available && online.available);
+    assert_eq!(
+        online.since,
+        Some(t(90)),
+        "since the sources' answer flipped"
+    );
+}
+
+#[test]
 fn r3_block_from_any_source_beats_online() {
     let mut w = World::new();
     w.agents(&["x"]);

@@ -146,6 +146,8 @@ pub fn operation(method: &Method, route: &str) -> Option<Operation> {
             Op::ReadAgent
         }
         "/v1/conversations" | "/v1/conversations/{id}" if read => Op::ReadConversations,
+        // The dashboard's whole-team reads (SPEC R32): every agent at once, so not ReadAgent.
+        "/v1/availability" | "/v1/stats" if read => Op::Read,
         "/v1/channels/{id}/conversations" => Op::Open,
         "/v1/conversations/{id}/messages" => Op::Message,
         "/v1/conversations/{id}/accept" | "/v1/conversations/{id}/decline" => Op::Answer,
@@ -482,6 +484,8 @@ mod tests {
             (Method::GET, "/v1/openapi.json", None),
             (Method::GET, "/metrics", Some(Op::Read)),
             (Method::GET, "/v1/agents", Some(Op::Read)),
+            (Method::GET, "/v1/availability", Some(Op::Read)),
+            (Method::GET, "/v1/stats", Some(Op::Read)),
             (Method::GET, "/v1/agents/{id}", Some(Op::ReadAgent)),
             (Method::PUT, "/v1/agents/{id}", Some(Op::Settings)),
             (

@@ -280,10 +280,18 @@ pub struct ChannelAvailabilityView {
     pub channel: String,
     /// The channel's R1 switch.
     pub check_availability: bool,
-    /// The combined answer.
+    /// Whether routing counts the agent as available here: always true while the channel's
+    /// check is off (SPEC R1).
     pub available: bool,
-    /// Why unavailable, as a SPEC R14 code (added field).
+    /// Why unavailable, as a SPEC R14 code (added field); null when available.
     pub reason: Option<String>,
+    /// What the channel's sources say (SPEC R3), checked or not (added field).
+    pub sources_available: bool,
+    /// Why the sources say unavailable (added field).
+    pub sources_reason: Option<String>,
+    /// Since when the sources' answer has been what it is, or null when not known (added field).
+    #[schema(format = DateTime)]
+    pub since: Option<String>,
     /// Every source's verdict, in the channel's source order.
     pub verdicts: Vec<VerdictView>,
 }
@@ -295,6 +303,9 @@ impl From<&ChannelAvailability> for ChannelAvailabilityView {
             check_availability: a.check_availability,
             available: a.available,
             reason: a.reason.as_ref().map(|r| r.as_str().to_owned()),
+            sources_available: a.sources_available,
+            sources_reason: a.sources_reason.as_ref().map(|r| r.as_str().to_owned()),
+            since: a.since.map(ts),
             verdicts: a
                 .verdicts
                 .iter()

@@ -15,6 +15,7 @@ pub mod error;
 pub mod extract;
 pub mod openapi;
 mod ops;
+mod overview;
 pub mod serve;
 mod signals;
 mod tokens;
@@ -80,6 +81,8 @@ pub fn app(state: AppState) -> Router {
         .route("/agents/{id}", put(agents::put).get(agents::get))
         .route("/agents/{id}/availability", get(agents::availability))
         .route("/agents/{id}/conversations", get(agents::conversations))
+        .route("/availability", get(overview::availability))
+        .route("/stats", get(overview::stats))
         .route(
             "/groups/{id}",
             put(agents::put_group).get(agents::get_group),

@@ -46,6 +46,8 @@ use super::error::ErrorBody;
         super::agents::get,
         super::agents::availability,
         super::agents::conversations,
+        super::overview::availability,
+        super::overview::stats,
         super::agents::put_group,
         super::agents::get_group,
         super::signals::post,
