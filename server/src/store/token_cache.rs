@@ -250,3 +250,78 @@ async fn listen(url: String) {
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::auth::token::Role;
+
+    fn token(name: &str) -> TokenInfo {
+        TokenInfo {
+            name: name.into(),
+            role: Role::Admin,
+            agent: None,
+            created_at: chrono::DateTime::from_timestamp(0, 0).unwrap(),
+        }
+    }
+
+    fn marker_cache() -> (TokenCache, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("openline-cache-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("x.db");
+        (TokenCache::new(&format!("sqlite://{}", db.display())), dir)
+    }
+
+    #[test]
+    fn r25_every_found_token_is_kept_until_a_change_is_signalled() {
+        let (cache, dir) = marker_cache();
+        for name in ["a", "b", "c"] {
+            let (found, stamp) = cache.get(name);
+            assert!(found.is_none());
+            cache.insert(name.into(), token(name), stamp);
+        }
+        for name in ["a", "b", "c"] {
+            assert_eq!(
+                cache.get(name).0.unwrap().name,
+                name,
+                "all kept, not the last only"
+            );
+        }
+        cache.signal_change().unwrap();
+        assert!(cache.get("a").0.is_none(), "a change empties the cache");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn r25_a_token_read_before_a_change_is_not_kept_after_it() {
+        let (cache, dir) = marker_cache();
+        let (_, before) = cache.get("a");
+        // Another process revokes between our store read and our insert ...
+        let other = TokenCache::new(&format!("sqlite://{}", dir.join("x.db").display()));
+        other.signal_change().unwrap();
+        let (_, after) = cache.get("b"); // ... and a later lookup saw the change.
+        assert_ne!(before, after);
+        cache.insert("a".into(), token("a"), before);
+        assert!(
+            cache.get("a").0.is_none(),
+            "what was read before the change is dropped"
+        );
+        cache.insert("b".into(), token("b"), after);
+        assert!(cache.get("b").0.is_some());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn nothing_is_cached_without_a_way_to_learn_of_changes() {
+        let cache = TokenCache::new("sqlite::memory:");
+        let (_, stamp) = cache.get("a");
+        assert_eq!(stamp, None);
+        cache.insert("a".into(), token("a"), stamp);
+        assert!(cache.get("a").0.is_none());
+        // A PostgreSQL cache trusts nothing until its listener listens.
+        let pg = TokenCache::new("postgres://nobody@127.0.0.1:1/none");
+        pg.set_listening(false);
+        assert!(!pg.is_live());
+    }
+}

@@ -290,6 +290,10 @@ async fn cached_tokens_follow_changes_made_elsewhere(url: &str, wait_for_notific
     for (from, to) in [("openline_token", "hidden"), ("hidden", "openline_token")] {
         if from == "hidden" {
             assert!(
+                lookup(ops.clone()).await.is_some(),
+                "answered from the cache, every token"
+            );
+            assert!(
                 lookup(bot.clone()).await.is_some(),
                 "answered from the cache"
             );
@@ -317,6 +321,9 @@ async fn cached_tokens_follow_changes_made_elsewhere(url: &str, wait_for_notific
         "bot",
         "the other one stays valid"
     );
+    // Revoked through the server's own connection: refused at once, whatever the store.
+    assert!(server.revoke_token("bot", at(2), "test").await.unwrap());
+    assert!(lookup(bot.clone()).await.is_none());
     server.close().await;
     cli.close().await;
 }
