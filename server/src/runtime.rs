@@ -154,7 +154,9 @@ impl Runtime {
                 Clock::manual(start.max(engine.now()))
             }
         };
-        engine.advance_to(clock.now().max(engine.now()));
+        // Deadlines that fell due while no server ran (or whose events a crash kept from the
+        // store) are processed now; their events are published once the writer runs.
+        let missed = engine.advance_to(clock.now().max(engine.now()));
         tracing::info!(snapshot_seq, replayed, mode = clock.mode().as_str(), now = %clock.now(), "state restored from the latest snapshot and the command log after it");
         warn_if_plugin_settings_changed(&store, settings, last_applied > 0).await?;
 
@@ -222,6 +224,7 @@ impl Runtime {
                 anyhow::bail!("the manual clock's start could not be stored");
             }
         }
+        runtime.publish_missed(missed).await?;
         runtime.apply_config_channels(settings, registry).await?;
         // What closed long enough ago (replayed from the log) leaves memory before serving.
         runtime.archive_closed().await?;
@@ -243,6 +246,31 @@ impl Runtime {
             webhooks_task,
             lock_task,
         })
+    }
+
+    /// Publishes (numbers and stores, SPEC R29) the events of the deadlines processed at
+    /// start that are not in the store yet: those after the newest stored event. Events of
+    /// one instant are committed together, so an instant already stored is complete.
+    async fn publish_missed(&self, missed: Vec<openline_core::Event>) -> anyhow::Result<()> {
+        let newest = self.store.newest_event_at().await?;
+        let missed: Vec<_> = missed
+            .into_iter()
+            .filter(|event| {
+                newest.is_none_or(|newest| crate::store::archive::to_micros(event.at()) > newest)
+            })
+            .collect();
+        if missed.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(
+            count = missed.len(),
+            "publishing the events of deadlines that fell due while no server ran"
+        );
+        let ack = self.writer.submit(None, missed)?;
+        if !matches!(ack.await, Ok(Ok(()))) {
+            anyhow::bail!("the events of the deadlines processed at start could not be stored");
+        }
+        Ok(())
     }
 
     /// `[[channels]]` of the config file: the file wins for them (API.md "Channels").

@@ -90,6 +90,22 @@ fn execute(admin_url: &str, sql: &str) -> Result<(), sqlx::Error> {
     })
 }
 
+/// Runs `sql` on the database at `url` (SQLite or PostgreSQL) over a connection of its own.
+pub fn execute_on(url: &str, sql: &str) -> Result<(), sqlx::Error> {
+    sqlx::any::install_default_drivers();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async {
+        let mut conn = sqlx::AnyConnection::connect(url).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&mut conn)
+            .await?;
+        conn.close().await
+    })
+}
+
 /// `postgres://user@host:port/db?opts` with the database part replaced by `name`.
 pub fn with_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {

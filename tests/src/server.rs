@@ -488,6 +488,13 @@ impl Server {
         &self.store_url
     }
 
+    /// Runs `sql` on the store over a connection of its own (e.g. to stand for time that
+    /// passed while the server was stopped).
+    pub fn store_execute(&self, sql: &str) {
+        crate::db::execute_on(&self.store_url, sql)
+            .unwrap_or_else(|e| panic!("`{sql}` on the store: {e}"));
+    }
+
     /// Waits (bounded: 30 s) for the process to end by itself; its exit status, `None` if it
     /// is still running.
     pub fn wait_exit(&mut self) -> Option<std::process::ExitStatus> {

@@ -153,3 +153,29 @@ fn r29_an_id_older_than_retention_yields_a_reset_then_what_is_retained() {
     let r = s.call("GET", "/v1/events?after=yesterday", None);
     assert_error(&r, 400, "invalid_request", &["after"]);
 }
+
+#[test]
+fn r29_deadlines_that_fell_due_while_no_server_ran_are_published_at_the_start() {
+    let mut s = team_on_web(&["alice"], &[], json!({"offer_timeout_seconds": 120}));
+    s.online("alice");
+    let mut stream = open(&s, "/v1/events", &[]);
+    s.new_conversation("web", "c1"); // offered to alice, for 120 s
+    let seen = stream.read_until(WAIT, |e| e.event == "conversation.offered");
+    let last = seen.last().unwrap().id.clone().unwrap();
+    drop(stream);
+    let later = ts(plus(s.now(), 600));
+    s.kill();
+    // Ten minutes pass while no server runs (the manual clock resumes where it stood).
+    s.store_execute(&format!(
+        "UPDATE openline_clock SET now = '{later}' WHERE id = 1"
+    ));
+    s.crash_and_restart();
+    let mut resumed = open(&s, "/v1/events", &[("Last-Event-ID", &last)]);
+    let got = resumed.read_until(WAIT, |e| {
+        e.event == "conversation.offer_withdrawn" && e.data["reason"] == "offer_expired"
+    });
+    let expired = got.last().unwrap();
+    assert_eq!(expired.event, "conversation.offer_withdrawn", "{got:#?}");
+    assert_eq!(expired.data["conversation"], "c1");
+    assert!(id_of(expired) > last.parse::<u64>().unwrap());
+}

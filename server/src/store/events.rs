@@ -134,6 +134,23 @@ impl Store {
         Ok(EventBounds { oldest, next })
     }
 
+    /// When the newest retained event happened, if any is retained.
+    pub async fn newest_event_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        let at = sqlx::query("SELECT at FROM openline_event ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| row.try_get::<String, _>("at"))
+            .transpose()?;
+        at.map(|text| {
+            openline_core::time::parse_rfc3339(&text).map_err(|e| StoreError::CorruptRow {
+                table: "openline_event",
+                key: "newest".into(),
+                message: format!("bad instant `{text}`: {e}"),
+            })
+        })
+        .transpose()
+    }
+
     /// At most `limit` retained events after id `after` that pass `filter`, in id order.
     pub async fn events_after(
         &self,

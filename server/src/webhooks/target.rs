@@ -58,10 +58,16 @@ mod tests {
         let refused = check("https://169.254.169.254/latest", &allowed).unwrap_err();
         assert!(refused.contains("allowed_hosts"), "{refused}");
         assert!(check(&format!("https://a.com/{}", "x".repeat(3000)), &[]).is_err());
-        let longest = format!("https://a.com/{}", "x".repeat(2048 - "https://a.com/".len()));
+        let longest = format!(
+            "https://a.com/{}",
+            "x".repeat(2048 - "https://a.com/".len())
+        );
         assert!(check(&longest, &[]).is_ok(), "2048 characters is allowed");
         assert!(check(&format!("{longest}x"), &[]).is_err());
-        assert!(check("https://user@example.com/", &[]).is_err(), "a user alone too");
+        assert!(
+            check("https://user@example.com/", &[]).is_err(),
+            "a user alone too"
+        );
         assert!(check("https://:pass@example.com/", &[]).is_err());
     }
 }
