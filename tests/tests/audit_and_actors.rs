@@ -162,6 +162,13 @@ fn r28_audit_paging_and_bad_parameters() {
     assert_eq!(rest["entries"].as_array().unwrap().len(), 2);
     assert_eq!(rest["next"], Value::Null, "the last page");
     assert_eq!(rest["entries"][0]["target"], "a3");
+    let exactly = s.get("/v1/audit?limit=5");
+    assert_eq!(exactly["entries"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        exactly["next"],
+        Value::Null,
+        "a full last page says it is the last"
+    );
     for bad in ["limit=0", "limit=1001", "limit=x", "after=-1", "after=abc"] {
         let r = s.call("GET", &format!("/v1/audit?{bad}"), None);
         assert_error(&r, 400, "invalid_request", &[]);

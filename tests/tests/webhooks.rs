@@ -298,6 +298,11 @@ fn r30_bad_subscriptions_are_refused_and_changes_are_audited() {
         ),
         (with(json!({"secret": "short"})), "secret"),
         (with(json!({"channels": ["a/../b\n"]})), "channels"),
+        (with(json!({"channels": []})), "channels"),
+        (
+            with(json!({"agents": (0..1001).map(|n| format!("a{n}")).collect::<Vec<_>>()})),
+            "agents",
+        ),
         (with(json!({"extra": 1})), "extra"),
     ] {
         let r = s.call("POST", "/v1/webhooks", Some(&bad));
@@ -309,6 +314,15 @@ fn r30_bad_subscriptions_are_refused_and_changes_are_audited() {
         "nothing was created"
     );
 
+    // A thousand agents is the most a filter lists.
+    let most = with(json!({"agents": (0..1000).map(|n| format!("a{n}")).collect::<Vec<_>>()}));
+    let big = s.expect("POST", "/v1/webhooks", Some(most), &[201]);
+    s.expect(
+        "DELETE",
+        &format!("/v1/webhooks/{}", big["id"].as_str().unwrap()),
+        None,
+        &[204],
+    );
     let id = s.expect("POST", "/v1/webhooks", Some(ok), &[201])["id"]
         .as_str()
         .unwrap()
@@ -330,7 +344,15 @@ fn r30_bad_subscriptions_are_refused_and_changes_are_audited() {
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, ["webhook.create", "webhook.delete"]);
+    assert_eq!(
+        actions,
+        [
+            "webhook.create",
+            "webhook.delete",
+            "webhook.create",
+            "webhook.delete"
+        ]
+    );
     assert!(
         !audit.to_string().contains(SECRET),
         "no secret in the audit trail"
