@@ -14,6 +14,7 @@ pub mod scenarios;
 pub mod server;
 pub mod stats;
 pub mod takeover;
+pub mod webhook;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -95,6 +96,10 @@ async fn run(options: &Options) -> anyhow::Result<()> {
     let mut results = Map::new();
     let mut errors = 0u64;
     if let Some(target) = &options.target {
+        anyhow::ensure!(
+            !options.webhook,
+            "--webhook needs a server started by loadgen on a fresh store, not --target"
+        );
         let addr = options::loopback(target)?;
         let result = drive(options, addr, None, "target").await?;
         errors += result["errors"].as_u64().unwrap_or(0);
@@ -134,6 +139,8 @@ async fn run(options: &Options) -> anyhow::Result<()> {
         "p99_ms": first["routing"]["p99_ms"],
         "signal_p99_ms": first["mix"]["signal_batch_p99_ms"],
         "requeue_p99_ms": first["mix"]["requeue_p99_ms"],
+        "webhook_deliveries_per_sec": first["webhook"]["deliveries_per_sec_overall"],
+        "webhook_lag_p99_ms": first["webhook"]["lag_p99_ms"],
         "noop_ratio": first["noop_ratio"],
         "store_ratio": first["store_ratio"],
         "errors": errors,
@@ -153,7 +160,7 @@ async fn run(options: &Options) -> anyhow::Result<()> {
 async fn run_sqlite(options: &Options) -> anyhow::Result<Value> {
     let dir = ScratchDir::new("sqlite")?;
     let url = dir.sqlite_url("openline.db");
-    let mut server = ServerProcess::spawn(&url, &server_env(options))?;
+    let mut server = spawn(options, &url)?;
     let result = drive_started(options, &mut server).await;
     server.stop()?;
     let mut result = result?;
@@ -164,7 +171,7 @@ async fn run_sqlite(options: &Options) -> anyhow::Result<Value> {
 
 async fn run_postgres(options: &Options) -> anyhow::Result<Value> {
     let db = pg::PgDatabase::create(&options.pg_url, "run").await?;
-    let mut server = ServerProcess::spawn(&db.url, &server_env(options))?;
+    let mut server = spawn(options, &db.url)?;
     let result = drive_started(options, &mut server).await;
     server.stop()?;
     db.drop_database().await?;
@@ -173,6 +180,16 @@ async fn run_postgres(options: &Options) -> anyhow::Result<Value> {
     let outcome = finish_with_ceiling(options, result, &ceiling.url, "postgres").await;
     ceiling.drop_database().await?;
     outcome
+}
+
+/// The server under test on `url`: `--server-bin`, or this binary's own server.
+fn spawn(options: &Options, url: &str) -> anyhow::Result<ServerProcess> {
+    ServerProcess::spawn_with(
+        options.server_bin.as_deref(),
+        url,
+        &server_env(options),
+        None,
+    )
 }
 
 async fn drive_started(options: &Options, server: &mut ServerProcess) -> anyhow::Result<Value> {
@@ -209,7 +226,14 @@ async fn finish_with_ceiling(
     if options.skip_store_ceiling {
         return Ok(result);
     }
-    let ceiling = ceiling::store_ceiling(url, options.concurrency, options.duration).await?;
+    let ceiling = ceiling::store_ceiling(
+        url,
+        options.concurrency,
+        options.duration,
+        options.ceiling_events,
+        !options.ceiling_events_unstored,
+    )
+    .await?;
     println!("{label} store ceiling (in-process group commit): {ceiling}");
     let ours = result["routing"]["requests_per_sec"].as_f64();
     let raw = ceiling["records_per_sec"].as_f64();
@@ -222,7 +246,9 @@ async fn finish_with_ceiling(
     Ok(result)
 }
 
-/// Sets the fixture up on `addr`, then runs the phases: no-op, conversations, signals, mix.
+/// Sets the fixture up on `addr`, then runs the phases: no-op, conversations, signals, mix,
+/// routing; with `--webhook`, subscribes a local receiver first and waits for its deliveries
+/// after.
 async fn drive(
     options: &Options,
     addr: SocketAddr,
@@ -266,6 +292,12 @@ async fn drive(
         ("mix", mix),
         ("routing", vec![Role::Route; c]),
     ];
+    let hook = if options.webhook {
+        Some(webhook::Hook::subscribe(addr).await?)
+    } else {
+        None
+    };
+    let load_started = Instant::now();
     let mut errors = 0;
     for (name, roles) in phases {
         if !options.phases.iter().any(|p| p == name) {
@@ -274,7 +306,9 @@ async fn drive(
         let tag = format!("{label}-{name}");
         let cpu_before = server.and_then(ServerProcess::cpu_seconds);
         let load = Load {
-            conversation_rate: options.conversation_rate.filter(|_| name == "mix"),
+            conversation_rate: options
+                .conversation_rate
+                .filter(|_| matches!(name, "mix" | "routing")),
             ..load
         };
         let (tally, elapsed) = scenarios::phase(&roles, load, &tag, options.duration).await;
@@ -289,6 +323,11 @@ async fn drive(
         errors += summary["errors"].as_u64().unwrap_or(0);
         println!("{label} {name}: {summary}");
         result[name] = summary;
+    }
+    if let Some(hook) = hook {
+        let figures = hook.finish(addr, (load_started, Instant::now())).await;
+        println!("{label} webhook: {figures}");
+        result["webhook"] = figures;
     }
     if let Some(noop) = result["noop"]["requests_per_sec"].as_f64() {
         for name in ["routing", "conversations", "signals", "mix"] {

@@ -1,6 +1,7 @@
 //! The command line of `loadgen`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Load generator for openline: starts (or targets) a server on loopback and drives it over
@@ -31,11 +32,29 @@ pub struct Options {
     /// Skip the in-process store ceiling.
     #[arg(long)]
     pub skip_store_ceiling: bool,
+    /// Store ceiling: engine events submitted with each record (2 = what a routed
+    /// conversation publishes), numbered and stored with it (SPEC R29).
+    #[arg(long, default_value_t = 0)]
+    pub ceiling_events: usize,
+    /// Store ceiling: number and serialize the `--ceiling-events` and move the event counter,
+    /// but do not write their rows.
+    #[arg(long)]
+    pub ceiling_events_unstored: bool,
     /// `local`: no credential (the server's local mode); `token`: an API token is created
     /// through the admin API right after start and presented on every request (SPEC R25: each
     /// request then looks the token up in the store).
     #[arg(long, default_value = "local")]
     pub auth: String,
+    /// Run this server binary (`PATH serve`) instead of this binary's own server, e.g. the
+    /// `openline` built from an older commit in its own worktree and target dir.
+    #[arg(long)]
+    pub server_bin: Option<PathBuf>,
+    /// Webhooks (SPEC R30): a local receiver in this process and one subscription to every
+    /// event type, created before the phases; after them, wait until every event committed
+    /// by then has arrived, and report deliveries/s and the delivery lag (receive time minus
+    /// the event's `at`). Needs a server started by loadgen (not `--target`).
+    #[arg(long)]
+    pub webhook: bool,
     /// Agents in the fixture (all in the channel's queue).
     #[arg(long, default_value_t = 1000)]
     pub agents: usize,
@@ -55,7 +74,8 @@ pub struct Options {
     #[arg(long, default_value_t = 8)]
     pub paced_connections: usize,
     /// Mix phase: conversation life cycles per second of all conversation connections
-    /// together (open loop). Without it each connection runs life cycles flat out.
+    /// together (open loop); routing phase: new conversations per second of all its
+    /// connections. Without it each connection runs flat out.
     #[arg(long)]
     pub conversation_rate: Option<f64>,
     /// Threads of the load generator's own async runtime.

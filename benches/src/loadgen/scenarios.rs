@@ -33,7 +33,8 @@ pub enum Role {
     Conversation,
     /// `POST /v1/signals` with a batch of presence signals, back to back.
     Signals,
-    /// Only `POST /v1/channels/{channel}/conversations`: a new conversation routed and offered.
+    /// Only `POST /v1/channels/{channel}/conversations`: a new conversation routed and offered
+    /// (paced when `Load::conversation_rate` is set).
     Route,
     /// Like `Signals`, but paced (open loop) so the phase's signal workers together send
     /// `Load::signal_rate` signals per second; latency counts from the scheduled send instant
@@ -58,10 +59,11 @@ pub struct Load {
     pub signal_rate: f64,
     /// How many `PacedSignals` workers the phase has.
     pub paced_workers: usize,
-    /// Conversation life cycles per second of all `Conversation` workers together (open
-    /// loop, latency from the scheduled instant); `None` = each worker flat out.
+    /// Conversation life cycles (or, for `Route`, new conversations) per second of all
+    /// `Conversation` / `Route` workers together (open loop, latency from the scheduled
+    /// instant); `None` = each worker flat out.
     pub conversation_rate: Option<f64>,
-    /// How many `Conversation` workers the phase has.
+    /// How many `Conversation` / `Route` workers the phase has.
     pub conversation_workers: usize,
 }
 
@@ -128,6 +130,13 @@ pub async fn worker(role: Role, worker: usize, load: Load, tag: &str, deadline: 
         round += 1;
         match role {
             Role::Route => {
+                if let Some(conversation_period) = conversation_period {
+                    if scheduled >= deadline {
+                        break;
+                    }
+                    tokio::time::sleep_until(scheduled.into()).await;
+                    scheduled += conversation_period;
+                }
                 let id = format!("{tag}-{worker}-{round}");
                 let body =
                     json!({"id": id, "customer": format!("customer-{id}"), "text": "Hello?"});
@@ -320,7 +329,10 @@ pub async fn phase(roles: &[Role], load: Load, tag: &str, duration: Duration) ->
     let load = Load {
         workers: roles.len(),
         paced_workers: roles.iter().filter(|r| **r == Role::PacedSignals).count(),
-        conversation_workers: roles.iter().filter(|r| **r == Role::Conversation).count(),
+        conversation_workers: roles
+            .iter()
+            .filter(|r| matches!(r, Role::Conversation | Role::Route))
+            .count(),
         ..load
     };
     let tasks: Vec<_> = roles
