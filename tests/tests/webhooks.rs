@@ -242,6 +242,23 @@ fn r30_a_slow_receiver_holds_up_neither_routing_nor_other_subscriptions() {
         slow.received().len() <= 1,
         "the slow one is still on its first event"
     );
+    // The lag metric shows how far behind the slow one is (here by the manual clock: its
+    // next event, once it gets to it, is a minute old).
+    s.advance(60);
+    let deadline = std::time::Instant::now() + WAIT;
+    let lag = loop {
+        let metrics = s.call("GET", "/metrics", None).text();
+        let lag: f64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("openline_webhook_lag_seconds "))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no lag metric in {metrics}"));
+        if lag >= 60.0 || std::time::Instant::now() >= deadline {
+            break lag;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(lag >= 60.0, "lag {lag}");
 }
 
 #[test]

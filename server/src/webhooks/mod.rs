@@ -123,7 +123,7 @@ impl Webhooks {
              # HELP openline_webhook_retrying Subscriptions whose oldest undelivered event is being retried.\n\
              # TYPE openline_webhook_retrying gauge\n\
              openline_webhook_retrying {retrying}\n\
-             # HELP openline_webhook_lag_seconds Age of the oldest event a subscription is delivering, the largest over subscriptions (0 when all are caught up).\n\
+             # HELP openline_webhook_lag_seconds How far behind the furthest-behind subscription is: the age of the event it delivered last or is retrying (0 once every one is caught up).\n\
              # TYPE openline_webhook_lag_seconds gauge\n\
              openline_webhook_lag_seconds {:.3}\n",
             m.delivered.load(Ordering::Relaxed),

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
@@ -14,8 +14,11 @@ use crate::store::webhooks::{DeliveryStatus, DeliveryUpdate, Webhook};
 
 /// Events read per store query.
 const PAGE: i64 = 256;
-/// Outcomes recorded per transaction while deliveries succeed.
-const FLUSH_EVERY: usize = 64;
+/// While deliveries succeed, their outcomes and the cursor are recorded once a second (or
+/// every this many outcomes): on SQLite every write waits for the one write lock the store
+/// writer needs too. A crash meanwhile only means those events are delivered again.
+const FLUSH_EVERY: usize = 1024;
+const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// The first wait before a retry, and the longest.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
@@ -40,9 +43,15 @@ struct Progress {
     cursor: i64,
     recorded_cursor: i64,
     updates: Vec<DeliveryUpdate>,
+    recorded_at: Instant,
 }
 
 impl Progress {
+    /// Whether enough is unrecorded to record it now.
+    fn due(&self) -> bool {
+        self.updates.len() >= FLUSH_EVERY || self.recorded_at.elapsed() >= FLUSH_INTERVAL
+    }
+
     /// Records the outcomes and the cursor; on failure they are kept for the next try (a
     /// crash meanwhile only means those events are delivered again: at least once).
     async fn flush(&mut self, runtime: &Runtime, id: &str) {
@@ -57,6 +66,7 @@ impl Progress {
             Ok(()) => {
                 self.updates.clear();
                 self.recorded_cursor = self.cursor;
+                self.recorded_at = Instant::now();
             }
             Err(error) => {
                 tracing::warn!(%error, webhook = id, "recording webhook deliveries failed; will retry");
@@ -75,6 +85,7 @@ pub(super) async fn run(runtime: Arc<Runtime>, hook: Webhook) {
         cursor: hook.cursor,
         recorded_cursor: hook.cursor,
         updates: Vec::new(),
+        recorded_at: Instant::now(),
     };
     loop {
         let page = match runtime
@@ -110,12 +121,15 @@ pub(super) async fn run(runtime: Arc<Runtime>, hook: Webhook) {
                 progress.updates.push(update);
             }
             progress.cursor = event.id;
-            if progress.updates.len() >= FLUSH_EVERY {
+            if progress.due() {
                 progress.flush(&runtime, &hook.id).await;
             }
         }
-        progress.flush(&runtime, &hook.id).await;
     }
+}
+
+fn millis(age: Duration) -> u64 {
+    u64::try_from(age.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// How old `event` is by the server's clock.
@@ -160,6 +174,8 @@ async fn deliver(
             tracing::warn!(webhook = %hook.id, event = event.id, attempts = update.attempts, "webhook delivery given up after webhooks.max_age");
             return Some(update);
         }
+        // How far behind the subscription is: the age of what it is delivering.
+        hooks.set_state(&hook.id, Some((update.attempts > 0, millis(age))));
         update.attempts += 1;
         match attempt(runtime, hook, event).await {
             Ok(status) if (200..300).contains(&status) => {
@@ -180,8 +196,7 @@ async fn deliver(
             }
         }
         hooks.metrics.retries.fetch_add(1, Ordering::Relaxed);
-        let millis = u64::try_from(age.as_millis()).unwrap_or(u64::MAX);
-        hooks.set_state(&hook.id, Some((true, millis)));
+        hooks.set_state(&hook.id, Some((true, millis(age))));
         update.next_attempt_at = chrono::Duration::from_std(backoff)
             .ok()
             .and_then(|wait| runtime.clock().now().checked_add_signed(wait));
