@@ -276,7 +276,14 @@ fn r30_an_event_older_than_max_age_is_given_up_and_recorded() {
     );
     conversations(&s, "g", 1);
     receiver.wait_for(WAIT, |got| !got.is_empty());
-    s.advance(3601);
+    // Exactly max_age old: still tried (attempts go on) ...
+    s.advance(3600);
+    let tried = receiver.received().len();
+    receiver.wait_for(WAIT, |got| got.len() > tried);
+    let still = deliveries_until(&s, &id, |d| d[0]["attempts"].as_i64() > Some(tried as i64));
+    assert_eq!(still["deliveries"][0]["status"], "pending", "{still}");
+    // ... one second older: given up at its next attempt.
+    s.advance(1);
     let given_up = deliveries_until(&s, &id, |d| d[0]["status"] == "failed");
     assert_eq!(given_up["deliveries"][0]["status"], "failed", "{given_up}");
     assert_eq!(given_up["deliveries"][0]["last_status_code"], 500);
@@ -285,6 +292,35 @@ fn r30_an_event_older_than_max_age_is_given_up_and_recorded() {
     s.new_conversation("web", "after");
     let got = receiver.wait_for(WAIT, |got| has_conversation(got, "after"));
     assert!(has_conversation(&got, "after"));
+}
+
+#[test]
+fn r30_a_receiver_that_cannot_be_reached_is_given_up_with_the_reason() {
+    let s = Server::builder()
+        .extra("[webhooks]\nmax_age = \"1h\"\n")
+        .start();
+    s.team("web", &["alice"], &[], json!({}));
+    // A port nobody listens on: every attempt fails to connect.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/gone", closed.local_addr().unwrap());
+    drop(closed);
+    let id = subscribe(&s, &url, json!({"events": ["conversation.queued"]}));
+    conversations(&s, "u", 1);
+    let pending = deliveries_until(&s, &id, |d| d[0]["status"] == "pending");
+    assert_eq!(
+        pending["deliveries"][0]["last_status_code"],
+        Value::Null,
+        "{pending}"
+    );
+    s.advance(3601);
+    let given_up = deliveries_until(&s, &id, |d| d[0]["status"] == "failed");
+    let error = given_up["deliveries"][0]["last_error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        error.contains("connect"),
+        "the last failure's reason is kept: {given_up}"
+    );
 }
 
 #[test]
