@@ -34,16 +34,8 @@ use tokio::sync::oneshot;
 use super::client::Conn;
 use super::stats::{percentile, round};
 
-/// Every event type the server publishes (`webhooks::EVENT_TYPES`).
-const EVENT_TYPES: [&str; 7] = [
-    "conversation.queued",
-    "conversation.offered",
-    "conversation.offer_withdrawn",
-    "conversation.accepted",
-    "conversation.requeued",
-    "conversation.closed",
-    "agent.availability_changed",
-];
+/// Every event type the server publishes.
+use openline_server::webhooks::EVENT_TYPES;
 /// Longest wait without a single new delivery before giving up on the backlog.
 const STALL_LIMIT: Duration = Duration::from_secs(120);
 
