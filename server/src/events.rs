@@ -446,6 +446,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn r29_resuming_after_the_newest_id_is_no_reset_even_once_everything_was_purged() {
+        let db = TempDb::new();
+        let (store, _) = store_with(&db, 6).await;
+        assert_eq!(
+            store.purge_events(at(100), 100).await.unwrap(),
+            6,
+            "all gone"
+        );
+        let bus = EventBus::new(16);
+        let (_stop, shutdown) = watch::channel(false);
+        // Caught up with 6, the newest: nothing was missed, so no reset; the live stream goes on.
+        let mut events = Box::pin(stream(
+            bus.subscribe(),
+            Filter::default(),
+            Some(6),
+            store,
+            shutdown,
+        ));
+        bus.publish(&[queued(7, "web")]);
+        let got = take(&mut events, 1).await;
+        assert!(!got[0].contains("reset"), "{}", got[0]);
+        assert_eq!(ids_of(&got), ["7"]);
+    }
+
+    #[tokio::test]
     async fn a_lagging_subscriber_catches_up_from_the_store_without_a_gap() {
         let db = TempDb::new();
         let (store, published) = store_with(&db, 6).await;
