@@ -274,6 +274,24 @@ fn requests(w: &World, target: &str) -> Vec<Case> {
             ADMIN,
         ),
         (
+            "list webhooks".into(),
+            "GET",
+            "/v1/webhooks".into(),
+            None,
+            ADMIN,
+        ),
+        (
+            // A webhook makes the server post where its creator says: admins only (R30).
+            "create a webhook".into(),
+            "POST",
+            "/v1/webhooks".into(),
+            Some(
+                json!({"url": "http://127.0.0.1:9/hook", "events": ["conversation.queued"],
+                "secret": "0123456789abcdef"}),
+            ),
+            ADMIN,
+        ),
+        (
             "create a token".into(),
             "POST",
             "/v1/tokens".into(),
