@@ -221,8 +221,7 @@ fn r19_channels_of_the_config_file_are_applied_at_start_up_and_the_file_wins() {
 
 #[test]
 fn a_missing_postgresql_database_is_reported_once_with_what_to_do() {
-    let Ok(url) = std::env::var(openline_tests::db::PG_ENV) else {
-        println!("skipping: {} not set", openline_tests::db::PG_ENV);
+    let Some(url) = openline_tests::db::postgres_url() else {
         return;
     };
     let dir = TempDir::new();
@@ -250,4 +249,36 @@ fn r27_serve_refuses_a_network_address_without_a_way_to_authenticate() {
         !dir.path().join("openline.db").exists(),
         "refused before touching the store"
     );
+}
+
+#[test]
+fn without_a_database_postgresql_tests_say_they_skip_and_fail_under_ci() {
+    // Issue #20 item 19: they passed silently; CI must never miss them.
+    let run = |ci: Option<&str>| {
+        let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+        command
+            .args([
+                "--exact",
+                "a_missing_postgresql_database_is_reported_once_with_what_to_do",
+                "--nocapture",
+            ])
+            .env_remove(openline_tests::db::PG_ENV);
+        match ci {
+            Some(value) => command.env("CI", value),
+            None => command.env_remove("CI"),
+        };
+        let out = command.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let (passed, text) = run(None);
+    assert!(passed, "{text}");
+    assert!(text.contains("skipping PostgreSQL"), "{text}");
+    let (passed, text) = run(Some("true"));
+    assert!(!passed, "{text}");
+    assert!(text.contains("CI=true"), "{text}");
 }

@@ -37,6 +37,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
             "the request body is empty; a JSON document is expected",
         ));
     }
+    if let Some((field, character)) = super::text_check::first_control_character(bytes) {
+        return Err(AppError::invalid(format!(
+            "`{field}` must not contain control characters (found {character})"
+        )));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();

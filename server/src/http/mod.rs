@@ -18,6 +18,7 @@ mod ops;
 mod overview;
 pub mod serve;
 mod signals;
+mod text_check;
 mod tokens;
 mod webhooks;
 

@@ -293,7 +293,7 @@ pub(crate) async fn insert(
         query
             .bind(c.id.as_str().to_owned())
             .bind(c.channel.as_str().to_owned())
-            .bind(c.customer.clone())
+            .bind(super::printable(&c.customer))
             .bind(c.agent.as_deref().map(str::to_owned))
             .bind(c.last_message_from.map(author_name))
             .bind(row.queued_at.clone())
@@ -328,8 +328,8 @@ pub(crate) async fn insert(
             .bind(row.at.clone())
             .bind(event_name(row.entry.event))
             .bind(row.entry.agent.as_deref().map(str::to_owned))
-            .bind(row.entry.reason.as_ref().map(|r| r.as_str().to_owned()))
-            .bind(row.entry.by.clone())
+            .bind(row.entry.reason.as_ref().map(|r| super::printable(r.as_str())))
+            .bind(row.entry.by.as_deref().map(super::printable))
     })
     .await
 }

@@ -3,7 +3,6 @@
 //! order is not byte order).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write as _;
 
 use super::*;
 
@@ -109,13 +108,7 @@ impl TestDb {
     /// A fresh PostgreSQL database (`create` = options after `CREATE DATABASE name`), or
     /// `None` after saying on the real stderr that `test` is skipped: never a silent pass.
     async fn postgres(test: &str, create: &str) -> Option<Self> {
-        let Ok(admin) = std::env::var("OPENLINE_TEST_DATABASE_URL") else {
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipping the PostgreSQL part of {test}: OPENLINE_TEST_DATABASE_URL not set"
-            );
-            return None;
-        };
+        let admin = crate::store::tests::postgres_admin_url(test)?;
         let name = format!("openline_a_{}", uuid::Uuid::now_v7().simple());
         let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
             .await

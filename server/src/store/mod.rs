@@ -622,8 +622,10 @@ fn check_format(seq: i64, what: &str, format: &str, newest: i64) -> Result<(), S
 
 /// `actor` with every control character replaced by U+FFFD: the replay reads the log as
 /// tab-separated lines (ids and JWT subjects are checked to have none; this keeps the log
-/// readable whatever a caller's name).
-fn printable(actor: &str) -> String {
+/// readable whatever a caller's name). The archive writes free text through it too: a NUL
+/// accepted before requests were checked for them (SPEC R35a) must not fail a PostgreSQL
+/// commit, which refuses NUL in text.
+pub(crate) fn printable(actor: &str) -> String {
     actor.replace(char::is_control, "\u{FFFD}")
 }
 

@@ -38,6 +38,25 @@ impl Drop for TempDb {
     }
 }
 
+/// The PostgreSQL server named by `OPENLINE_TEST_DATABASE_URL`; without it, `None` after
+/// saying on the real stderr (not captured by the test harness) that `test` is skipped —
+/// never a silent pass — and under `CI=true` a failed test: CI must run these.
+pub(crate) fn postgres_admin_url(test: &str) -> Option<String> {
+    match std::env::var("OPENLINE_TEST_DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
+        _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
+            panic!("{test} needs PostgreSQL: OPENLINE_TEST_DATABASE_URL is not set under CI=true")
+        }
+        _ => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipping {test}: OPENLINE_TEST_DATABASE_URL not set"
+            );
+            None
+        }
+    }
+}
+
 /// A fresh PostgreSQL database for one test, dropped by [`PgDatabase::drop_now`].
 pub(crate) struct PgDatabase {
     admin: String,
@@ -48,14 +67,7 @@ pub(crate) struct PgDatabase {
 impl PgDatabase {
     /// `None` (after saying so) when `OPENLINE_TEST_DATABASE_URL` is not set.
     pub(crate) async fn create(test: &str) -> Option<Self> {
-        let Ok(admin) = std::env::var("OPENLINE_TEST_DATABASE_URL") else {
-            // Written to the real stderr (not captured by the test harness): never a silent pass.
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipping {test}: OPENLINE_TEST_DATABASE_URL not set"
-            );
-            return None;
-        };
+        let admin = postgres_admin_url(test)?;
         let name = format!("openline_t_{}", uuid::Uuid::now_v7().simple());
         let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
             .await
@@ -559,4 +571,35 @@ async fn r23c_a_terminated_postgres_session_is_retried() {
     drop(conn);
     store.close().await;
     db.drop_now().await;
+}
+
+/// Runs one test of this binary (`test`, by its full name) with `CI` set to `ci` and no
+/// `OPENLINE_TEST_DATABASE_URL`: whether it passed, and what it printed.
+fn run_without_database(test: &str, ci: Option<&str>) -> (bool, String) {
+    let mut run = std::process::Command::new(std::env::current_exe().unwrap());
+    run.args(["--exact", test, "--nocapture"])
+        .env_remove("OPENLINE_TEST_DATABASE_URL");
+    match ci {
+        Some(value) => run.env("CI", value),
+        None => run.env_remove("CI"),
+    };
+    let out = run.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn without_a_database_postgresql_tests_say_they_skip_and_fail_under_ci() {
+    // Issue #20 item 19: they passed silently; CI must never miss them.
+    let test = "store::tests::postgres_append_and_replay_round_trip";
+    let (passed, text) = run_without_database(test, None);
+    assert!(passed, "{text}");
+    assert!(text.contains("skipping"), "{text}");
+    let (passed, text) = run_without_database(test, Some("true"));
+    assert!(!passed, "{text}");
+    assert!(text.contains("CI=true"), "{text}");
 }
