@@ -246,7 +246,7 @@ impl Store {
             .bind(update.attempts)
             .bind(update.status.as_str())
             .bind(update.last_status_code.map(i64::from))
-            .bind(update.last_error.clone())
+            .bind(update.last_error.as_deref().map(super::printable))
             .bind(update.next_attempt_at.map(instant_text))
             .execute(&mut *tx)
             .await?;
