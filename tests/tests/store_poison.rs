@@ -86,7 +86,12 @@ fn r35a_control_characters_are_refused_naming_the_field() {
         &[200, 201],
     );
     assert!(s.is_running(), "{said}");
-    assert!(s.get("/v1/webhooks")["webhooks"].as_array().unwrap().is_empty());
+    assert!(
+        s.get("/v1/webhooks")["webhooks"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     s.expect("GET", "/v1/conversations/nulc", None, &[404]);
 }
 

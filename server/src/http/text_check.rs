@@ -16,7 +16,10 @@ fn may_hold_control(bytes: &[u8]) -> bool {
     bytes.iter().enumerate().any(|(i, &b)| {
         b == b'\\'
             || b == 0x7f
-            || (b == 0xc2 && bytes.get(i + 1).is_some_and(|next| (0x80..=0x9f).contains(next)))
+            || (b == 0xc2
+                && bytes
+                    .get(i + 1)
+                    .is_some_and(|next| (0x80..=0x9f).contains(next)))
     })
 }
 

@@ -328,7 +328,12 @@ pub(crate) async fn insert(
             .bind(row.at.clone())
             .bind(event_name(row.entry.event))
             .bind(row.entry.agent.as_deref().map(str::to_owned))
-            .bind(row.entry.reason.as_ref().map(|r| super::printable(r.as_str())))
+            .bind(
+                row.entry
+                    .reason
+                    .as_ref()
+                    .map(|r| super::printable(r.as_str())),
+            )
             .bind(row.entry.by.as_deref().map(super::printable))
     })
     .await

@@ -3,7 +3,6 @@
 //! order is not byte order).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-
 use super::*;
 
 /// An instant `seconds` after 2026-01-01, with microseconds (what the archive keeps).

@@ -89,16 +89,11 @@ pub(crate) fn sqlite_path(url: &str) -> Option<&str> {
 
 fn open_lock_file(path: &str) -> Result<(std::fs::File, String), StoreError> {
     let lock_path = format!("{path}.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| {
-            StoreError::Url(format!(
-                "cannot open the store's lock file `{lock_path}`: {e}"
-            ))
-        })?;
+    let file = super::file::open_owner_only(std::path::Path::new(&lock_path)).map_err(|e| {
+        StoreError::Url(format!(
+            "cannot open the store's lock file `{lock_path}`: {e}"
+        ))
+    })?;
     Ok((file, lock_path))
 }
 

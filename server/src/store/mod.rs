@@ -6,6 +6,7 @@
 pub mod archive;
 pub mod audit;
 pub mod events;
+pub mod file;
 pub mod lock;
 pub mod snapshot;
 pub mod token_cache;
@@ -93,6 +94,9 @@ pub enum StoreError {
         /// What is wrong.
         message: String,
     },
+    /// The SQLite file was deleted, moved or replaced under the server (SPEC R35f).
+    #[error("{0}: nothing more is acknowledged")]
+    FileGone(String),
     /// A stored record was read but this server cannot apply it (SPEC R22).
     #[error("log record {seq} cannot be replayed: {message}")]
     Unreplayable {
@@ -190,6 +194,8 @@ pub struct Store {
     tokens: std::sync::Arc<token_cache::TokenCache>,
     pool: AnyPool,
     kind: StoreKind,
+    /// The SQLite file this store opened (SPEC R35f); `None` for PostgreSQL or in memory.
+    file: Option<std::sync::Arc<file::WatchedFile>>,
 }
 
 /// The store's schema, one numbered migration per release that changed it (never edited once
@@ -276,6 +282,19 @@ impl Store {
             StoreKind::Sqlite => (format!("{url}?mode=rwc"), 4),
             StoreKind::Postgres => (url.to_owned(), 8),
         };
+        let path = (kind == StoreKind::Sqlite)
+            .then(|| lock::sqlite_path(&url).map(std::path::PathBuf::from))
+            .flatten();
+        if let Some(path) = path.as_ref().filter(|path| !path.exists()) {
+            // Created before SQLite creates it, so that it is the owner's only (SPEC R35f);
+            // SQLite gives its WAL and shared-memory files the same permissions.
+            file::open_owner_only(path).map_err(|e| {
+                StoreError::Url(format!(
+                    "cannot create the store file `{}`: {e}",
+                    path.display()
+                ))
+            })?;
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(max)
             // A database that does not answer fails the attempt soon, so the writer's retries
@@ -302,7 +321,33 @@ impl Store {
         migrator().run(&pool).await?;
         let tokens = std::sync::Arc::new(token_cache::TokenCache::new(&url));
         token_cache::register(&tokens);
-        Ok(Self { tokens, pool, kind })
+        let file = match path {
+            Some(path) => Some(std::sync::Arc::new(file::WatchedFile::of(&path).map_err(
+                |e| {
+                    StoreError::Url(format!(
+                        "cannot open the store file `{}`: {e}",
+                        path.display()
+                    ))
+                },
+            )?)),
+            None => None,
+        };
+        Ok(Self {
+            tokens,
+            pool,
+            kind,
+            file,
+        })
+    }
+
+    /// Fails when the store's SQLite file was deleted, moved or replaced since the store
+    /// opened it (SPEC R35f): what is committed from then on would be lost at the next
+    /// start. One `stat`; nothing to do on PostgreSQL.
+    pub fn check_file(&self) -> Result<(), StoreError> {
+        match &self.file {
+            Some(file) => file.check().map_err(StoreError::FileGone),
+            None => Ok(()),
+        }
     }
 
     /// Which database this is.
@@ -310,8 +355,9 @@ impl Store {
         self.kind
     }
 
-    /// Whether the database answers (`/readyz`).
+    /// Whether the database answers, and is still the file it was (`/readyz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
+        self.check_file()?;
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }

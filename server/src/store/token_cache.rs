@@ -175,7 +175,7 @@ impl TokenCache {
                 // Written beside and renamed over: a new inode each time, whatever the
                 // file system's timestamp resolution.
                 let fresh = path.with_extension(format!("tokens.{}", std::process::id()));
-                std::fs::write(&fresh, format!("{nanos}\n"))?;
+                super::file::write_owner_only(&fresh, format!("{nanos}\n").as_bytes())?;
                 std::fs::rename(&fresh, path)
             }
             Signal::Notify { .. } | Signal::None => Ok(()),

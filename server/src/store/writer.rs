@@ -294,6 +294,9 @@ async fn commit(
             .await
         {
             Ok(next) => {
+                // SPEC R35f: committed into a file no longer at its path is not durable; the
+                // jobs are not acknowledged and the writer stops.
+                store.check_file()?;
                 if first_failure.is_some() {
                     shared.reconnecting.store(false, Ordering::SeqCst);
                     tracing::info!("the store answers again: writes resume");
