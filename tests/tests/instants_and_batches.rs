@@ -90,3 +90,52 @@ fn r20_an_unknown_agent_inside_a_batch_is_named_by_its_index() {
     );
     assert!(!s.is_available("a", "web"), "the whole batch was refused");
 }
+
+#[test]
+fn r20_a_batch_is_one_change_its_intermediate_states_take_nothing_away() {
+    // Alice, online, has been offered c1. A batch that closes and reopens her messenger leaves
+    // her online: her offer stays, nothing is requeued and no availability change is
+    // reported. Each signal used to be evaluated on its own — the offer was withdrawn and
+    // made again — and an agent was evaluated once per signal (issue #20: a batch of 3 000
+    // leaves cost a verdict each); now once per batch.
+    let s = Server::start();
+    s.put_agent("alice", &[]);
+    s.put_channel("web", &["alice"], json!({}));
+    s.online("alice");
+    s.new_conversation("web", "c1");
+    let history = |s: &Server| -> Vec<String> {
+        s.conversation("c1")["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| entry["event"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let before = history(&s);
+    assert_eq!(s.conversation("c1")["state"], "offered");
+    let mut events = EventStream::open(s.port, "/v1/events").unwrap();
+    s.signal_with(json!([
+        {"agent": "alice", "source": "messenger", "event": "close"},
+        {"agent": "alice", "source": "messenger", "event": "open"},
+    ]));
+    let c1 = s.conversation("c1");
+    assert_eq!(c1["state"], "offered", "{c1}");
+    assert_eq!(c1["offered_to"], json!(["alice"]), "{c1}");
+    assert_eq!(history(&s), before, "{c1}");
+    // A marker event after the batch: nothing came before it.
+    s.put_agent("bob", &[]);
+    s.put_channel("mail", &["bob"], json!({}));
+    s.new_conversation("mail", "marker");
+    let seen = events.read_until(std::time::Duration::from_secs(5), |e| {
+        e.data["conversation"] == "marker"
+    });
+    assert_eq!(
+        seen.last().map(|e| &e.data["conversation"]),
+        Some(&json!("marker"))
+    );
+    let about_alice: Vec<&SseEvent> = seen
+        .iter()
+        .filter(|e| e.data["agent"] == "alice" || e.data["conversation"] == "c1")
+        .collect();
+    assert!(about_alice.is_empty(), "{about_alice:?}");
+}

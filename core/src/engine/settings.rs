@@ -261,11 +261,21 @@ impl Engine {
                 .check_sequence(&context, &sequence)
                 .map_err(|(position, e)| label(indices[position], e.message))?;
         }
-        for (signal, (agent, source)) in signals.iter().zip(targets) {
+        for (signal, &(agent, source)) in signals.iter().zip(&targets) {
             let context = self.agents[agent.0 as usize].context(&self.groups);
             // `check_sequence` accepted it, so by the trait's contract this succeeds.
             let _ = self.plugins.sources[source].1.ingest(&context, signal);
-            self.evaluate(agent, Some(source));
+        }
+        // A batch applies as one change at one instant: each (agent, source) it touched is
+        // evaluated once, after all of it, in order of first appearance. Evaluating after
+        // every signal cost a verdict per signal, and a verdict may walk an agent's
+        // touching leaves: a batch of 3 000 leaves grew from 0.2 s to 2.8 s as an agent's
+        // leaves grew to 33 000 (SPEC R21c).
+        let mut evaluated: HashSet<(AgentKey, usize)> = HashSet::with_capacity(sequences.len());
+        for target in targets {
+            if evaluated.insert(target) {
+                self.evaluate(target.0, Some(target.1));
+            }
         }
         Ok(())
     }

@@ -50,10 +50,12 @@
 //!   rule, at the cancelled period's `to`. Tombstones are thus bounded like future leaves.
 //!
 //! An agent's record holds its dismissal and the ids that can still matter, by id and in the
-//! order of their start (leaves) and end (leaves and tombstones). With `n` ids held, adding,
-//! replacing or cancelling a leave costs O(log n), plus forgetting what ended (each id once:
-//! amortised O(log n)); a verdict costs O(log n + the leaves in the span it reports + the
-//! leaves that ended since the agent's last signal, which the next signal forgets). Every
+//! order of their start (leaves) and end (leaves and tombstones), and the union of its leaves
+//! as disjoint spans. With `n` ids held, adding a leave costs O(log n) (amortised: merging
+//! spans), plus forgetting what ended (each id once: amortised O(log n)); replacing or
+//! cancelling one costs O(log n + the leaves of the span it was in); a verdict costs
+//! O(log n + the leaves that ended since the agent's last signal, which the next signal
+//! forgets) and names at most ten leaves of its span, then says "and others". Every
 //! history of signals that `hr` accepted when it kept every id forever is still accepted
 //! whole, so a command log it wrote replays (SPEC R19).
 
@@ -111,7 +113,15 @@ pub struct AgentRecord {
     /// Every id held (leaves and tombstones), as `(to, id)`: in the order of their end.
     #[serde(skip_serializing)]
     by_end: BTreeSet<(Timestamp, String)>,
+    /// The union of the leaves that are not cancelled, as disjoint spans `start → end`
+    /// (overlapping or touching leaves merge), so a verdict finds the end of the span it
+    /// reports without walking the leaves in it.
+    #[serde(skip_serializing)]
+    spans: BTreeMap<Timestamp, Timestamp>,
 }
+
+/// How many leave ids a reason names; a longer span says "and others".
+const MAX_NAMED: usize = 10;
 
 /// One leave id's latest version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -298,13 +308,48 @@ impl AgentRecord {
         if let Some(old) = self.leaves.insert(id.clone(), leave) {
             if !old.cancelled {
                 self.by_start.remove(&(old.from, old.to, id.clone()));
+                self.uncover(old.from);
             }
             self.by_end.remove(&(old.to, id.clone()));
         }
         if !leave.cancelled {
             self.by_start.insert((leave.from, leave.to, id.clone()));
+            self.cover(leave.from, leave.to);
         }
         self.by_end.insert((leave.to, id));
+    }
+
+    /// Adds `[from, to)` to the spans, merging those it overlaps or touches: amortised
+    /// O(log n), as each merge removes a span.
+    fn cover(&mut self, from: Timestamp, to: Timestamp) {
+        let (mut start, mut end) = (from, to);
+        while let Some((&s, &e)) = self.spans.range(..=end).next_back() {
+            if e < start {
+                break;
+            }
+            start = start.min(s);
+            end = end.max(e);
+            self.spans.remove(&s);
+        }
+        self.spans.insert(start, end);
+    }
+
+    /// Rebuilds the span that covered a leave starting at `from`, just taken out of
+    /// `by_start`, from the leaves still in it: O(log n + the leaves in that span).
+    fn uncover(&mut self, from: Timestamp) {
+        let Some((&start, &end)) = self.spans.range(..=from).next_back() else {
+            return;
+        };
+        self.spans.remove(&start);
+        let inside: Vec<(Timestamp, Timestamp)> = self
+            .by_start
+            .range((start, Timestamp::MIN_UTC, String::new())..)
+            .take_while(|(f, _, _)| *f < end)
+            .map(|(f, t, _)| (*f, *t))
+            .collect();
+        for (f, t) in inside {
+            self.cover(f, t);
+        }
     }
 
     /// Forgets every id whose period ends at or before `horizon`, earliest end first.
@@ -319,6 +364,32 @@ impl AgentRecord {
                 self.by_start.remove(&(leave.from, to, id));
             }
             self.forgot_leaves = true;
+        }
+        // Spans ended by the horizon cover only forgotten leaves; the one holding the
+        // horizon starts, from now on, where its first leaf still held does (each leaf left
+        // in it holds the horizon or starts after it, so they stay one span).
+        while self
+            .spans
+            .first_key_value()
+            .is_some_and(|(_, end)| *end <= horizon)
+        {
+            self.spans.pop_first();
+        }
+        if let Some((&start, &end)) = self.spans.first_key_value()
+            && start < horizon
+        {
+            let first_held = self
+                .by_start
+                .range((start, Timestamp::MIN_UTC, String::new())..)
+                .next()
+                .map(|(from, _, _)| *from)
+                .filter(|from| *from < end);
+            if first_held != Some(start) {
+                self.spans.remove(&start);
+                if let Some(from) = first_held {
+                    self.spans.insert(from, end);
+                }
+            }
         }
     }
 
@@ -342,22 +413,37 @@ impl AgentRecord {
         // starts before any future one), else the next; the span is it and the leaves that
         // overlap or touch what came before.
         let mut leaves = self.by_start.iter().filter(|(_, to, _)| *to > now);
-        let Some((start, end, first)) = leaves.next() else {
+        let Some((start, first_end, first)) = leaves.next() else {
             return Verdict::abstain("not on leave, none scheduled");
         };
-        let (start, mut end) = (*start, *end);
+        let start = *start;
+        // The span holding the first leave not ended ends where it does: the leaves before
+        // that one ended by `now`, so they cannot reach further (SPEC R21c: no walk).
+        let end = self
+            .spans
+            .range(..=start)
+            .next_back()
+            .map_or(*first_end, |(_, end)| (*end).max(*first_end));
         let mut ids = vec![first.as_str()];
-        for (from, to, id) in leaves {
+        let mut others = false;
+        for (from, _, id) in leaves {
             if *from > end {
                 break;
             }
-            end = end.max(*to);
+            if ids.len() == MAX_NAMED {
+                others = true;
+                break;
+            }
             ids.push(id);
         }
+        let named = format!(
+            "`{}`{}",
+            ids.join("`, `"),
+            if others { " and others" } else { "" }
+        );
         if now < start {
             return Verdict::abstain(format!(
-                "not on leave; next leave `{}` from {}",
-                ids.join("`, `"),
+                "not on leave; next leave {named} from {}",
                 stamp(start)
             ))
             .until(start);
@@ -365,8 +451,7 @@ impl AgentRecord {
         Verdict::block(
             ON_LEAVE,
             format!(
-                "on leave `{}` from {} until {}",
-                ids.join("`, `"),
+                "on leave {named} from {} until {}",
                 stamp(start),
                 stamp(end)
             ),
@@ -478,6 +563,35 @@ mod tests {
         assert_eq!(refused.0, 1);
         assert!(refused.1.message.contains("no leave `y`"), "{}", refused.1);
         assert_eq!(source.state("alice"), None, "checking changes nothing");
+    }
+
+    #[test]
+    fn r21c_a_long_run_of_touching_leaves_is_one_span_named_in_short() {
+        // Twelve touching leaves: blocked until the end of the last, ten named, then "and
+        // others"; cancelling one in the middle splits the span there.
+        let mut steps: Vec<Step> = (0..12)
+            .map(|k| {
+                leave(
+                    ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"][k],
+                    {
+                        let from = 100 * (k as i64 + 1);
+                        from..from + 100
+                    },
+                )
+            })
+            .collect();
+        steps.extend([
+            Expect(100, "block on_leave until 1300"),
+            ReasonHas(
+                100,
+                "on leave `a`, `b`, `c`, `d`, `e`, `f`, `g`, `h`, `i`, `j` and others from",
+            ),
+            cancel(150, "f"),
+            Expect(150, "block on_leave until 600"),
+            Expect(700, "block on_leave until 1300"),
+            ReasonHas(700, "on leave `g`, `h`, `i`, `j`, `k`, `l` from"),
+        ]);
+        HrSource::run(&steps);
     }
 
     #[test]
