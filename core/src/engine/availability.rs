@@ -44,7 +44,9 @@ impl Engine {
             return;
         }
         self.agent_keys.remove(&slot.id);
-        slot.verdicts = Vec::new();
+        // The slot waits for reuse holding nothing of the name it had: memory and snapshots
+        // follow the names queues hold now, not the most they ever held (SPEC R21e).
+        *slot = AgentSlot::new(freed_slot_id());
         self.free_agent_keys.push(agent);
     }
 
@@ -214,5 +216,16 @@ impl Engine {
                 _ => {}
             }
         }
+    }
+}
+
+/// The id a free agent slot holds: one shared value, never looked up (free slots are in no
+/// index and a snapshot's free list names them).
+fn freed_slot_id() -> AgentId {
+    static FREED: std::sync::LazyLock<Option<AgentId>> =
+        std::sync::LazyLock::new(|| AgentId::new("-").ok());
+    match &*FREED {
+        Some(id) => id.clone(),
+        None => unreachable!("`-` is a valid id"),
     }
 }

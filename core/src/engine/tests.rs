@@ -987,6 +987,16 @@ fn r21e_a_name_in_a_queue_costs_memory_only_while_a_queue_names_it() {
         "x and the placeholder still named"
     );
     assert!(w.engine.agent_key("ghost-8").is_none());
+    // A freed slot keeps nothing of its name, in memory or in a snapshot (issue #20).
+    let snapshot = serde_json::to_string(&w.engine.snapshot()).unwrap();
+    assert!(!snapshot.contains("ghost-500"), "{snapshot}");
+    assert!(snapshot.contains("ghost-7"));
+    assert!(
+        w.engine
+            .agents
+            .iter()
+            .all(|slot| !slot.id.starts_with("ghost-") || slot.id.as_str() == "ghost-7")
+    );
     // A freed slot is reused: names come and go without the engine growing.
     w.channel("mail", &["ghost-8", "ghost-9"], "strict_order");
     assert_eq!(w.engine.agents.len(), 1001);
