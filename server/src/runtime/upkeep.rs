@@ -91,6 +91,9 @@ pub(crate) struct Upkeep {
     pub(crate) archived_generation: AtomicU64,
     snapshots: AtomicU64,
     archived: AtomicU64,
+    /// `archived` when the latest snapshot copied the state: what left memory since then
+    /// is still in that snapshot, and a restart would load it.
+    archived_at_snapshot: AtomicU64,
     last_snapshot: Mutex<Option<SnapshotReport>>,
 }
 
@@ -103,6 +106,7 @@ impl Upkeep {
             archived_generation: AtomicU64::new(0),
             snapshots: AtomicU64::new(0),
             archived: AtomicU64::new(0),
+            archived_at_snapshot: AtomicU64::new(0),
             last_snapshot: Mutex::new(None),
         }
     }
@@ -144,12 +148,14 @@ impl Runtime {
     /// without the lock, once every command before it is durable.
     pub async fn snapshot(&self) -> Result<SnapshotReport, RuntimeError> {
         let _one = self.upkeep.snapshotting.lock().await;
-        let (snapshot, taken_at, mark, pause) = {
+        let (snapshot, taken_at, mark, pause, archived) = {
             let engine = self.engine()?;
             let started = Instant::now();
             let snapshot = engine.snapshot();
             let mark = self.writer.mark()?;
-            (snapshot, engine.now(), mark, started.elapsed())
+            // Archiving forgets under this lock too: the copy holds none counted so far.
+            let archived = self.upkeep.archived.load(Ordering::SeqCst);
+            (snapshot, engine.now(), mark, started.elapsed(), archived)
         };
         let started = Instant::now();
         let json = tokio::task::spawn_blocking(move || serde_json::to_string(&snapshot))
@@ -166,6 +172,9 @@ impl Runtime {
             .await
             .map_err(store_failed)?;
         self.upkeep.snapshot_seq.store(seq, Ordering::SeqCst);
+        self.upkeep
+            .archived_at_snapshot
+            .store(archived, Ordering::SeqCst);
         let write = started.elapsed();
         crash_point("snapshot:written");
         let compacted = self.store.compact().await.map_err(store_failed)?;
@@ -276,7 +285,29 @@ impl Runtime {
     pub fn snapshot_seq(&self) -> i64 {
         self.upkeep.snapshot_seq.load(Ordering::SeqCst)
     }
+
+    /// Whether the latest snapshot holds many conversations that have since left memory
+    /// for the archive — at least [`ARCHIVED_SNAPSHOT_FLOOR`], and at least as many as
+    /// memory holds now — so a restart would load more history than live state (SPEC R21:
+    /// after a busy hour was archived, a restart took 6 s where the same live state takes
+    /// 0.07 s, as nothing snapshotted once the archive emptied memory).
+    fn snapshot_holds_archived(&self) -> Result<bool, RuntimeError> {
+        let since = self
+            .upkeep
+            .archived
+            .load(Ordering::SeqCst)
+            .saturating_sub(self.upkeep.archived_at_snapshot.load(Ordering::SeqCst));
+        if since < ARCHIVED_SNAPSHOT_FLOOR {
+            return Ok(false);
+        }
+        let in_memory = self.engine()?.conversation_count();
+        Ok(since >= u64::try_from(in_memory).unwrap_or(u64::MAX))
+    }
 }
+
+/// Fewest conversations archived since the latest snapshot that make the next one due (see
+/// [`Runtime::snapshot_holds_archived`]): a few hundred load in milliseconds.
+const ARCHIVED_SNAPSHOT_FLOOR: u64 = 100;
 
 /// Runs `delete` (at most `batch` rows per call, each its own transaction) until a call
 /// deletes fewer; how many in all.
@@ -300,8 +331,9 @@ fn store_failed(error: StoreError) -> RuntimeError {
 }
 
 /// The background upkeep: archives what is due every second, snapshots once
-/// `snapshot_records` commands were logged since the last one or `snapshot_interval` passed
-/// with something logged, purges the archive every minute. A failure is logged and tried
+/// `snapshot_records` commands were logged since the last one, `snapshot_interval` passed
+/// with something logged, or the latest snapshot holds more archived conversations than
+/// memory holds now; purges the archive every minute. A failure is logged and tried
 /// again: the log stays complete meanwhile.
 pub(crate) async fn run(
     runtime: Arc<Runtime>,
@@ -327,7 +359,10 @@ pub(crate) async fn run(
             .durable_seq()
             .saturating_sub(runtime.snapshot_seq());
         let pending = u64::try_from(pending).unwrap_or(0);
-        if pending >= snapshot_records || (pending > 0 && last_snapshot.elapsed() >= interval) {
+        let due = pending >= snapshot_records
+            || (pending > 0 && last_snapshot.elapsed() >= interval)
+            || runtime.snapshot_holds_archived().unwrap_or(false);
+        if due {
             match runtime.snapshot().await {
                 Ok(_) => last_snapshot = Instant::now(),
                 Err(error) => tracing::warn!(%error, "snapshot failed; will retry"),

@@ -49,7 +49,8 @@ impl Store {
     }
 
     /// Stores `state`, the state after every record up to `seq`, as the latest snapshot and
-    /// drops the older ones, in one transaction.
+    /// drops the older ones, in one transaction. A snapshot after the same record replaces
+    /// the one there (archiving changes memory without logging a command).
     /// Refused, like every write, once another server claimed the store (SPEC R23a).
     pub async fn write_snapshot(
         &self,
@@ -61,7 +62,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         super::fence(&mut tx, epoch).await?;
         sqlx::query(
-            "INSERT INTO openline_snapshot (seq, format, taken_at, state) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO openline_snapshot (seq, format, taken_at, state) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (seq) DO UPDATE SET format = excluded.format, taken_at = excluded.taken_at, state = excluded.state",
         )
         .bind(seq)
         .bind(SNAPSHOT_FORMAT)
