@@ -18,6 +18,7 @@ pub mod presence;
 pub mod registry;
 pub mod settings;
 pub mod source;
+pub mod text;
 pub mod time;
 pub mod typed;
 pub mod verdict;

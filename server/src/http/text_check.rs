@@ -1,12 +1,7 @@
-//! Refuses control characters in the text values of a JSON request body (SPEC R35a): a NUL
-//! in a customer id once made every later archive commit on PostgreSQL fail and the server
-//! exit at each start. Every string and object key is checked; only a message's `text` may
-//! hold a tab or a line break.
+//! Refuses control characters in the text values of a JSON request body (SPEC R35a) — the
+//! rule is [`openline_core::text`]'s; this is its fast path for request bodies.
 
 use serde_json::Value;
-
-/// Keys whose value is free text that may span lines (a message's `text`).
-const MULTILINE_KEYS: &[&str] = &["text"];
 
 /// Whether `bytes` (a JSON document) may contain a control character in some string: one
 /// written as an escape (every JSON escape starts with a backslash), a raw DEL, or a raw C1
@@ -23,53 +18,15 @@ fn may_hold_control(bytes: &[u8]) -> bool {
     })
 }
 
-/// The path of the first text value in `bytes` that holds a control character (`customer`,
-/// `signals[2].fields.reason`), with a description of the character; `None` when there is
-/// none or the document is not JSON (its parser then says what is wrong).
+/// The path of the first text value in `bytes` that holds a control character, with the
+/// character described; `None` when there is none or the document is not JSON (its parser
+/// then says what is wrong).
 pub fn first_control_character(bytes: &[u8]) -> Option<(String, String)> {
     if !may_hold_control(bytes) {
         return None;
     }
     let value: Value = serde_json::from_slice(bytes).ok()?;
-    find_in(&value, String::new(), false)
-}
-
-/// Describes a control character for an error message (`U+0000`).
-fn describe(c: char) -> String {
-    format!("U+{:04X}", u32::from(c))
-}
-
-fn offending(text: &str, multiline: bool) -> Option<char> {
-    text.chars()
-        .find(|&c| c.is_control() && !(multiline && matches!(c, '\t' | '\n' | '\r')))
-}
-
-fn find_in(value: &Value, path: String, multiline: bool) -> Option<(String, String)> {
-    match value {
-        Value::String(text) => offending(text, multiline).map(|c| (path, describe(c))),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(i, item)| find_in(item, format!("{path}[{i}]"), false)),
-        Value::Object(fields) => fields.iter().find_map(|(key, item)| {
-            let inner = if path.is_empty() {
-                key.clone()
-            } else {
-                format!("{path}.{key}")
-            };
-            if let Some(c) = offending(key, false) {
-                let shown = if path.is_empty() {
-                    key.escape_debug().to_string()
-                } else {
-                    format!("{path}.{}", key.escape_debug())
-                };
-                return Some((shown, format!("{} in the key", describe(c))));
-            }
-            let multiline = path.is_empty() && MULTILINE_KEYS.contains(&key.as_str());
-            find_in(item, inner, multiline)
-        }),
-        Value::Null | Value::Bool(_) | Value::Number(_) => None,
-    }
+    openline_core::text::first_control_character(&value)
 }
 
 #[cfg(test)]
