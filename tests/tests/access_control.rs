@@ -1,0 +1,42 @@
+//! Who may act, and from where (SPEC R35d, R35e, R35g; R28 for credentials of different
+//! kinds), against the built server.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use openline_tests::*;
+
+/// SPEC R35e: once a token was created in a store, revoking the last one does not bring
+/// local mode back — not at once (through the token cache), not after a restart — and a new
+/// token comes from the command line.
+fn revoking_the_last_token_keeps_the_server_protected(backend: &Backend) {
+    let mut s = Server::builder().backend(backend).start();
+    assert_eq!(s.get("/v1/whoami")["name"], "local", "a fresh store: local mode");
+    let admin = s.create_token("only", "admin", None);
+    s.set_token(Some(&admin));
+    s.expect("DELETE", "/v1/tokens/only", None, &[204]);
+    s.set_token(None);
+    let refused = s.call_as(None, "PUT", "/v1/agents/eve", Some(br#"{"name": "Eve"}"#));
+    assert_error(&refused, 401, "unauthorized", &[]);
+    assert_error(&s.call_as(None, "GET", "/v1/whoami", None), 401, "unauthorized", &[]);
+    s.crash_and_restart();
+    let after_restart = s.call_as(None, "PUT", "/v1/agents/eve", Some(br#"{"name": "Eve"}"#));
+    assert_error(&after_restart, 401, "unauthorized", &[]);
+    // The way back in: a token from the command line.
+    let dir = TempDir::new();
+    let config = dir.path().join("cli.toml");
+    std::fs::write(&config, format!("[store]\nurl = \"{}\"\n", s.store_url())).unwrap();
+    let (ok, out) = run_cli(
+        dir.path(),
+        &["token", "create", "--role", "admin", "--name", "again", "--config", config.to_str().unwrap()],
+        &[],
+    );
+    assert!(ok, "`token create` failed: {out}");
+    let secret = out.lines().last().unwrap().to_owned();
+    s.set_token(Some(&secret));
+    s.expect("GET", "/v1/agents/eve", None, &[404]);
+}
+
+backend_tests!(
+    revoking_the_last_token_keeps_the_server_protected:
+        r35e_revoking_the_last_token_keeps_sqlite_protected,
+        r35e_revoking_the_last_token_keeps_postgres_protected
+);
