@@ -9,14 +9,23 @@ use openline_tests::*;
 /// token comes from the command line.
 fn revoking_the_last_token_keeps_the_server_protected(backend: &Backend) {
     let mut s = Server::builder().backend(backend).start();
-    assert_eq!(s.get("/v1/whoami")["name"], "local", "a fresh store: local mode");
+    assert_eq!(
+        s.get("/v1/whoami")["name"],
+        "local",
+        "a fresh store: local mode"
+    );
     let admin = s.create_token("only", "admin", None);
     s.set_token(Some(&admin));
     s.expect("DELETE", "/v1/tokens/only", None, &[204]);
     s.set_token(None);
     let refused = s.call_as(None, "PUT", "/v1/agents/eve", Some(br#"{"name": "Eve"}"#));
     assert_error(&refused, 401, "unauthorized", &[]);
-    assert_error(&s.call_as(None, "GET", "/v1/whoami", None), 401, "unauthorized", &[]);
+    assert_error(
+        &s.call_as(None, "GET", "/v1/whoami", None),
+        401,
+        "unauthorized",
+        &[],
+    );
     s.crash_and_restart();
     let after_restart = s.call_as(None, "PUT", "/v1/agents/eve", Some(br#"{"name": "Eve"}"#));
     assert_error(&after_restart, 401, "unauthorized", &[]);
@@ -26,7 +35,16 @@ fn revoking_the_last_token_keeps_the_server_protected(backend: &Backend) {
     std::fs::write(&config, format!("[store]\nurl = \"{}\"\n", s.store_url())).unwrap();
     let (ok, out) = run_cli(
         dir.path(),
-        &["token", "create", "--role", "admin", "--name", "again", "--config", config.to_str().unwrap()],
+        &[
+            "token",
+            "create",
+            "--role",
+            "admin",
+            "--name",
+            "again",
+            "--config",
+            config.to_str().unwrap(),
+        ],
         &[],
     );
     assert!(ok, "`token create` failed: {out}");
@@ -40,3 +58,38 @@ backend_tests!(
         r35e_revoking_the_last_token_keeps_sqlite_protected,
         r35e_revoking_the_last_token_keeps_postgres_protected
 );
+
+/// SPEC R35g: every page and script the server serves to browsers — each GET route of the
+/// router outside the API that answers HTML or JavaScript — comes with a Content-Security-
+/// Policy that forbids framing, `X-Content-Type-Options: nosniff` and
+/// `Referrer-Policy: no-referrer`.
+#[test]
+fn r35g_every_page_is_served_with_its_protective_headers() {
+    let s = Server::start();
+    let mut pages = Vec::new();
+    for (method, path) in openline_tests::routes::router_routes() {
+        if method != "GET" || path.starts_with("/v1/") || path.contains('{') {
+            continue;
+        }
+        let r = s.call_as(None, "GET", &path, None);
+        let kind = r.header("content-type").unwrap_or_default().to_owned();
+        if !(kind.starts_with("text/html") || kind.starts_with("text/javascript")) {
+            continue;
+        }
+        assert_eq!(r.status, 200, "{path}");
+        let policy = r.header("content-security-policy").unwrap_or_default();
+        assert!(
+            policy.contains("frame-ancestors 'none'"),
+            "{path}: Content-Security-Policy `{policy}`"
+        );
+        assert_eq!(
+            r.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(r.header("referrer-policy"), Some("no-referrer"), "{path}");
+        pages.push(path);
+    }
+    pages.sort();
+    assert_eq!(pages, ["/", "/agent", "/presence.js"], "the pages found");
+}

@@ -16,6 +16,7 @@ pub mod extract;
 pub mod openapi;
 mod ops;
 mod overview;
+mod pages;
 pub mod serve;
 mod signals;
 mod text_check;
