@@ -93,3 +93,66 @@ fn r35g_every_page_is_served_with_its_protective_headers() {
     pages.sort();
     assert_eq!(pages, ["/", "/agent", "/presence.js"], "the pages found");
 }
+
+/// `POST /v1/conversations/{id}/close` with no body and `headers`.
+fn close_with(s: &Server, id: &str, headers: &[(&str, &str)]) -> openline_tests::http::Response {
+    openline_tests::http::send_with(
+        s.port,
+        "POST",
+        &format!("/v1/conversations/{id}/close"),
+        None,
+        headers,
+    )
+    .unwrap()
+}
+
+/// SPEC R35e: a change asked by another site's page — a foreign `Origin`, or
+/// `Sec-Fetch-Site: cross-site` — is refused 403 and changes nothing, with no body (no
+/// `Content-Type`, so no CORS preflight) in local mode, and with a valid token too; the
+/// server's own pages and the listed origins still act.
+#[test]
+fn r35e_a_cross_site_change_is_refused_in_every_mode() {
+    let mut s = Server::builder()
+        .server_setting("cors_origins = [\"https://desk.example\"]")
+        .start();
+    s.put_channel("web", &[], json!({}));
+    for id in ["c1", "c2", "c3"] {
+        s.new_conversation("web", id);
+    }
+    let own = format!("http://127.0.0.1:{}", s.port);
+    let foreign = [
+        vec![("Origin", "http://evil.example")],
+        vec![("Origin", "null")],
+        vec![("Sec-Fetch-Site", "cross-site")],
+    ];
+    for headers in &foreign {
+        let r = close_with(&s, "c1", headers);
+        assert_error(&r, 403, "forbidden", &["cors_origins"]);
+    }
+    assert_eq!(
+        s.conversation("c1")["state"],
+        "queued",
+        "refused, yet changed"
+    );
+    let own_page = close_with(
+        &s,
+        "c1",
+        &[("Origin", &own), ("Sec-Fetch-Site", "same-origin")],
+    );
+    assert_eq!(own_page.status, 200, "{}", own_page.text());
+    let listed = close_with(&s, "c2", &[("Origin", "https://desk.example")]);
+    assert_eq!(listed.status, 200, "{}", listed.text());
+
+    // With a token: a stolen session in a browser is no way in either.
+    let admin = s.create_token("root", "admin", None);
+    s.set_token(Some(&admin));
+    let bearer = format!("Bearer {admin}");
+    for headers in &foreign {
+        let mut headers = headers.clone();
+        headers.push(("Authorization", &bearer));
+        assert_error(&close_with(&s, "c3", &headers), 403, "forbidden", &[]);
+    }
+    assert_eq!(s.conversation("c3")["state"], "queued");
+    let tool = close_with(&s, "c3", &[("Authorization", &bearer)]);
+    assert_eq!(tool.status, 200, "no Origin: not a page, {}", tool.text());
+}

@@ -191,6 +191,7 @@ async fn admit(state: &AppState, request: &mut Parts) -> Result<(), AppError> {
         .map_or("", MatchedPath::as_str)
         .to_owned();
     let gate = &state.gate;
+    super::cross_site::check(&request.method, &request.headers, &gate.cors_origins)?;
     let Some(operation) = operation(&request.method, &route) else {
         return Ok(());
     };

@@ -10,6 +10,7 @@ mod clock;
 mod console;
 mod conversation_list;
 mod conversations;
+mod cross_site;
 pub mod dto;
 pub mod error;
 pub mod extract;
