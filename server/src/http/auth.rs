@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use super::error::AppError;
 use super::{AppState, is_loopback_host};
 use crate::auth::jwt::{JwtVerifier, looks_like_jwt};
-use crate::auth::{Caller, Decision, Operation, decide};
+use crate::auth::{Caller, CredentialKind, Decision, Operation, decide};
 use crate::config::{AuthMode, ConfigError, Settings};
 
 /// How requests authenticate, from the configuration.
@@ -202,10 +202,12 @@ async fn admit(state: &AppState, request: &mut Parts) -> Result<(), AppError> {
     // Per token (SPEC R28): the unauthenticated caller of local mode or `mode = "none"` has
     // none to limit (decided by how it came in, never by its name: a token may be named
     // `local`).
-    if credential == Credential::Presented && !gate.limiter.admit(&caller.name) {
+    // Keyed by the actor: a JWT's subject and a token of the same name have a bucket each.
+    if credential == Credential::Presented && !gate.limiter.admit(&caller.actor()) {
         return Err(AppError::RateLimited(format!(
             "more than {} requests per second for `{}`: slow down",
-            gate.limiter.per_second, caller.name
+            gate.limiter.per_second,
+            caller.actor()
         )));
     }
     match decide(caller.role, operation) {
@@ -278,6 +280,7 @@ async fn authenticate(
                 name: token.name,
                 role: token.role,
                 agent: token.agent,
+                kind: CredentialKind::Token,
             }),
             Ok(None) => Err(unauthorized("the token is not valid (unknown or revoked)")),
             Err(error) => Err(store_failed(&error)),

@@ -132,7 +132,7 @@ pub async fn post(
     };
     state
         .runtime
-        .execute_as(Origin::caller(&caller.name), build, |_, _| ())
+        .execute_as(Origin::caller(&caller.actor()), build, |_, _| ())
         .await?;
     Ok(Json(Accepted { accepted: count }))
 }
