@@ -156,3 +156,114 @@ fn r35e_a_cross_site_change_is_refused_in_every_mode() {
     let tool = close_with(&s, "c3", &[("Authorization", &bearer)]);
     assert_eq!(tool.status, 200, "no Origin: not a page, {}", tool.text());
 }
+
+/// A server with a config-defined presence source `teams` and `timesheet_settings`, agent
+/// `alice` on channel `web`, an admin token as default and an agent token for `alice`, which
+/// it returns.
+fn alice_with_her_token(timesheet_settings: &str) -> (Server, String) {
+    let mut s = Server::builder()
+        .plugins(&format!("[plugins.timesheet]\n{timesheet_settings}"))
+        .extra("[[presence_sources]]\nname = \"teams\"\nonline = [\"available\"]\noffline = [\"away\"]\n")
+        .start();
+    let admin = s.create_token("root", "admin", None);
+    s.set_token(Some(&admin));
+    s.put_agent("alice", &[]);
+    s.put_channel(
+        "web",
+        &["alice"],
+        json!({"sources": ["hr", "timesheet", "messenger", "mobile", "browser", "teams"]}),
+    );
+    let alice = s.create_token("alice-phone", "agent", Some("alice"));
+    (s, alice)
+}
+
+/// `alice`'s token posts `body` to `/v1/signals`.
+fn as_alice(s: &Server, alice: &str, body: &Value) -> openline_tests::http::Response {
+    s.call_as(
+        Some(alice),
+        "POST",
+        "/v1/signals",
+        Some(body.to_string().as_bytes()),
+    )
+}
+
+/// SPEC R35d: an agent's own token reports for itself what its sources declare — every
+/// presence event (messenger, mobile, browser, a config-defined source) and, while
+/// `plugins.timesheet.self_service` is on (the default), its timesheet — and no HR event:
+/// those are 403 naming the source and the event, alone or in a batch, and change nothing.
+#[test]
+fn r35d_an_agent_reports_its_presence_but_never_its_hr_record() {
+    let (s, alice) = alice_with_her_token("");
+    s.signal("alice", "hr", "dismissed");
+    let before = s.get("/v1/agents/alice/availability");
+    let now = ts(s.now());
+    let later = ts(plus(s.now(), 3600));
+    let hr_events = [
+        json!({"agent": "alice", "source": "hr", "event": "rehired"}),
+        json!({"agent": "alice", "source": "hr", "event": "dismissed"}),
+        json!({"agent": "alice", "source": "hr", "event": "leave", "id": "l1", "from": now, "to": later}),
+        json!({"agent": "alice", "source": "hr", "event": "leave_cancelled", "id": "l1"}),
+    ];
+    for signal in &hr_events {
+        let event = signal["event"].as_str().unwrap();
+        assert_error(
+            &as_alice(&s, &alice, signal),
+            403,
+            "forbidden",
+            &["hr", event],
+        );
+    }
+    // A batch is all or nothing: the presence signal before the HR one is not applied.
+    let batch = json!([
+        {"agent": "alice", "source": "messenger", "event": "open"},
+        {"agent": "alice", "source": "hr", "event": "rehired"},
+    ]);
+    assert_error(
+        &as_alice(&s, &alice, &batch),
+        403,
+        "forbidden",
+        &["signal [1]", "rehired"],
+    );
+    assert_eq!(
+        s.get("/v1/agents/alice/availability"),
+        before,
+        "nothing changed"
+    );
+    assert_eq!(s.get("/v1/agents/alice")["dismissed"], true);
+
+    let presence = json!([
+        {"agent": "alice", "source": "messenger", "event": "open"},
+        {"agent": "alice", "source": "mobile", "event": "foreground"},
+        {"agent": "alice", "source": "browser", "event": "activity"},
+        {"agent": "alice", "source": "teams", "event": "available"},
+        {"agent": "alice", "source": "timesheet", "event": "clock_in"},
+    ]);
+    let r = as_alice(&s, &alice, &presence);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json(), json!({"accepted": 5}));
+    assert_eq!(s.verdict("alice", "web", "teams")["verdict"], "online");
+}
+
+/// SPEC R35d: with `plugins.timesheet.self_service = false` an agent's token may not report
+/// its working time (403, nothing changes); its presence it still may.
+#[test]
+fn r35d_without_self_service_the_timesheet_is_not_the_agents_to_report() {
+    let (s, alice) = alice_with_her_token("self_service = false\n");
+    let before = s.get("/v1/agents/alice/availability");
+    let clock_in = json!({"agent": "alice", "source": "timesheet", "event": "clock_in"});
+    assert_error(
+        &as_alice(&s, &alice, &clock_in),
+        403,
+        "forbidden",
+        &["timesheet", "clock_in"],
+    );
+    assert_eq!(
+        s.get("/v1/agents/alice/availability"),
+        before,
+        "nothing changed"
+    );
+    let open = json!({"agent": "alice", "source": "messenger", "event": "open"});
+    assert_eq!(as_alice(&s, &alice, &open).status, 200);
+    // An integration reports it instead.
+    s.signal("alice", "timesheet", "clock_in");
+}
