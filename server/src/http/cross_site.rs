@@ -76,7 +76,10 @@ fn refused(from: &str) -> AppError {
 mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+    /// A header's name and value.
+    type Header = (&'static str, &'static str);
+
+    fn headers(pairs: &[Header]) -> HeaderMap {
         pairs
             .iter()
             .map(|(name, value)| {
@@ -92,7 +95,7 @@ mod tests {
     fn r35e_only_changes_from_foreign_pages_are_refused() {
         let listed = [HeaderValue::from_static("https://desk.example")];
         let host = ("host", "127.0.0.1:8080");
-        let cases: [(Method, &[(&'static str, &'static str)], bool); 10] = [
+        let cases: [(Method, &[Header], bool); 10] = [
             (Method::POST, &[host], true),
             (
                 Method::POST,
