@@ -140,6 +140,13 @@ pub trait AvailabilitySource: Send + Sync {
         &[]
     }
 
+    /// Whether an agent's own credential may report `event` for itself (SPEC R35d); anything
+    /// else from it is refused before it reaches the source. Default: no event.
+    fn agent_may_report(&self, event: &str) -> bool {
+        let _ = event;
+        false
+    }
+
     /// Checks several signals for one agent, in order, as if each earlier one had been
     /// applied; on refusal, the position of the refused signal. Changes nothing. The engine
     /// calls it for every batch, so a batch is accepted only if all of it can be applied

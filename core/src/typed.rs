@@ -55,6 +55,15 @@ pub trait Source: Sized + Send + Sync + 'static {
         &[]
     }
 
+    /// Whether an agent's own credential (an `agent` token or JWT) may report `event` (one
+    /// of [`Source::events`]) for itself (SPEC R35d). Default: no event — a source whose
+    /// events a person may report about themselves (presence from their own apps) says so;
+    /// facts an employer records (HR, schedules) come from integrations only.
+    fn agent_may_report(&self, event: &str) -> bool {
+        let _ = event;
+        false
+    }
+
     /// The agent's state after `signal` (whose event is one of [`Source::events`]), from its
     /// `state` so far (`None` until a signal was accepted for it), or the refusal. A signal
     /// older than what it would replace must give the state as it is (accepted, ignored).
@@ -169,6 +178,10 @@ impl<S: Source> AvailabilitySource for TypedSource<S> {
 
     fn group_settings(&self) -> &[GroupSetting] {
         self.source.group_settings()
+    }
+
+    fn agent_may_report(&self, event: &str) -> bool {
+        self.source.agent_may_report(event)
     }
 
     fn check_sequence(

@@ -276,9 +276,9 @@ async fn run(config: Option<&Path>) -> anyhow::Result<bool> {
     };
     let no_jwt =
         settings.auth.jwt_hs256_secret.is_none() && settings.auth.jwt_public_key_file.is_none();
-    if settings.local_mode() && no_jwt && !runtime.store().has_tokens().await? {
+    if settings.local_mode() && no_jwt && !runtime.store().token_ever_created().await? {
         tracing::warn!(
-            "serving without authentication on a loopback address (no token exists): only \
+            "serving without authentication on a loopback address (no token was ever created): only \
              requests addressed to localhost, 127.0.0.1 or [::1] are answered; create a token \
              with `openline token create` to require one"
         );

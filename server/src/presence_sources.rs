@@ -142,6 +142,12 @@ impl Source for ConfigPresence {
         all.map(String::as_str).collect()
     }
 
+    /// Presence, like the built-in presence sources: an agent's credential may report every
+    /// event for itself (SPEC R35d).
+    fn agent_may_report(&self, _event: &str) -> bool {
+        true
+    }
+
     fn apply(
         &self,
         said: Option<&Said>,

@@ -420,8 +420,7 @@ fn r28_requests_beyond_the_rate_get_429() {
         .start();
     let admin = s.create_token("root", "admin", None);
     s.set_token(Some(&admin));
-    // Named like local mode's caller, which has no limit: the name gives no exemption.
-    let busy = s.create_token("local", "integration", None);
+    let busy = s.create_token("busy", "integration", None);
     let calm = s.create_token("calm", "integration", None);
     s.set_token(Some(&calm));
     let statuses: Vec<u16> = (0..30)
@@ -432,7 +431,7 @@ fn r28_requests_beyond_the_rate_get_429() {
         .map(|_| s.call_as(Some(&busy), "GET", "/v1/agents", None))
         .find(|r| r.status == 429)
         .expect("still limited");
-    assert_error(&limited, 429, "rate_limited", &["local"]);
+    assert_error(&limited, 429, "rate_limited", &["busy"]);
     assert_eq!(
         s.call("GET", "/v1/agents", None).status,
         200,
@@ -630,4 +629,53 @@ fn r27_a_network_server_without_a_way_to_authenticate_refuses_to_start() {
     let _ = serving.wait();
     let answered = answered.expect("the server started once a token existed");
     assert_eq!(answered.json()["name"], "ops");
+}
+
+/// SPEC R28, credentials of different kinds kept apart: a JWT whose subject is the name of an
+/// API token has a rate-limit bucket of its own, and is recorded as `jwt:<subject>` — an
+/// admin JWT with `sub: "cli"` is not taken for the command line, nor one with `sub: "ops"`
+/// for the token `ops`, in the audit log and in conversation history.
+#[test]
+fn r28_a_jwt_subject_is_never_confused_with_a_token_or_the_command_line() {
+    let secret = "a-secret-of-at-least-thirty-two-bytes!";
+    let mut s = Server::builder()
+        .extra(&format!("[auth]\njwt_hs256_secret = \"{secret}\"\n"))
+        .env("OPENLINE__AUTH__RATE_LIMIT_PER_SECOND", "3")
+        .start();
+    let as_cli = jwt(secret, "cli", "admin", 300);
+    s.set_token(Some(&as_cli));
+    let ops_token = s.create_token("ops", "admin", None);
+    s.put_channel("web", &[], json!({}));
+    let audit = s.get("/v1/audit");
+    let bys: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["by"].as_str().unwrap())
+        .collect();
+    assert_eq!(bys, ["jwt:cli", "jwt:cli"], "{audit}");
+
+    // No token may take the name openline records the command line (or another of its own
+    // callers) by.
+    let root = jwt(secret, "root", "admin", 300);
+    for reserved in ["cli", "config", "local"] {
+        let body = json!({"name": reserved, "role": "admin"}).to_string();
+        let r = s.call_as(Some(&root), "POST", "/v1/tokens", Some(body.as_bytes()));
+        assert_error(&r, 400, "invalid_request", &[reserved, "reserved"]);
+    }
+
+    let ops_jwt = jwt(secret, "ops", "admin", 300);
+    s.set_token(Some(&ops_jwt));
+    s.new_conversation("web", "c1");
+    let opened_by = s.conversation("c1")["history"][0]["by"].clone();
+    assert_eq!(opened_by, "jwt:ops");
+
+    // The token `ops` spends its whole rate; the JWT of subject `ops` is not slowed by it.
+    let limited = (0..30)
+        .map(|_| s.call_as(Some(&ops_token), "GET", "/v1/agents", None))
+        .find(|r| r.status == 429)
+        .expect("the token is limited");
+    assert_error(&limited, 429, "rate_limited", &["ops"]);
+    let r = s.call_as(Some(&ops_jwt), "GET", "/v1/agents", None);
+    assert_eq!(r.status, 200, "the JWT has its own bucket: {}", r.text());
 }

@@ -103,6 +103,15 @@ impl Plugins {
             .collect()
     }
 
+    /// Whether an agent's own credential may report `event` of `source` for itself (SPEC
+    /// R35d); `None` when no source has that name.
+    pub fn agent_may_report(&self, source: &str, event: &str) -> Option<bool> {
+        self.sources
+            .iter()
+            .find(|(name, _)| name == source)
+            .map(|(_, found)| found.agent_may_report(event))
+    }
+
     /// Source names, sorted.
     pub fn source_names(&self) -> Vec<&str> {
         self.sources.iter().map(|(n, _)| n.as_str()).collect()

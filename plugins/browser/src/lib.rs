@@ -150,6 +150,12 @@ impl Source for BrowserSource {
     type State = Tab;
     const EVENTS: &'static [&'static str] = EVENTS;
 
+    /// Presence from the agent's own apps: an agent's credential may report every event
+    /// for itself (SPEC R35d).
+    fn agent_may_report(&self, _event: &str) -> bool {
+        true
+    }
+
     fn new(BrowserSettings { idle_timeout }: BrowserSettings) -> Self {
         Self {
             default_timeout: idle_timeout,

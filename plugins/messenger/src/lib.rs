@@ -122,6 +122,12 @@ impl Source for MessengerSource {
     type State = Client;
     const EVENTS: &'static [&'static str] = EVENTS;
 
+    /// Presence from the agent's own apps: an agent's credential may report every event
+    /// for itself (SPEC R35d).
+    fn agent_may_report(&self, _event: &str) -> bool {
+        true
+    }
+
     fn new(settings: MessengerSettings) -> Self {
         Self {
             heartbeat_timeout: settings.heartbeat_timeout,

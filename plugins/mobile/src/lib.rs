@@ -129,6 +129,12 @@ impl Source for MobileSource {
     type State = Phone;
     const EVENTS: &'static [&'static str] = EVENTS;
 
+    /// Presence from the agent's own apps: an agent's credential may report every event
+    /// for itself (SPEC R35d).
+    fn agent_may_report(&self, _event: &str) -> bool {
+        true
+    }
+
     fn new(settings: MobileSettings) -> Self {
         Self { settings }
     }

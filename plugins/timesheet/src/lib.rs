@@ -22,6 +22,9 @@
 //!   present: only to agents in at least one of these groups (an empty list: to nobody).
 //!   Group membership is read at each verdict, so moving an agent between groups takes
 //!   effect at the next evaluation.
+//! - `self_service` (bool, default `true`) — whether an agent's own credential may report
+//!   its timesheet events (employees start and end their own working day, SPEC R35d);
+//!   `false`: only integrations and admins may.
 //!
 //! ## Boundaries
 //! None: a timesheet verdict never changes by itself (`until` is always `None`); only a
@@ -47,12 +50,29 @@ pub const NAME: &str = "timesheet";
 pub const EVENTS: &[&str] = &["clock_in", "pause", "resume", "clock_out"];
 
 /// `[plugins.timesheet]` settings.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TimesheetSettings {
     /// The groups WTM applies to; `None` (the default) = every agent.
     #[serde(default, deserialize_with = "groups_setting")]
     pub groups: Option<Vec<String>>,
+    /// Whether an agent's own credential may report its timesheet events (default: yes).
+    #[serde(default = "self_service_default")]
+    pub self_service: bool,
+}
+
+impl Default for TimesheetSettings {
+    fn default() -> Self {
+        Self {
+            groups: None,
+            self_service: self_service_default(),
+        }
+    }
+}
+
+/// Employees start their own working day unless the settings say otherwise (SPEC R35d).
+fn self_service_default() -> bool {
+    true
 }
 
 /// Deserializes `groups`, naming the key in any error.
@@ -167,6 +187,11 @@ impl Source for TimesheetSource {
 
     fn reason_codes(&self) -> &[ReasonCode] {
         REASON_CODES
+    }
+
+    /// Every event while `self_service` is on, none otherwise (SPEC R35d).
+    fn agent_may_report(&self, _event: &str) -> bool {
+        self.settings.self_service
     }
 
     fn new(settings: TimesheetSettings) -> Self {
@@ -386,10 +411,19 @@ mod tests {
 
     #[test]
     fn settings_defaults_custom_and_refusals() {
-        assert_default_settings(NAME, &TimesheetSettings { groups: None });
+        assert_default_settings(
+            NAME,
+            &TimesheetSettings {
+                groups: None,
+                self_service: true,
+            },
+        );
         let custom: TimesheetSettings =
-            registry::settings(NAME, &json!({"groups": ["a", "b"]})).unwrap();
+            registry::settings(NAME, &json!({"groups": ["a", "b"], "self_service": false}))
+                .unwrap();
         assert_eq!(custom.groups, Some(vec!["a".to_owned(), "b".to_owned()]));
+        assert!(!custom.self_service);
+        assert_settings_refused(NAME, &json!({"self_service": "no"}), "`self_service`");
         assert_settings_refused(NAME, &json!({"group": ["a"]}), "`group`");
         assert_settings_refused(NAME, &json!({"groups": "a"}), "`groups`");
     }

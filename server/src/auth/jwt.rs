@@ -28,7 +28,7 @@ use openline_core::id::{self, AgentId};
 use rsa::pkcs1::DecodeRsaPublicKey as _;
 use rsa::traits::PublicKeyParts as _;
 
-use super::roles::Caller;
+use super::roles::{Caller, CredentialKind};
 use super::token::Role;
 use crate::config::{AuthSettings, ConfigError};
 
@@ -433,6 +433,7 @@ fn check_claims(claims: Claims, now: i64) -> Result<Caller, JwtError> {
         name: sub.to_owned(),
         role,
         agent,
+        kind: CredentialKind::Jwt,
     })
 }
 

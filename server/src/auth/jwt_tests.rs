@@ -77,6 +77,7 @@ fn caller(name: &str, role: Role, agent: Option<&str>) -> Caller {
         name: name.to_owned(),
         role,
         agent: agent.map(|a| AgentId::new(a).unwrap()),
+        kind: CredentialKind::Jwt,
     }
 }
 

@@ -6,5 +6,5 @@ pub mod jwt;
 pub mod roles;
 pub mod token;
 
-pub use roles::{Caller, Decision, Operation, decide};
+pub use roles::{Caller, CredentialKind, Decision, Operation, decide};
 pub use token::Role;

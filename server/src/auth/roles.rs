@@ -103,13 +103,32 @@ pub const SUPERVISOR_CHANNEL_FIELDS: [&str; 3] = ["check_availability", "queue",
 /// role, the one agent it speaks for. Handlers get it as an extractor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    /// Recorded as `by` in the audit log and in conversation history (SPEC R28).
+    /// The token's name, the JWT's subject, or the name of the unauthenticated caller (what
+    /// `GET /v1/whoami` shows); see [`Caller::actor`] for what is recorded.
     pub name: String,
     /// What it may do.
     pub role: Role,
     /// The agent an agent-role caller is bound to.
     pub agent: Option<AgentId>,
+    /// The kind of credential it presented.
+    pub kind: CredentialKind,
 }
+
+/// The kinds of credential, kept apart wherever a caller is named (SPEC R28): a JWT's subject
+/// never counts as, or is recorded as, an API token or the command line of the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CredentialKind {
+    /// An API token, named by its name.
+    Token,
+    /// A JWT, named by its subject.
+    Jwt,
+    /// No credential: local mode, or `auth.mode = "none"`.
+    None,
+}
+
+/// What the recorded name of a JWT's caller starts with. Token names cannot hold `:`, nor
+/// can the fixed actors (`local`, `cli`, `config`), so no other caller is recorded alike.
+pub const JWT_ACTOR_PREFIX: &str = "jwt:";
 
 impl Caller {
     /// The caller of a server without authentication (local mode, or `auth.mode = "none"`):
@@ -119,6 +138,17 @@ impl Caller {
             name: name.to_owned(),
             role: Role::Admin,
             agent: None,
+            kind: CredentialKind::None,
+        }
+    }
+
+    /// Who the caller is recorded as (`by` in the audit log and in conversation history,
+    /// SPEC R28) and rate-limited as: a token's name or the unauthenticated caller's name as
+    /// they are, a JWT's subject as `jwt:<subject>`.
+    pub fn actor(&self) -> String {
+        match self.kind {
+            CredentialKind::Jwt => format!("{JWT_ACTOR_PREFIX}{}", self.name),
+            CredentialKind::Token | CredentialKind::None => self.name.clone(),
         }
     }
 

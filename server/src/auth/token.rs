@@ -110,6 +110,11 @@ pub enum TokenError {
     /// The agent id is not a valid one.
     #[error("invalid agent id: {0}")]
     InvalidAgent(IdError),
+    /// The name is how openline records a caller without a token.
+    #[error(
+        "the token name `{0}` is reserved: openline records its own callers by it (`local`, `anonymous`, `cli`, `config`); choose another name"
+    )]
+    ReservedName(String),
     /// A live token already has this name.
     #[error("a token named `{0}` exists already; revoke it first or choose another name")]
     NameTaken(String),
@@ -121,15 +126,22 @@ pub const MAX_NAME_LEN: usize = 64;
 /// What every secret starts with.
 pub const SECRET_PREFIX: &str = "olt_";
 
+/// The names openline records its own callers by (SPEC R28): the unauthenticated caller of
+/// local mode and of `auth.mode = "none"`, the command line, the config file. No token may
+/// take one, so that `by` never confuses a token with them.
+pub const RESERVED_NAMES: [&str; 4] = ["local", "anonymous", "cli", "config"];
+
 /// Checks a token name: 1 to [`MAX_NAME_LEN`] characters among ASCII letters, digits, `.`,
-/// `_` and `-` (safe in a URL path, a log line and a shell).
+/// `_` and `-` (safe in a URL path, a log line and a shell), none of [`RESERVED_NAMES`].
 pub fn check_name(name: &str) -> Result<(), TokenError> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-    if (1..=MAX_NAME_LEN).contains(&name.len()) && name.chars().all(allowed) {
-        Ok(())
-    } else {
-        Err(TokenError::InvalidName(name.to_owned()))
+    if !((1..=MAX_NAME_LEN).contains(&name.len()) && name.chars().all(allowed)) {
+        return Err(TokenError::InvalidName(name.to_owned()));
     }
+    if RESERVED_NAMES.contains(&name) {
+        return Err(TokenError::ReservedName(name.to_owned()));
+    }
+    Ok(())
 }
 
 /// Checks a token's name, and that `agent` is given exactly for [`Role::Agent`] and is a
@@ -203,6 +215,13 @@ mod tests {
         }
         for bad in ["", "a b", "é", "a/b", "a\n", &"x".repeat(MAX_NAME_LEN + 1)] {
             assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+        // SPEC R28: openline's own callers keep their names.
+        for reserved in RESERVED_NAMES {
+            assert_eq!(
+                check_name(reserved),
+                Err(TokenError::ReservedName(reserved.into()))
+            );
         }
     }
 

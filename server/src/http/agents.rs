@@ -56,7 +56,7 @@ pub async fn put(
 ) -> Result<Response, AppError> {
     same_id(&id, body.id.as_deref())?;
     let profile = body.into_profile();
-    let origin = Origin::caller(&caller.name).audited(
+    let origin = Origin::caller(&caller.actor()).audited(
         "agent.put",
         id.as_str(),
         serde_json::to_value(&profile).unwrap_or_default(),
@@ -180,7 +180,7 @@ pub async fn put_group(
     Body(body): Body<GroupBody>,
 ) -> Result<Json<GroupView>, AppError> {
     same_id(&id, body.id.as_deref())?;
-    let origin = Origin::caller(&caller.name).audited(
+    let origin = Origin::caller(&caller.actor()).audited(
         "group.put",
         id.as_str(),
         serde_json::Value::Object(body.settings.clone()),

@@ -44,7 +44,7 @@ pub struct AuditEntry {
     /// When it was made.
     #[schema(format = DateTime)]
     pub at: String,
-    /// Who made it: a token's name, a JWT's subject, `local`, `cli` or `config`.
+    /// Who made it: a token's name, `jwt:` and a JWT's subject, `local`, `anonymous`, `cli` or `config`.
     pub by: String,
     /// What was done, `thing.verb`: `agent.put`, `channel.patch`, `token.revoke`, ….
     pub action: String,

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use super::error::AppError;
 use super::{AppState, is_loopback_host};
 use crate::auth::jwt::{JwtVerifier, looks_like_jwt};
-use crate::auth::{Caller, Decision, Operation, decide};
+use crate::auth::{Caller, CredentialKind, Decision, Operation, decide};
 use crate::config::{AuthMode, ConfigError, Settings};
 
 /// How requests authenticate, from the configuration.
@@ -34,11 +34,12 @@ pub struct Gate {
     cors_origins: Vec<HeaderValue>,
     /// JWTs signed with the configured key are accepted as well (SPEC R25).
     jwt: Option<JwtVerifier>,
-    /// Whether the store held a token when last asked: [`TOKENS_UNKNOWN`], [`NO_TOKENS`] or
-    /// [`SOME_TOKENS`]. While the store cannot be reached, no token can be created either,
-    /// so the last answer stands (local mode keeps serving through a reconnect, SPEC R23c).
+    /// Whether a token was ever created in the store, when last asked: [`TOKENS_UNKNOWN`],
+    /// [`NO_TOKENS`] or [`SOME_TOKENS`] (final, SPEC R35e). While the store cannot be
+    /// reached, no token can be created either, so the last answer stands (local mode keeps
+    /// serving through a reconnect, SPEC R23c).
     tokens_known: AtomicU8,
-    /// When the store last said it holds no token.
+    /// When the store last said no token was ever created.
     no_tokens_at: Mutex<Option<Instant>>,
 }
 
@@ -190,6 +191,7 @@ async fn admit(state: &AppState, request: &mut Parts) -> Result<(), AppError> {
         .map_or("", MatchedPath::as_str)
         .to_owned();
     let gate = &state.gate;
+    super::cross_site::check(&request.method, &request.headers, &gate.cors_origins)?;
     let Some(operation) = operation(&request.method, &route) else {
         return Ok(());
     };
@@ -200,10 +202,12 @@ async fn admit(state: &AppState, request: &mut Parts) -> Result<(), AppError> {
     // Per token (SPEC R28): the unauthenticated caller of local mode or `mode = "none"` has
     // none to limit (decided by how it came in, never by its name: a token may be named
     // `local`).
-    if credential == Credential::Presented && !gate.limiter.admit(&caller.name) {
+    // Keyed by the actor: a JWT's subject and a token of the same name have a bucket each.
+    if credential == Credential::Presented && !gate.limiter.admit(&caller.actor()) {
         return Err(AppError::RateLimited(format!(
             "more than {} requests per second for `{}`: slow down",
-            gate.limiter.per_second, caller.name
+            gate.limiter.per_second,
+            caller.actor()
         )));
     }
     match decide(caller.role, operation) {
@@ -276,12 +280,13 @@ async fn authenticate(
                 name: token.name,
                 role: token.role,
                 agent: token.agent,
+                kind: CredentialKind::Token,
             }),
             Ok(None) => Err(unauthorized("the token is not valid (unknown or revoked)")),
             Err(error) => Err(store_failed(&error)),
         },
         None if gate.loopback_listen && gate.jwt.is_none() => {
-            if has_tokens(state).await? {
+            if token_ever_created(state).await? {
                 return Err(unauthorized(
                     "authenticate with `Authorization: Bearer <token>`",
                 ));
@@ -296,12 +301,17 @@ async fn authenticate(
     presented.map(|caller| (caller, Credential::Presented))
 }
 
-/// Whether the store holds a token: asked at most once per [`NO_TOKENS_FOR`] while it holds
-/// none (the first token created ends local mode within that), every time once it holds
-/// one; its last answer while it cannot be reached.
-async fn has_tokens(state: &AppState) -> Result<bool, AppError> {
+/// Whether a token was ever created in the store (SPEC R35e: then local mode is over for
+/// good, even once every token is revoked). Asked at most once per [`NO_TOKENS_FOR`] while
+/// the answer is no (the first token created ends local mode within that); once it is yes,
+/// never again, since it cannot change back. Its last answer while the store cannot be
+/// reached.
+async fn token_ever_created(state: &AppState) -> Result<bool, AppError> {
     let gate = &state.gate;
     let known = &gate.tokens_known;
+    if known.load(Ordering::SeqCst) == SOME_TOKENS {
+        return Ok(true);
+    }
     let recently_none = gate
         .no_tokens_at
         .lock()
@@ -311,17 +321,20 @@ async fn has_tokens(state: &AppState) -> Result<bool, AppError> {
     if recently_none && known.load(Ordering::SeqCst) == NO_TOKENS {
         return Ok(false);
     }
-    match state.runtime.store().has_tokens().await {
-        Ok(has) => {
-            known.store(if has { SOME_TOKENS } else { NO_TOKENS }, Ordering::SeqCst);
+    match state.runtime.store().token_ever_created().await {
+        Ok(true) => {
+            gate.token_created();
+            Ok(true)
+        }
+        Ok(false) => {
+            known.store(NO_TOKENS, Ordering::SeqCst);
             if let Ok(mut at) = gate.no_tokens_at.lock() {
-                *at = (!has).then(Instant::now);
+                *at = Some(Instant::now());
             }
-            Ok(has)
+            Ok(false)
         }
         Err(error) => match known.load(Ordering::SeqCst) {
             NO_TOKENS => Ok(false),
-            SOME_TOKENS => Ok(true),
             _ => Err(store_failed(&error)),
         },
     }

@@ -46,7 +46,7 @@ pub async fn put(
 ) -> Result<Response, AppError> {
     same_id(&id.0, body.id.as_deref())?;
     let command = body.to_command(id.typed()?);
-    let origin = Origin::caller(&caller.name).audited(
+    let origin = Origin::caller(&caller.actor()).audited(
         "channel.put",
         id.0.as_str(),
         serde_json::to_value(&body).unwrap_or_default(),
@@ -85,7 +85,7 @@ pub async fn patch(
             beyond.join(", ")
         )));
     }
-    let origin = Origin::caller(&caller.name).audited(
+    let origin = Origin::caller(&caller.actor()).audited(
         "channel.patch",
         id.as_str(),
         serde_json::to_value(&patch).unwrap_or_default(),

@@ -48,7 +48,7 @@ pub async fn advance(
     if body.seconds == 0 {
         return Err(AppError::invalid("`seconds` must be at least 1"));
     }
-    let origin = Origin::caller(&caller.name).audited(
+    let origin = Origin::caller(&caller.actor()).audited(
         "clock.advance",
         "",
         serde_json::json!({ "seconds": body.seconds }),

@@ -84,7 +84,7 @@ async fn run(
     let outcome = state
         .runtime
         .execute_as(
-            Origin::caller(&caller.name),
+            Origin::caller(&caller.actor()),
             |_, _| Ok(command),
             |engine, _| view(engine, id),
         )
@@ -178,7 +178,7 @@ pub async fn open(
         let mut held = None;
         let outcome = runtime
             .execute_as(
-                Origin::caller(&caller.name),
+                Origin::caller(&caller.actor()),
                 |_, engine| {
                     // In memory (memory wins), a fresh id, or an unknown channel (the engine's
                     // 404 comes first): the engine answers.

@@ -134,7 +134,8 @@ pub struct HistoryView {
     pub agent: Option<String>,
     /// The SPEC R14 reason code, where one applies.
     pub reason: Option<String>,
-    /// Who caused it (SPEC R28): the caller's name, or null for the router's own decisions.
+    /// Who caused it (SPEC R28): the caller as recorded (a token's name, `jwt:<subject>`,
+    /// `local`), or null for the router's own decisions.
     pub by: Option<String>,
 }
 

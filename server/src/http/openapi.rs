@@ -207,7 +207,8 @@ const STANDARD_ERRORS: [(&str, u16, &str); 10] = [
     (
         "Forbidden",
         403,
-        "`forbidden`: the caller's role (or agent) may not do this",
+        "`forbidden`: the caller's role (or agent) may not do this, or a change comes from \
+         another site's page",
     ),
     (
         "RequestTimeout",

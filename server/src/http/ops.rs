@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::sse::{KeepAlive, Sse};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
@@ -148,7 +148,10 @@ pub async fn events(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
-/// `GET /`: the supervisor dashboard, one self-contained page.
-pub async fn dashboard() -> Html<&'static str> {
-    Html(include_str!("dashboard.html"))
+/// The supervisor dashboard, one self-contained page.
+pub static DASHBOARD: super::pages::Page = super::pages::Page::new(include_str!("dashboard.html"));
+
+/// `GET /`: the supervisor dashboard, with the pages' protective headers (SPEC R35g).
+pub async fn dashboard() -> Response {
+    DASHBOARD.response()
 }

@@ -11,7 +11,7 @@ use super::AppState;
 use super::dto::{Accepted, SignalBatch};
 use super::error::{AppError, ErrorBody};
 use super::extract::{Body, parse_id};
-use crate::auth::Caller;
+use crate::auth::{Caller, Role};
 use crate::runtime::Origin;
 
 /// A signal as received, before the instant is known.
@@ -84,6 +84,26 @@ fn parse(body: Value) -> Result<Vec<Incoming>, AppError> {
         .collect()
 }
 
+/// SPEC R35d: an agent's own credential reports for itself only the events its sources
+/// declare it may ([`openline_core::AvailabilitySource::agent_may_report`]); the batch is
+/// refused whole, naming the first other one. Unknown sources are left to the engine (400).
+fn check_self_reports(state: &AppState, incoming: &[Incoming]) -> Result<(), AppError> {
+    let refused = state.runtime.read(|engine| {
+        incoming.iter().enumerate().find_map(|(index, signal)| {
+            let plugins = engine.plugins();
+            (plugins.agent_may_report(&signal.source, &signal.event) == Some(false))
+                .then(|| (index, signal.source.clone(), signal.event.clone()))
+        })
+    })?;
+    match refused {
+        None => Ok(()),
+        Some((index, source, event)) => Err(AppError::Forbidden(format!(
+            "signal [{index}]: an agent may not report `{event}` of source `{source}` for \
+             itself; it comes from an integration or an admin"
+        ))),
+    }
+}
+
 /// `POST /v1/signals` → `{"accepted": n}`.
 #[utoipa::path(
     post,
@@ -113,6 +133,9 @@ pub async fn post(
             caller.name
         )));
     }
+    if caller.role == Role::Agent {
+        check_self_reports(&state, &incoming)?;
+    }
     let count = incoming.len();
     if count == 0 {
         return Ok(Json(Accepted { accepted: 0 }));
@@ -132,7 +155,7 @@ pub async fn post(
     };
     state
         .runtime
-        .execute_as(Origin::caller(&caller.name), build, |_, _| ())
+        .execute_as(Origin::caller(&caller.actor()), build, |_, _| ())
         .await?;
     Ok(Json(Accepted { accepted: count }))
 }

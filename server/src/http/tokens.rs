@@ -130,7 +130,7 @@ pub async fn create(
             body.role,
             body.agent.as_deref(),
             now,
-            &caller.name,
+            &caller.actor(),
         )
         .await
         .map_err(store_error)?;
@@ -167,7 +167,7 @@ pub async fn revoke(
     let revoked = state
         .runtime
         .store()
-        .revoke_token(&name, now, &caller.name)
+        .revoke_token(&name, now, &caller.actor())
         .await
         .map_err(store_error)?;
     if revoked {

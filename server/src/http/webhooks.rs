@@ -192,7 +192,13 @@ pub async fn create(
         "channels": hook.channels,
         "agents": hook.agents,
     });
-    let entry = AuditEntry::new(now, &caller.name, "webhook.create", hook.id.clone(), change);
+    let entry = AuditEntry::new(
+        now,
+        &caller.actor(),
+        "webhook.create",
+        hook.id.clone(),
+        change,
+    );
     let created = state
         .runtime
         .store()
@@ -280,7 +286,13 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
     let now = state.runtime.clock().now();
-    let entry = AuditEntry::new(now, &caller.name, "webhook.delete", id.clone(), json!({}));
+    let entry = AuditEntry::new(
+        now,
+        &caller.actor(),
+        "webhook.delete",
+        id.clone(),
+        json!({}),
+    );
     let deleted = state
         .runtime
         .store()

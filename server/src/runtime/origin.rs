@@ -31,7 +31,7 @@ impl Origin {
         Self::default()
     }
 
-    /// A request of the caller named `name` (a token's name, a JWT's subject, `local`).
+    /// A request of the caller recorded as `name` (a token's name, `jwt:<subject>`, `local`).
     pub fn caller(name: &str) -> Self {
         Self {
             by: Some(name.into()),

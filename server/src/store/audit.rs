@@ -15,8 +15,8 @@ use super::{Store, StoreError, format_at};
 pub struct AuditEntry {
     /// When it was made (the server's clock).
     pub at: Timestamp,
-    /// Who made it: a token's name, a JWT's subject, `local` (the unauthenticated local
-    /// mode), `cli` (the `openline token` commands) or `config` (the config file's channels).
+    /// Who made it: a token's name, `jwt:<subject>` for a JWT, `local` (the unauthenticated
+    /// local mode), `cli` (the `openline token` commands) or `config` (the config file's channels).
     pub by: String,
     /// What was done, `thing.verb`: `agent.put`, `channel.patch`, `token.revoke`, ….
     pub action: &'static str,

@@ -148,13 +148,30 @@ impl Store {
         }
     }
 
-    /// Whether any live token exists (a server with none may run unauthenticated only on a
-    /// loopback address, SPEC R27).
+    /// Whether any live token exists (a networked server with none and no JWT key refuses to
+    /// start, SPEC R27).
     pub async fn has_tokens(&self) -> Result<bool, StoreError> {
         Ok(sqlx::query("SELECT name FROM openline_token LIMIT 1")
             .fetch_optional(&self.pool)
             .await?
             .is_some())
+    }
+
+    /// Whether a token was ever created in this store, live or since revoked (SPEC R35e:
+    /// local mode exists only for a store that never had one). A revoked token leaves its
+    /// `token.create` audit entry, and audit entries are never deleted, so the answer, once
+    /// true, stays true across revocations and restarts, on either store.
+    pub async fn token_ever_created(&self) -> Result<bool, StoreError> {
+        if self.has_tokens().await? {
+            return Ok(true);
+        }
+        Ok(
+            sqlx::query("SELECT target FROM openline_audit WHERE action = $1 LIMIT 1")
+                .bind("token.create")
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
     }
 }
 

@@ -30,6 +30,7 @@ async fn token_table(store: &Store) -> Vec<String> {
 async fn create_list_look_up_and_revoke(url: &str) {
     let store = Store::connect(url).await.unwrap();
     assert!(!store.has_tokens().await.unwrap());
+    assert!(!store.token_ever_created().await.unwrap());
     assert_eq!(store.list_tokens().await.unwrap(), []);
 
     let (admin, admin_secret) = store
@@ -124,6 +125,8 @@ async fn create_list_look_up_and_revoke(url: &str) {
             .unwrap()
     );
     assert!(!store.has_tokens().await.unwrap());
+    // SPEC R35e: no live token, but one was created: local mode does not come back.
+    assert!(store.token_ever_created().await.unwrap());
     store.close().await;
 }
 
