@@ -51,3 +51,67 @@ fn find_in(value: &Value, path: String, multiline: bool) -> Option<(String, Stri
         Value::Null | Value::Bool(_) | Value::Number(_) => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn check(json: &str) -> Option<(String, String)> {
+        first_control_character(&serde_json::from_str(json).unwrap())
+    }
+
+    #[test]
+    fn r35a_names_the_path_of_the_first_control_character() {
+        assert_eq!(
+            check(r#"{"id":"c1","customer":"cu\u0000st"}"#),
+            Some(("customer".into(), "U+0000".into()))
+        );
+        assert_eq!(
+            check(r#"{"signals":[{"a":"x"},{"fields":{"reason":"a\u001fb"}}]}"#),
+            Some(("signals[1].fields.reason".into(), "U+001F".into()))
+        );
+        assert_eq!(
+            check(r#"[{"a":"ok"},"del\u007f"]"#),
+            Some(("[1]".into(), "U+007F".into()))
+        );
+        assert_eq!(
+            check(r#"{"name":"é \" / ok","n":1,"b":true,"z":null}"#),
+            None
+        );
+    }
+
+    #[test]
+    fn r35a_only_a_top_level_text_may_span_lines() {
+        assert_eq!(check(r#"{"text":"one\n\ttwo\r\n"}"#), None);
+        assert_eq!(
+            check(r#"{"text":"bell\u0007"}"#),
+            Some(("text".into(), "U+0007".into()))
+        );
+        assert_eq!(
+            check(r#"{"name":"two\nlines"}"#),
+            Some(("name".into(), "U+000A".into()))
+        );
+        assert_eq!(
+            check(r#"{"fields":{"text":"a\tb"}}"#),
+            Some(("fields.text".into(), "U+0009".into()))
+        );
+        assert_eq!(
+            check(r#"[{"text":"a\nb"}]"#),
+            Some(("[0].text".into(), "U+000A".into()))
+        );
+    }
+
+    #[test]
+    fn r35a_a_control_character_in_a_key_is_named_escaped() {
+        assert_eq!(
+            check(r#"{"settings":{"a\u0000":1}}"#),
+            Some(("settings.a\\0".into(), "U+0000 in the key".into()))
+        );
+        assert_eq!(
+            check(r#"{"a\u0001":1}"#),
+            Some(("a\\u{1}".into(), "U+0001 in the key".into()))
+        );
+    }
+}
