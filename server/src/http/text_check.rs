@@ -51,6 +51,17 @@ mod tests {
     }
 
     #[test]
+    fn only_bodies_that_may_hold_one_are_parsed_again() {
+        assert!(!may_hold_control(br#"{"name":"plain","n":[1,2]}"#));
+        assert!(!may_hold_control("{\"name\":\"é ü ©\"}".as_bytes()));
+        assert!(may_hold_control(br#"{"name":"a\u0000"}"#));
+        assert!(may_hold_control("{\"name\":\"a\u{7f}\"}".as_bytes()));
+        assert!(may_hold_control("{\"name\":\"a\u{85}\"}".as_bytes()));
+        // A C2 lead byte of an ordinary character (U+00A9 ©) is not a C1 character.
+        assert!(!may_hold_control("©".as_bytes()));
+    }
+
+    #[test]
     fn escapes_of_ordinary_characters_pass() {
         assert_eq!(check(r#"{"name":"say \"hi\" \/ \u00e9"}"#), None);
         assert_eq!(check(r#"{"name":"plain"}"#), None);
