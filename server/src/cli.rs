@@ -2,6 +2,7 @@
 //! check`, `openline plugins`, `openline token …` (`cli/token.rs`), each with an optional
 //! `--config FILE`; without one, every command uses the same defaults (and the environment).
 
+mod new_files;
 mod token;
 
 use std::path::{Path, PathBuf};
@@ -307,7 +308,7 @@ async fn run(config: Option<&Path>) -> anyhow::Result<bool> {
             settings.server.listen
         );
     }
-    let new_files = NewStoreFiles::before_start(&settings.store.url);
+    let new_files = new_files::NewStoreFiles::before_start(&settings.store.url);
     let started = match Runtime::start(&settings, &registry).await {
         Ok(started) => started,
         Err(error) => {
@@ -351,38 +352,6 @@ async fn run(config: Option<&Path>) -> anyhow::Result<bool> {
     let durable = started.stop().await;
     tracing::info!("stopped");
     Ok(durable)
-}
-
-/// The files of a SQLite store that do not exist before a start: a start that fails (e.g. the
-/// address is in use) removes what it created, leaving no empty store behind.
-struct NewStoreFiles(Vec<PathBuf>);
-
-impl NewStoreFiles {
-    /// The store file and its companions (`-wal`, `-shm`, `.lock`) not there yet.
-    fn before_start(url: &str) -> Self {
-        let Some(path) = crate::store::lock::sqlite_path(url) else {
-            return Self(Vec::new());
-        };
-        let files = ["", "-wal", "-shm", ".lock"]
-            .iter()
-            .map(|suffix| PathBuf::from(format!("{path}{suffix}")))
-            .filter(|file| !file.exists())
-            .collect();
-        Self(files)
-    }
-
-    /// Removes those of them the failed start created.
-    fn remove(&self) {
-        for file in &self.0 {
-            match std::fs::remove_file(file) {
-                Ok(()) => {}
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                Err(error) => {
-                    tracing::warn!(file = %file.display(), %error, "cannot remove a file of the failed start");
-                }
-            }
-        }
-    }
 }
 
 /// Whether the store at `url` holds a token; a SQLite file that does not exist yet holds
