@@ -102,3 +102,13 @@ fn the_example_configuration_says_no_rule_numbers() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../openline.example.toml");
     assert_plain("openline.example.toml", &fs::read_to_string(path).unwrap());
 }
+
+/// R31: the OpenAPI document, which integrators and their tools read, describes the API in
+/// plain words too.
+#[test]
+fn r31_the_openapi_document_says_no_rule_numbers() {
+    let s = Server::start();
+    let document = s.get("/v1/openapi.json");
+    assert!(document["paths"].is_object(), "{document}");
+    assert_plain("/v1/openapi.json", &document.to_string());
+}

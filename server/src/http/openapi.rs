@@ -481,7 +481,7 @@ pub mod ops_paths {
         /// The event, one JSON object.
         #[schema(content_media_type = "application/json")]
         pub data: String,
-        /// Its id (SPEC R29): send the last one back as `Last-Event-ID` to resume.
+        /// Its id: send the last one back as `Last-Event-ID` to resume.
         pub id: Option<String>,
     }
 
@@ -541,7 +541,7 @@ pub mod ops_paths {
     )]
     pub fn agent_console() {}
 
-    /// `GET /presence.js`: browser presence reporting for any agent-facing page (SPEC R33).
+    /// `GET /presence.js`: browser presence reporting for any agent-facing page.
     #[utoipa::path(
         get,
         path = "/presence.js",
