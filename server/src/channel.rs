@@ -35,7 +35,7 @@ pub struct ChannelBody {
     /// Display name (required, not blank).
     #[schema(pattern = "\\S")]
     pub name: String,
-    /// SPEC R1.
+    /// Route only to agents whom the channel's sources say are there.
     #[serde(default)]
     pub check_availability: bool,
     /// Registered source names the channel combines.
@@ -51,7 +51,7 @@ pub struct ChannelBody {
     /// Most open conversations per agent; null = no limit.
     #[serde(default)]
     pub max_chats: Option<u32>,
-    /// SPEC R12, whole seconds, at least 1.
+    /// How long an offer waits to be accepted: whole seconds, at least 1.
     #[serde(default = "default_offer_timeout")]
     #[schema(minimum = 1, maximum = 86_400)]
     pub offer_timeout_seconds: u64,
@@ -111,7 +111,7 @@ pub struct ChannelPatch {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(pattern = "\\S")]
     pub name: Option<String>,
-    /// New R1 switch.
+    /// New check-availability switch.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub check_availability: Option<bool>,
     /// New source list.

@@ -1,6 +1,8 @@
-//! The command line (API.md "Command line and configuration"): `openline serve [--config
-//! FILE]`, `openline check --config FILE`, `openline plugins`, `openline token …` (`cli/token.rs`).
+//! The command line (API.md "Command line and configuration"): `openline serve`, `openline
+//! check`, `openline plugins`, `openline token …` (`cli/token.rs`), each with an optional
+//! `--config FILE`; without one, every command uses the same defaults (and the environment).
 
+mod new_files;
 mod token;
 
 use std::path::{Path, PathBuf};
@@ -15,9 +17,28 @@ use crate::http::serve::{self as http_serve, Timeouts};
 use crate::http::{AppState, app};
 use crate::runtime::Runtime;
 
-/// openline: a presence-aware conversation router for customer-support open channels.
+/// What `--help` says first: what openline is, for whoever deploys it.
+const ABOUT: &str = "openline sends each customer conversation of your support channels to an \
+                     agent who is really there (signed in, not on leave, within working hours).";
+
+/// What `--help` says last: the defaults and how to change them.
+const DEFAULTS: &str = "\
+Without --config, every command uses the built-in defaults:
+  listens on       127.0.0.1:8080 (this machine only)
+  stores data in   openline.db (SQLite, in the current directory)
+  authentication   none needed from this machine until you create a token
+                   (openline token create --role admin --name NAME)
+
+Any setting can be changed with an environment variable OPENLINE__<SECTION>__<KEY>, also
+over a file, e.g.:
+  OPENLINE__SERVER__LISTEN=0.0.0.0:8080
+  OPENLINE__STORE__URL=postgres://openline@db.example.com/openline
+RUST_LOG sets the log level (e.g. RUST_LOG=debug). Every setting, its default and its
+variable: docs/configuration.md; a commented example: openline.example.toml.";
+
+/// The command line.
 #[derive(Debug, Parser)]
-#[command(name = "openline", version, about)]
+#[command(name = "openline", version, about = ABOUT, after_help = DEFAULTS)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -25,27 +46,25 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Run the server (built-in defaults without a file).
+    /// Start the server (on 127.0.0.1:8080 with its data in openline.db unless configured).
     Serve {
-        /// TOML configuration file.
+        /// Configuration file (TOML); without it, the defaults and the environment.
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
-    /// Validate a configuration file; exits non-zero with a message naming the key.
+    /// Check the configuration without starting; names the setting at fault.
     Check {
-        /// TOML configuration file.
-        #[arg(long, short)]
-        config: PathBuf,
-    },
-    /// List the registered sources and policies (with `--config`, also the file's
-    /// `[[presence_sources]]`).
-    Plugins {
-        /// TOML configuration file whose config-defined sources to list too.
+        /// Configuration file (TOML); without it, the defaults and the environment.
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
-    /// Create, list and revoke API tokens in the configured store (works while a server runs
-    /// on it).
+    /// List the availability sources and routing policies this server knows.
+    Plugins {
+        /// Configuration file (TOML) whose own presence sources to list too.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Create, list and revoke API tokens (also while the server runs).
     Token {
         #[command(subcommand)]
         command: token::TokenCmd,
@@ -77,7 +96,7 @@ where
     };
     match cli.command {
         Cmd::Serve { config } => serve(config.as_deref()),
-        Cmd::Check { config } => check(&config),
+        Cmd::Check { config } => check(config.as_deref()),
         Cmd::Plugins { config } => plugins(config.as_deref()),
         Cmd::Token { command } => token::main(command),
     }
@@ -94,20 +113,30 @@ fn init_logging() {
         .try_init();
 }
 
-fn check(path: &Path) -> ExitCode {
-    let outcome = Settings::load(Some(path)).and_then(|settings| {
+/// How the configuration is named in messages: its file, or the defaults.
+fn source_label(config: Option<&Path>) -> String {
+    config.map_or_else(
+        || "the defaults (no --config file)".to_owned(),
+        |path| path.display().to_string(),
+    )
+}
+
+fn check(config: Option<&Path>) -> ExitCode {
+    let outcome = Settings::load(config).and_then(|settings| {
         let registry =
             crate::registry().map_err(|e| crate::config::ConfigError::Load(e.to_string()))?;
-        settings.validate(&registry, chrono::Utc::now())
+        let mut warnings = settings.validate(&registry, chrono::Utc::now())?;
+        warnings.extend(token_warning(&settings));
+        Ok(warnings)
     });
+    let label = source_label(config);
     match outcome {
         Ok(warnings) => {
             for warning in &warnings {
                 eprintln!("warning: {warning}");
             }
             println!(
-                "{}: ok{}",
-                path.display(),
+                "{label}: ok{}",
                 if warnings.is_empty() {
                     String::new()
                 } else {
@@ -116,15 +145,39 @@ fn check(path: &Path) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Err(error) if error.is_from_environment() => {
+        Err(error) if error.is_from_environment() || config.is_none() => {
             eprintln!("error: {error}");
             ExitCode::FAILURE
         }
         Err(error) => {
-            eprintln!("error: {}: {error}", path.display());
+            eprintln!("error: {label}: {error}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// For `openline check`: that a server listening on a network address would not start, said
+/// only when it applies (SPEC R27): no JWT key and no token in the store yet.
+fn token_warning(settings: &Settings) -> Option<String> {
+    if !settings.needs_a_token() {
+        return None;
+    }
+    let has_tokens = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(store_has_tokens(&settings.store.url)));
+    let why = match has_tokens {
+        Ok(true) => return None,
+        Ok(false) => "no token exists in the store yet".to_owned(),
+        Err(error) => format!("whether a token exists is unknown ({})", describe(&error)),
+    };
+    Some(format!(
+        "server.listen: `{}` is not a loopback address, no JWT key is configured and {why}: \
+         the server starts only once a token exists (`openline token create --role admin \
+         --name NAME`, with the same --config if you use one), or with `[auth] mode = \"none\"`",
+        settings.server.listen
+    ))
 }
 
 fn plugins(config: Option<&Path>) -> ExitCode {
@@ -247,19 +300,27 @@ async fn run(config: Option<&Path>) -> anyhow::Result<bool> {
     if settings.needs_a_token() && !store_has_tokens(&settings.store.url).await? {
         anyhow::bail!(
             "`server.listen`: `{}` is not a loopback address, and no way to authenticate is \
-             configured: no token exists in the store and no JWT key is set (SPEC R27). \
-             Create a token first (`openline token create --config FILE --role admin --name \
-             NAME`), configure `[auth] jwt_hs256_secret` or `jwt_public_key_file`, listen on \
+             configured: no token exists in the store and no JWT key is set. Create a \
+             token first (`openline token create --role admin --name NAME`, with the same \
+             --config if you use one), configure `[auth] jwt_hs256_secret` or `jwt_public_key_file`, listen on \
              127.0.0.1, or set `[auth] mode = \"none\"` to let anyone who reaches the port do \
              everything",
             settings.server.listen
         );
     }
-    let started = Runtime::start(&settings, &registry).await?;
+    let new_files = new_files::NewStoreFiles::before_start(&settings.store.url);
+    let started = match Runtime::start(&settings, &registry).await {
+        Ok(started) => started,
+        Err(error) => {
+            new_files.remove();
+            return Err(error);
+        }
+    };
     let listener = match tokio::net::TcpListener::bind(&settings.server.listen).await {
         Ok(listener) => listener,
         Err(error) => {
             started.stop().await;
+            new_files.remove();
             return Err(error)
                 .with_context(|| format!("cannot listen on {}", settings.server.listen));
         }

@@ -636,15 +636,6 @@ impl Settings {
         }
         let mut engine = Engine::new(self.build_plugins(registry)?, now);
         let mut warnings = Vec::new();
-        if self.needs_a_token() {
-            warnings.push(format!(
-                "server.listen: `{}` is not a loopback address and no JWT key is configured: \
-                 the server starts only once a token exists in the store (SPEC R27; \
-                 `openline token create --config FILE --role admin --name NAME`), or with \
-                 `[auth] mode = \"none\"`",
-                self.server.listen
-            ));
-        }
         let mut seen = HashSet::new();
         for (index, (id, body)) in self.channel_entries()?.into_iter().enumerate() {
             if !seen.insert(id.clone()) {
@@ -659,7 +650,7 @@ impl Settings {
             if body.can_never_route(registry) {
                 warnings.push(format!(
                     "channels[{index}] (`{id}`): check_availability is on but its sources ({}) can never grant \
-                     nor say online, so it routes to nobody (SPEC R3); add a presence source or timesheet",
+                     nor say online, so it routes to nobody; add a presence source or timesheet",
                     if body.sources.is_empty() { "none".to_owned() } else { body.sources.join(", ") }
                 ));
             }

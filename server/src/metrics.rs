@@ -170,7 +170,7 @@ impl Collector for Recorded {
         family(
             &mut encoder,
             "openline_offer_withdrawals",
-            "Offers taken back, by reason code (SPEC R14).",
+            "Offers taken back, by reason code.",
             c.withdrawals
                 .iter()
                 .map(|(reason, n)| ([("reason", reason.as_str())], ConstCounter::new(*n))),
@@ -397,7 +397,7 @@ mod tests {
 openline_events_total{type="conversation.offer_withdrawn"} 1
 openline_events_total{type="conversation.offered"} 2
 openline_events_total{type="conversation.queued"} 2
-# HELP openline_offer_withdrawals_total Offers taken back, by reason code (SPEC R14).
+# HELP openline_offer_withdrawals_total Offers taken back, by reason code.
 # TYPE openline_offer_withdrawals_total counter
 openline_offer_withdrawals_total{reason="declined"} 1
 # HELP openline_requeues_total Held conversations put back in the queue, by reason code.

@@ -98,7 +98,7 @@ impl PresenceSourceConfig {
     pub fn summary(&self) -> String {
         let timeout = match self.timeout {
             Some(t) => format!(
-                ", offline {} after the last",
+                ", offline {} after the last online event",
                 humantime_serde::re::humantime::format_duration(t)
             ),
             None => String::new(),

@@ -281,7 +281,7 @@ impl Runtime {
     ) -> anyhow::Result<()> {
         for (id, body) in settings.channel_entries()? {
             if body.can_never_route(registry) {
-                tracing::warn!(channel = %id, "check_availability is on but no source can ever say available (SPEC R3)");
+                tracing::warn!(channel = %id, "check_availability is on but no source can ever say available, so it routes to nobody");
             }
             let wanted = body.to_settings();
             let unchanged = self.read(|engine| engine.channel(&id) == Some(&wanted))?;
@@ -492,8 +492,8 @@ impl Runtime {
         let mut text = self.read(|engine| self.metrics.render(engine, now))?;
         text.push_str(&format!(
             "# HELP openline_store_commits_total Group-commit transactions.\n# TYPE openline_store_commits_total counter\nopenline_store_commits_total {}\n\
-             # HELP openline_store_reconnecting Whether a commit is being retried after the database connection failed: 1 or 0 (SPEC R23c).\n# TYPE openline_store_reconnecting gauge\nopenline_store_reconnecting {}\n\
-             # HELP openline_store_commit_retries_total Commit attempts retried after the database connection failed (SPEC R23c).\n# TYPE openline_store_commit_retries_total counter\nopenline_store_commit_retries_total {}\n",
+             # HELP openline_store_reconnecting Whether a commit is being retried after the database connection failed: 1 or 0.\n# TYPE openline_store_reconnecting gauge\nopenline_store_reconnecting {}\n\
+             # HELP openline_store_commit_retries_total Commit attempts retried after the database connection failed.\n# TYPE openline_store_commit_retries_total counter\nopenline_store_commit_retries_total {}\n",
             self.writer.commits(),
             u8::from(self.writer.is_reconnecting()),
             self.writer.commit_retries()

@@ -32,7 +32,7 @@ pub struct Counts {
     pub accepted: u64,
     /// Conversations closed.
     pub closed: u64,
-    /// Held conversations put back in the queue, by SPEC R14 reason code.
+    /// Held conversations put back in the queue, by reason code.
     pub requeued: BTreeMap<String, u64>,
     /// Offers taken back with a reason (expired, declined, the agent became unavailable…),
     /// by reason code; an offer withdrawn because another agent accepted has none and is not

@@ -138,16 +138,7 @@ pub async fn worker(role: Role, worker: usize, load: Load, tag: &str, deadline: 
                     scheduled += conversation_period;
                 }
                 let id = format!("{tag}-{worker}-{round}");
-                let body =
-                    json!({"id": id, "customer": format!("customer-{id}"), "text": "Hello?"});
-                let path = format!("/v1/channels/{CHANNEL}/conversations");
-                if conn
-                    .call(&mut tally, Method::POST, &path, json_body(&body), &[])
-                    .await
-                    .is_some()
-                {
-                    tally.conversations += 1;
-                }
+                route(&mut conn, &mut tally, &id).await;
             }
             Role::PacedSignals => {
                 if scheduled >= deadline {
@@ -218,15 +209,25 @@ pub async fn open_conversation(
     )
 }
 
+/// Opens conversation `id` on [`CHANNEL`] and counts it, and whether it was offered to an
+/// agent on arrival (`offered_on_arrival`): `None` if the request failed, else the agent it
+/// was offered to (if any).
+async fn route(conn: &mut Conn, tally: &mut Tally, id: &str) -> Option<Option<String>> {
+    let offered = open_conversation(conn, tally, CHANNEL, id, "Hello?").await?;
+    tally.conversations += 1;
+    if offered.is_some() {
+        tally.offered += 1;
+    }
+    Some(offered)
+}
+
 /// One conversation's life: arrive (routed and offered), accept, an agent reply, close. A
 /// 409 is expected when a concurrent availability change withdrew the offer.
 async fn conversation(conn: &mut Conn, tally: &mut Tally, id: &str) {
-    let Some(offered) = open_conversation(conn, tally, CHANNEL, id, "Hello?").await else {
+    let Some(offered) = route(conn, tally, id).await else {
         return;
     };
-    tally.conversations += 1;
     if let Some(agent) = offered {
-        tally.offered += 1;
         let accept = json!({"agent": agent});
         let accepted = conn
             .call(
@@ -351,4 +352,78 @@ pub async fn phase(roles: &[Role], load: Load, tag: &str, duration: Duration) ->
         }
     }
     (total, started.elapsed())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper::server::conn::http1;
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+
+    use super::*;
+
+    /// A stand-in server: every request gets 201 with a conversation offered to an agent on
+    /// every other arrival; how many it offered.
+    async fn alternating_router() -> (SocketAddr, Arc<AtomicU64>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let answered = Arc::new(AtomicU64::new(0));
+        let offered = Arc::new(AtomicU64::new(0));
+        let counted = offered.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (answered, offered) = (answered.clone(), offered.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |_request| {
+                        let nth = answered.fetch_add(1, Ordering::SeqCst);
+                        let to = if nth % 2 == 0 {
+                            offered.fetch_add(1, Ordering::SeqCst);
+                            json!(["agent-000001"])
+                        } else {
+                            json!([])
+                        };
+                        let body = json!({"state": "queued", "offered_to": to}).to_string();
+                        let response = hyper::Response::builder()
+                            .status(201)
+                            .header("content-type", "application/json")
+                            .body(Full::new(Bytes::from(body)));
+                        async move { Ok::<_, Infallible>(response.unwrap()) }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        (addr, counted)
+    }
+
+    /// The routing phase counts the conversations offered on arrival (it reported 0 always;
+    /// issue #20 item 18, SPEC R13: routing happens on arrival).
+    #[tokio::test]
+    async fn r13_the_routing_phase_counts_conversations_offered_on_arrival() {
+        let (addr, offered) = alternating_router().await;
+        let load = Load {
+            addr,
+            agents: 2,
+            batch: 1,
+            workers: 1,
+            signal_rate: 1.0,
+            paced_workers: 0,
+            conversation_rate: None,
+            conversation_workers: 1,
+        };
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let tally = worker(Role::Route, 0, load, "t", deadline).await;
+        assert_eq!(tally.errors, 0, "{:?}", tally.samples);
+        assert!(tally.conversations >= 2, "{}", tally.conversations);
+        assert_eq!(tally.offered, offered.load(Ordering::SeqCst));
+        assert_eq!(tally.offered, tally.conversations.div_ceil(2));
+    }
 }

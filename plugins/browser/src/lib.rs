@@ -103,7 +103,7 @@ pub const MAX_SESSION_LIFETIME_MINUTES: u64 = 7 * 24 * 60;
 
 const GROUP_SETTINGS: &[GroupSetting] = &[GroupSetting {
     key: SESSION_LIFETIME_MINUTES,
-    summary: "browser idle timeout for the group's agents, in whole minutes (SPEC R8)",
+    summary: "browser idle timeout for the group's agents, in whole minutes",
     check: check_session_lifetime,
 }];
 

@@ -20,7 +20,7 @@ use openline_core::Timestamp;
 use openline_core::id::{AgentId, IdError};
 use sha2::{Digest as _, Sha256};
 
-/// What a token may do (SPEC R26). Names in JSON, TOML and the CLI are the lower-case ones.
+/// What a token may do. Names in JSON, TOML and the CLI are the lower-case ones.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
 )]

@@ -1,5 +1,5 @@
 //! `openline token create|list|revoke` (API.md "Authentication"): tokens in the store of a
-//! configuration file. They connect to the store directly, without taking the store's lock,
+//! configuration file, or of the defaults without one (the store `openline serve` uses). They connect to the store directly, without taking the store's lock,
 //! so they work beside a server running on the same store, which sees the change from its
 //! next request on. A failure prints a message, exits non-zero and changes nothing.
 
@@ -19,9 +19,10 @@ use crate::store::Store;
 pub(super) enum TokenCmd {
     /// Create a token; prints its secret, shown this once, alone on the last line.
     Create {
-        /// TOML configuration file whose store holds the tokens.
+        /// Configuration file (TOML) naming the store; without it, the default store
+        /// (openline.db in the current directory, as `openline serve` uses).
         #[arg(long, short)]
-        config: PathBuf,
+        config: Option<PathBuf>,
         /// What it may do: admin, supervisor, integration or agent.
         #[arg(long)]
         role: Role,
@@ -34,25 +35,27 @@ pub(super) enum TokenCmd {
     },
     /// List the tokens: names, roles, agents, creation instants (never the secrets).
     List {
-        /// TOML configuration file whose store holds the tokens.
+        /// Configuration file (TOML) naming the store; without it, the default store
+        /// (openline.db in the current directory, as `openline serve` uses).
         #[arg(long, short)]
-        config: PathBuf,
+        config: Option<PathBuf>,
     },
     /// Revoke a token: it is refused from the next request on.
     Revoke {
-        /// TOML configuration file whose store holds the tokens.
+        /// Configuration file (TOML) naming the store; without it, the default store
+        /// (openline.db in the current directory, as `openline serve` uses).
         #[arg(long, short)]
-        config: PathBuf,
+        config: Option<PathBuf>,
         /// The token's name.
         name: String,
     },
 }
 
 impl TokenCmd {
-    fn config(&self) -> &Path {
+    fn config(&self) -> Option<&Path> {
         match self {
             Self::Create { config, .. } | Self::List { config } | Self::Revoke { config, .. } => {
-                config
+                config.as_deref()
             }
         }
     }
@@ -75,8 +78,8 @@ pub(super) fn main(command: TokenCmd) -> ExitCode {
 }
 
 async fn run(command: &TokenCmd) -> anyhow::Result<()> {
-    let path = command.config();
-    let settings = Settings::load(Some(path)).with_context(|| format!("{}", path.display()))?;
+    let config = command.config();
+    let settings = Settings::load(config).with_context(|| super::source_label(config))?;
     let store = Store::connect(&settings.store.url)
         .await
         .context("cannot open the store")?;

@@ -105,7 +105,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<AgentList>, AppE
     Ok(Json(AgentList { agents }))
 }
 
-/// `GET /v1/agents/{agent}/availability` (SPEC R17).
+/// `GET /v1/agents/{agent}/availability`: why the agent is or is not available, per channel.
 #[utoipa::path(
     get,
     path = "/v1/agents/{id}/availability",
@@ -162,7 +162,7 @@ pub async fn conversations(
     )
 }
 
-/// `PUT /v1/groups/{group}` → 200 (SPEC R8).
+/// `PUT /v1/groups/{group}` → 200.
 #[utoipa::path(
     put,
     path = "/v1/groups/{id}",

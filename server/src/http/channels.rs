@@ -56,7 +56,7 @@ pub async fn put(
         .await
 }
 
-/// `PATCH /v1/channels/{channel}`: any subset of the fields (SPEC R1: takes effect at once).
+/// `PATCH /v1/channels/{channel}`: any subset of the fields (takes effect at once).
 #[utoipa::path(
     patch,
     path = "/v1/channels/{id}",
@@ -137,7 +137,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<ChannelList>, Ap
     Ok(Json(ChannelList { channels }))
 }
 
-/// `GET /v1/channels/{channel}/queue`: waiting conversations in queue order (SPEC R10).
+/// `GET /v1/channels/{channel}/queue`: waiting conversations in queue order.
 #[utoipa::path(
     get,
     path = "/v1/channels/{id}/queue",

@@ -122,7 +122,7 @@ enum Held {
 
 /// `POST /v1/channels/{channel}/conversations` → 201 new / 200 existing id (idempotent), also
 /// when the existing conversation is closed and archived: a client id is never reused for a
-/// second conversation while the first is readable (SPEC R21b).
+/// second conversation while the first is readable.
 #[utoipa::path(
     post,
     path = "/v1/channels/{id}/conversations",
@@ -226,8 +226,8 @@ pub async fn open(
     ))
 }
 
-/// `GET /v1/conversations/{id}`: from memory, else from the archive (SPEC R21b). An agent's
-/// credential reads only the conversations it holds or is offered (SPEC R26).
+/// `GET /v1/conversations/{id}`: from memory, else from the archive. An agent's
+/// credential reads only the conversations it holds or is offered.
 #[utoipa::path(
     get,
     path = "/v1/conversations/{id}",
@@ -286,9 +286,9 @@ async fn find(state: &AppState, id: &str) -> Reply {
     Err(missing(id))
 }
 
-/// `POST /v1/conversations/{id}/messages` (SPEC R15).
+/// `POST /v1/conversations/{id}/messages`: a customer's or an agent's message.
 /// An agent's credential writes only as its own agent (the engine then refuses a message on
-/// a conversation that agent does not hold; SPEC R26).
+/// a conversation that agent does not hold).
 #[utoipa::path(
     post,
     path = "/v1/conversations/{id}/messages",
@@ -330,7 +330,7 @@ pub async fn message(
     .await
 }
 
-/// `POST /v1/conversations/{id}/accept` → 409 when not offered to the agent (SPEC R12).
+/// `POST /v1/conversations/{id}/accept` → 409 when not offered to the agent.
 #[utoipa::path(
     post,
     path = "/v1/conversations/{id}/accept",
@@ -350,7 +350,7 @@ pub async fn accept(state: State<AppState>, caller: Caller, id: Id, body: Body<A
     answer_offer(state, caller, id, body, true).await
 }
 
-/// `POST /v1/conversations/{id}/decline` (SPEC R12).
+/// `POST /v1/conversations/{id}/decline`: the offer moves on to the next agent.
 #[utoipa::path(
     post,
     path = "/v1/conversations/{id}/decline",

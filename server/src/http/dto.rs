@@ -78,7 +78,7 @@ impl AgentView {
 }
 
 /// `PUT /v1/groups/{group}`: the settings the sources declare (e.g. the browser's
-/// `session_lifetime_minutes`, SPEC R8); the engine refuses keys no source declares.
+/// `session_lifetime_minutes`); the engine refuses keys no source declares.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct GroupBody {
     /// May repeat the path's id.
@@ -132,10 +132,10 @@ pub struct HistoryView {
     pub event: HistoryEvent,
     /// The agent concerned.
     pub agent: Option<String>,
-    /// The SPEC R14 reason code, where one applies.
+    /// The reason code, where one applies.
     pub reason: Option<String>,
-    /// Who caused it (SPEC R28): the caller as recorded (a token's name, `jwt:<subject>`,
-    /// `local`), or null for the router's own decisions.
+    /// Who caused it: the caller as recorded (a token's name, `jwt:<subject>`, `local`), or
+    /// null for the router's own decisions.
     pub by: Option<String>,
 }
 
@@ -161,9 +161,9 @@ pub struct ConversationView {
     /// First arrival.
     #[schema(format = DateTime)]
     pub queued_at: String,
-    /// SPEC R17: the latest entries, oldest first.
+    /// The latest entries, oldest first.
     pub history: Vec<HistoryView>,
-    /// How many older entries were dropped (SPEC R21d: at most 200 are kept).
+    /// How many older entries were dropped (at most 200 are kept).
     pub history_omitted: u64,
     /// When it was closed, or null.
     #[schema(format = DateTime)]
@@ -258,7 +258,7 @@ pub struct ConversationPage {
     pub next: Option<String>,
 }
 
-/// One source's verdict (SPEC R17).
+/// One source's verdict.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct VerdictView {
     /// The source's name.
@@ -279,14 +279,14 @@ pub struct VerdictView {
 pub struct ChannelAvailabilityView {
     /// The channel.
     pub channel: String,
-    /// The channel's R1 switch.
+    /// The channel's check-availability switch.
     pub check_availability: bool,
     /// Whether routing counts the agent as available here: always true while the channel's
-    /// check is off (SPEC R1).
+    /// check is off.
     pub available: bool,
-    /// Why unavailable, as a SPEC R14 code (added field); null when available.
+    /// Why unavailable, as a reason code (added field); null when available.
     pub reason: Option<String>,
-    /// What the channel's sources say (SPEC R3), checked or not (added field).
+    /// What the channel's sources say, checked or not (added field).
     pub sources_available: bool,
     /// Why the sources say unavailable (added field).
     pub sources_reason: Option<String>,
@@ -426,7 +426,7 @@ pub struct ChannelList {
     pub channels: Vec<crate::channel::ChannelBody>,
 }
 
-/// `POST /v1/signals`: one signal, or an array of them applied all-or-nothing (SPEC R20).
+/// `POST /v1/signals`: one signal, or an array of them applied all-or-nothing.
 /// Documentation only: the handler reads the body as JSON and checks each field itself.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(untagged)]
@@ -491,7 +491,7 @@ pub struct SourceDetails {
     pub name: String,
     /// The events it accepts.
     pub events: Vec<String>,
-    /// The reason codes its blocks carry (SPEC R14).
+    /// The reason codes its blocks carry.
     pub reason_codes: Vec<String>,
     /// The per-group settings it reads.
     pub group_settings: Vec<GroupSettingDetails>,

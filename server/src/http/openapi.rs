@@ -95,8 +95,8 @@ use super::error::ErrorBody;
         (name = "channels", description = "Channels and their queues"),
         (name = "conversations", description = "Conversations and what agents do with them"),
         (name = "events", description = "The event stream"),
-        (name = "webhooks", description = "Webhook subscriptions and their deliveries (SPEC R30)"),
-        (name = "clock", description = "The server's clock (SPEC R18)"),
+        (name = "webhooks", description = "Webhook subscriptions and their deliveries"),
+        (name = "clock", description = "The server's clock"),
         (name = "auth", description = "Tokens and the caller"),
         (name = "operations", description = "Health, metrics, plugins, pages, this document"),
     )
@@ -427,7 +427,7 @@ string_enum_schema!(
 string_enum_schema!(
     /// `HistoryEvent` of the document.
     HistoryEventSchema = "HistoryEvent",
-    "What happened to a conversation (SPEC R17)",
+    "What happened to a conversation",
     HistoryEvent {
         Queued,
         Offered,
@@ -451,14 +451,14 @@ string_enum_schema!(
 string_enum_schema!(
     /// `VerdictKind` of the document.
     VerdictKindSchema = "VerdictKind",
-    "One source's opinion of an agent, strongest first (SPEC R3)",
+    "One source's opinion of an agent, strongest first",
     VerdictKind { Block, Grant, Online, Offline, Abstain }
 );
 
 string_enum_schema!(
     /// `ClockMode` of the document: `system` or `manual`.
     ClockModeSchema = "ClockMode",
-    "Which clock the server runs on (SPEC R18)",
+    "Which clock the server runs on",
     ClockMode { System, Manual }
 );
 
@@ -482,7 +482,7 @@ pub mod ops_paths {
         /// The event, one JSON object.
         #[schema(content_media_type = "application/json")]
         pub data: String,
-        /// Its id (SPEC R29): send the last one back as `Last-Event-ID` to resume.
+        /// Its id: send the last one back as `Last-Event-ID` to resume.
         pub id: Option<String>,
     }
 
@@ -542,7 +542,7 @@ pub mod ops_paths {
     )]
     pub fn agent_console() {}
 
-    /// `GET /presence.js`: browser presence reporting for any agent-facing page (SPEC R33).
+    /// `GET /presence.js`: browser presence reporting for any agent-facing page.
     #[utoipa::path(
         get,
         path = "/presence.js",

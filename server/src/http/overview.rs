@@ -26,7 +26,7 @@ pub struct AvailabilityQuery {
 }
 
 /// `GET /v1/availability[?agent=]` → `{"agents": [...]}`: for every agent, in creation order,
-/// what `GET /v1/agents/{agent}/availability` answers (SPEC R17).
+/// what `GET /v1/agents/{agent}/availability` answers.
 #[utoipa::path(
     get,
     path = "/v1/availability",
@@ -92,7 +92,7 @@ pub struct StatsView {
     channels: Vec<ChannelCounts>,
 }
 
-/// `GET /v1/stats`: every channel's counts over the last hour (SPEC R32).
+/// `GET /v1/stats`: every channel's counts over the last hour.
 #[utoipa::path(
     get,
     path = "/v1/stats",

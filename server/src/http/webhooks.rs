@@ -105,8 +105,17 @@ fn view(hook: &Webhook) -> WebhookView {
         events: hook.events.clone(),
         channels: hook.channels.clone(),
         agents: hook.agents.clone(),
-        created_at: hook.created_at.clone(),
+        created_at: shown_instant(&hook.created_at),
     }
+}
+
+/// A stored creation instant as the API shows instants: RFC 3339 in whole seconds (rows
+/// written before carry microseconds).
+fn shown_instant(stored: &str) -> String {
+    openline_core::time::parse_rfc3339(stored).map_or_else(
+        |_| stored.to_owned(),
+        |at| super::dto::ts(chrono::SubsecRound::trunc_subsecs(at, 0)),
+    )
 }
 
 fn store_failed(error: StoreError) -> AppError {
@@ -183,7 +192,7 @@ pub async fn create(
         channels: id_list("channels", body.channels)?,
         agents: id_list("agents", body.agents)?,
         secret: body.secret,
-        created_at: crate::store::archive::instant_text(now),
+        created_at: super::dto::ts(chrono::SubsecRound::trunc_subsecs(now, 0)),
         cursor: 0,
     };
     let change = json!({

@@ -119,7 +119,7 @@ impl Upkeep {
             .unwrap_or_else(PoisonError::into_inner)
             .unwrap_or_default();
         format!(
-            "# HELP openline_snapshots_total Snapshots written (SPEC R21a).\n\
+            "# HELP openline_snapshots_total Snapshots written.\n\
              # TYPE openline_snapshots_total counter\n\
              openline_snapshots_total {}\n\
              # HELP openline_snapshot_pause_seconds How long the last snapshot held the engine.\n\
@@ -128,7 +128,7 @@ impl Upkeep {
              # HELP openline_snapshot_bytes Size of the last snapshot.\n\
              # TYPE openline_snapshot_bytes gauge\n\
              openline_snapshot_bytes {}\n\
-             # HELP openline_archived_conversations_total Closed conversations moved from memory to the archive (SPEC R21b).\n\
+             # HELP openline_archived_conversations_total Closed conversations moved from memory to the archive.\n\
              # TYPE openline_archived_conversations_total counter\n\
              openline_archived_conversations_total {}\n\
              # HELP openline_closed_conversations_in_memory Closed conversations not archived yet.\n\

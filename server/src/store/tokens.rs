@@ -27,6 +27,8 @@ impl Store {
         by: &str,
     ) -> Result<(TokenInfo, String), StoreError> {
         let agent = token::check(name, role, agent)?;
+        // Shown in whole seconds like every instant of the API (the CLI's clock has more).
+        let created_at = whole_seconds(now);
         let secret = token::new_secret().map_err(StoreError::Random)?;
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
@@ -37,7 +39,7 @@ impl Store {
         .bind(role.as_str())
         .bind(agent.as_ref().map(AgentId::as_str))
         .bind(token::hash_secret(&secret))
-        .bind(format_at(now))
+        .bind(format_at(created_at))
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -57,7 +59,7 @@ impl Store {
             name: name.to_owned(),
             role,
             agent,
-            created_at: now,
+            created_at,
         };
         Ok((info, secret))
     }
@@ -198,8 +200,14 @@ fn token_info(row: &AnyRow) -> Result<TokenInfo, StoreError> {
         name,
         role,
         agent,
-        created_at,
+        created_at: whole_seconds(created_at),
     })
+}
+
+/// `at` without its fraction of a second: a token's creation instant as shown (also for
+/// tokens created before it was stored that way).
+fn whole_seconds(at: Timestamp) -> Timestamp {
+    chrono::SubsecRound::trunc_subsecs(at, 0)
 }
 
 #[cfg(test)]

@@ -113,7 +113,7 @@ impl Webhooks {
             })
             .unwrap_or_default();
         format!(
-            "# HELP openline_webhook_deliveries_total Webhook deliveries by outcome: delivered (a 2xx answered) or failed (given up after webhooks.max_age) (SPEC R30).\n\
+            "# HELP openline_webhook_deliveries_total Webhook deliveries by outcome: delivered (a 2xx answered) or failed (given up after webhooks.max_age).\n\
              # TYPE openline_webhook_deliveries_total counter\n\
              openline_webhook_deliveries_total{{outcome=\"delivered\"}} {}\n\
              openline_webhook_deliveries_total{{outcome=\"failed\"}} {}\n\
