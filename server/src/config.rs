@@ -644,6 +644,16 @@ impl Settings {
                     format!("channel `{id}` is listed twice"),
                 ));
             }
+            // The same rule as a request body (SPEC R35a): no control character in any text.
+            let control = serde_json::to_value(body)
+                .ok()
+                .and_then(|value| openline_core::text::first_control_character(&value));
+            if let Some((field, character)) = control {
+                return Err(ConfigError::invalid(
+                    format!("channels[{index}].{field}"),
+                    format!("must not contain control characters (found {character})"),
+                ));
+            }
             engine
                 .apply(body.to_command(id.clone()), now)
                 .map_err(|e| channel_error(index, &id, e))?;

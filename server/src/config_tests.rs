@@ -168,6 +168,17 @@ fn channels_are_validated_against_the_plugins() {
         .validate(&registry(), now())
         .unwrap_err();
     assert!(err.to_string().contains("listed twice"), "{err}");
+
+    // SPEC R35a: the file's text values follow the rule request bodies do.
+    let control = "[[channels]]\nid = \"web\"\nname = \"Web\\u0000chat\"\n";
+    let err = load(control, &[])
+        .unwrap()
+        .validate(&registry(), now())
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("channels[0].name") && err.to_string().contains("control"),
+        "{err}"
+    );
 }
 
 #[test]
