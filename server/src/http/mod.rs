@@ -19,6 +19,7 @@ mod overview;
 mod query_check;
 pub mod serve;
 mod signals;
+pub mod streams;
 mod text_check;
 mod tokens;
 mod webhooks;
