@@ -204,15 +204,14 @@ fn r35c_one_credential_holds_at_most_the_configured_number_of_streams() {
         "too_many_streams",
         &["2", "max_streams_per_credential"],
     );
-    let mut others = vec![open_stream(&s, &feed), open_stream(&s, &feed)];
+    let mut others = [open_stream(&s, &feed), open_stream(&s, &feed)];
     assert_live(&s, &mut others[0], "c1");
     assert_live(&s, &mut second, "c2");
 
     drop(first);
     let deadline = Instant::now() + Duration::from_secs(5);
     let reopened = loop {
-        match EventStream::open_with(s.port, "/v1/events", &[("Authorization", &bearer(&phone))])
-        {
+        match EventStream::open_with(s.port, "/v1/events", &[("Authorization", &bearer(&phone))]) {
             Ok(stream) => break stream,
             Err(e) => assert!(
                 Instant::now() < deadline,

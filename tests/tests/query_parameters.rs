@@ -54,7 +54,13 @@ fn r35b_the_refusal_names_the_parameters_and_changes_nothing() {
     assert_error(&put, 400, "invalid_request", &["dry_run"]);
     s.expect("GET", "/v1/agents/alice", None, &[404]);
 
-    for listed in ["/v1/agents", "/v1/channels", "/v1/clock", "/v1/plugins", "/v1/stats"] {
+    for listed in [
+        "/v1/agents",
+        "/v1/channels",
+        "/v1/clock",
+        "/v1/plugins",
+        "/v1/stats",
+    ] {
         let r = s.call_raw("GET", &format!("{listed}?page=2"), None);
         assert_error(&r, 400, "invalid_request", &["page"]);
         assert_eq!(s.call_raw("GET", listed, None).status, 200, "{listed}");

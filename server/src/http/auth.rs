@@ -15,8 +15,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::AppError;
-use super::{AppState, is_loopback_host};
 use super::streams::{Presented, StreamSlots};
+use super::{AppState, is_loopback_host};
 use crate::auth::jwt::{JwtVerifier, accepted_until, looks_like_jwt};
 use crate::auth::{Caller, Decision, Operation, decide};
 use crate::config::{AuthMode, ConfigError, Settings};

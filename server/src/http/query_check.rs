@@ -145,7 +145,10 @@ mod tests {
         let declared = declared();
         let of = |route: &str| declared.get(&(Method::GET, route.to_owned())).cloned();
         let names = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect();
-        assert_eq!(of("/v1/events"), Some(names(&["after", "agent", "channel"])));
+        assert_eq!(
+            of("/v1/events"),
+            Some(names(&["after", "agent", "channel"]))
+        );
         assert_eq!(of("/v1/agents"), Some(BTreeSet::new()));
         assert!(of("/v1/conversations").is_some_and(|q| q.contains("limit")));
     }

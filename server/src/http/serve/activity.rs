@@ -182,7 +182,9 @@ impl Activity {
     /// Whether the current head's request line is unfinished or at least `limit` bytes long
     /// (so that it alone overflows a head of at most `limit` bytes).
     pub(super) fn is_request_line_too_long(&self, limit: usize) -> bool {
-        self.state().request_line.is_none_or(|length| length >= limit)
+        self.state()
+            .request_line
+            .is_none_or(|length| length >= limit)
     }
 
     fn deadline(&self) -> Option<Instant> {
@@ -233,7 +235,10 @@ mod tests {
         assert!(activity.is_request_line_too_long(1000), "unfinished");
         activity.bytes_read(b"th HTTP/1.1\r\nHost: x\r\n");
         assert!(!activity.is_request_line_too_long(1000));
-        assert!(activity.is_request_line_too_long(29), "29 bytes before its end");
+        assert!(
+            activity.is_request_line_too_long(29),
+            "29 bytes before its end"
+        );
         assert!(!activity.is_request_line_too_long(30));
         activity.request_started(false);
         assert!(!activity.is_between_requests());
