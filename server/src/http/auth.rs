@@ -281,18 +281,21 @@ async fn authenticate(
                 "this server accepts no JWTs (no key is configured): use an API token",
             )),
         },
-        Some(credential) => match state.runtime.store().token_for_secret(credential).await {
-            Ok(Some(token)) => Ok((
-                Caller {
-                    name: token.name,
-                    role: token.role,
-                    agent: token.agent,
-                },
-                Presented::token(crate::auth::token::hash_secret(credential)),
-            )),
-            Ok(None) => Err(unauthorized("the token is not valid (unknown or revoked)")),
-            Err(error) => Err(store_failed(&error)),
-        },
+        Some(credential) => {
+            let hash = crate::auth::token::hash_secret(credential);
+            match state.runtime.store().token_for_hash(&hash).await {
+                Ok(Some(token)) => Ok((
+                    Caller {
+                        name: token.name,
+                        role: token.role,
+                        agent: token.agent,
+                    },
+                    Presented::token(hash),
+                )),
+                Ok(None) => Err(unauthorized("the token is not valid (unknown or revoked)")),
+                Err(error) => Err(store_failed(&error)),
+            }
+        }
         None if gate.loopback_listen && gate.jwt.is_none() => {
             if has_tokens(state).await? {
                 return Err(unauthorized(
