@@ -169,6 +169,10 @@ pub struct ServerSettings {
     /// `https://helpdesk.example.com`; none by default (SPEC R27).
     #[serde(default)]
     pub cors_origins: Vec<String>,
+    /// The most event streams one credential holds open at once; one more gets 429
+    /// (SPEC R35c).
+    #[serde(default = "default_max_streams_per_credential")]
+    pub max_streams_per_credential: usize,
 }
 
 impl Default for ServerSettings {
@@ -179,8 +183,13 @@ impl Default for ServerSettings {
             header_timeout: default_header_timeout(),
             body_timeout: default_body_timeout(),
             idle_timeout: default_idle_timeout(),
+            max_streams_per_credential: default_max_streams_per_credential(),
         }
     }
+}
+
+fn default_max_streams_per_credential() -> usize {
+    20
 }
 
 fn default_header_timeout() -> Duration {
@@ -607,6 +616,12 @@ impl Settings {
                     message,
                 ))
             })?;
+        }
+        if self.server.max_streams_per_credential == 0 {
+            return Err(self.attribute(ConfigError::invalid(
+                "server.max_streams_per_credential",
+                "must be at least 1",
+            )));
         }
         if self.auth.rate_limit_per_second == 0 {
             return Err(self.attribute(ConfigError::invalid(

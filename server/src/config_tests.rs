@@ -40,6 +40,7 @@ fn no_file_means_built_in_defaults() {
     assert_eq!(settings.server.listen, "127.0.0.1:8080");
     assert_eq!(settings.store.url, "sqlite://openline.db");
     assert_eq!(settings.clock.mode, ClockMode::System);
+    assert_eq!(settings.server.max_streams_per_credential, 20, "SPEC R35c");
     assert!(settings.plugins.is_empty() && settings.channels.is_empty());
     assert_eq!(
         settings.validate(&registry(), now()).unwrap(),
@@ -59,6 +60,7 @@ fn environment_overrides_every_section() {
                 "postgres://postgres@127.0.0.1:5432/test",
             ),
             ("OPENLINE__PLUGINS__MOBILE__BACKGROUND_GRACE", "10m"),
+            ("OPENLINE__SERVER__MAX_STREAMS_PER_CREDENTIAL", "3"),
             (
                 "OPENLINE_TEST_DATABASE_URL",
                 "not a config key: single underscore",
@@ -67,6 +69,7 @@ fn environment_overrides_every_section() {
     )
     .unwrap();
     assert_eq!(settings.server.listen, "127.0.0.1:9000");
+    assert_eq!(settings.server.max_streams_per_credential, 3);
     assert_eq!(settings.clock.mode, ClockMode::Manual);
     assert_eq!(
         settings.store.url,
@@ -319,6 +322,10 @@ fn errors_name_the_exact_key_and_say_what_is_valid() {
         (
             "[server]\nidle_timeout = \"0s\"\n",
             "`server.idle_timeout`: must be longer than zero",
+        ),
+        (
+            "[server]\nmax_streams_per_credential = 0\n",
+            "`server.max_streams_per_credential`: must be at least 1",
         ),
         (
             "[auth]\nrate_limit_per_second = 0\n",

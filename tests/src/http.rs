@@ -188,6 +188,8 @@ pub fn parse_response(raw: &[u8]) -> io::Result<Response> {
 struct Dechunker {
     pending: Vec<u8>,
     out: Vec<u8>,
+    /// The last (empty) chunk arrived: the body is complete.
+    finished: bool,
 }
 
 impl Dechunker {
@@ -204,6 +206,7 @@ impl Dechunker {
                 .map_err(|_| bad(format!("bad chunk size {size_text:?}")))?;
             if size == 0 {
                 self.pending.clear();
+                self.finished = true;
                 return Ok(());
             }
             let start = line_end + 2;
@@ -325,6 +328,34 @@ impl EventStream {
             match self.stream.read(&mut buf) {
                 Ok(0) | Err(_) => return None,
                 Ok(n) => self.feed(&buf[..n]).ok()?,
+            }
+        }
+    }
+
+    /// Whether the server ends the stream (its last chunk, or the connection closes) within
+    /// `timeout`; events that arrive meanwhile are passed over.
+    pub fn ends_within(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.chunked.as_ref().is_some_and(|d| d.finished) {
+                return true;
+            }
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return false;
+            };
+            if left.is_zero() || self.stream.set_read_timeout(Some(left)).is_err() {
+                return false;
+            }
+            let mut buf = [0u8; 8192];
+            match self.stream.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(n) => {
+                    if self.feed(&buf[..n]).is_err() {
+                        return true;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return true,
+                Err(_) => return false,
             }
         }
     }

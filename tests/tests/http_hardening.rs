@@ -285,3 +285,53 @@ fn r24b_many_idle_connections_do_not_keep_healthz_from_answering() {
     drop(open);
     assert_healthy(&s);
 }
+
+/// SPEC R24c, docs/api.md: a request line over 64 KiB is 414 `uri_too_long`, also when its
+/// end and the headers after it arrive in the same read as the rest (it was 431, "headers too
+/// large", once the line ended within what the server read); big headers after a short line
+/// stay 431.
+#[test]
+fn r24c_a_request_line_over_64_kib_is_414_whether_or_not_its_end_arrived() {
+    let s = Server::start();
+    let host = format!("Host: 127.0.0.1:{}\r\n", s.port);
+    for len in [64 * 1024 + 1, 70 * 1024, 100 * 1024, 200 * 1024] {
+        let request = format!("GET /{} HTTP/1.1\r\n{host}\r\n", "a".repeat(len));
+        let r = exchange(&s, request.into_bytes());
+        assert_json_error(&r, 414, "uri_too_long");
+    }
+    let big_header = format!(
+        "GET /healthz HTTP/1.1\r\n{host}X-Big: {}\r\n\r\n",
+        "b".repeat(70 * 1024)
+    );
+    assert_json_error(
+        &exchange(&s, big_header.into_bytes()),
+        431,
+        "request_header_fields_too_large",
+    );
+    assert_healthy(&s);
+}
+
+/// The connection preface of an HTTP/2 client with prior knowledge (RFC 9113 §3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// SPEC R24c: the server speaks HTTP/1.1 only (docs/api.md); an HTTP/2 client with prior
+/// knowledge gets a prompt 505 with the JSON error body saying so, not silence — alone, or
+/// followed by the SETTINGS frame a real client sends next.
+#[test]
+fn r24c_an_http2_preface_is_answered_505_saying_the_server_speaks_http_1_1() {
+    let s = Server::start();
+    // An empty SETTINGS frame: length 0, type 4, flags 0, stream 0.
+    let settings: &[u8] = &[0, 0, 0, 4, 0, 0, 0, 0, 0];
+    for request in [H2_PREFACE.to_vec(), [H2_PREFACE, settings].concat()] {
+        let started = std::time::Instant::now();
+        let r = exchange(&s, request);
+        assert_json_error(&r, 505, "http_version_not_supported");
+        assert_error(&r, 505, "http_version_not_supported", &["HTTP/1.1"]);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "answered only after {:?}",
+            started.elapsed()
+        );
+    }
+    assert_healthy(&s);
+}

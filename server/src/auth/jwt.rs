@@ -249,6 +249,23 @@ impl JwtVerifier {
     }
 }
 
+/// From when the server refuses `token`, a JWT that verified: the first whole second more
+/// than [`LEEWAY_SECONDS`] past its `exp`, on the wall clock (its event streams end then,
+/// SPEC R35c). `None` when its payload has no readable `exp`.
+pub fn accepted_until(token: &str) -> Option<std::time::SystemTime> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: Claims = serde_json::from_slice(&bytes).ok()?;
+    let until = numeric_date("exp", &claims.exp?)
+        .ok()?
+        .saturating_add(LEEWAY_SECONDS)
+        .saturating_add(1);
+    let since_epoch = std::time::Duration::from_secs(u64::try_from(until).unwrap_or(0));
+    std::time::UNIX_EPOCH.checked_add(since_epoch)
+}
+
 /// True when `token` has the shape of a JWT (JWS compact serialization): three parts
 /// separated by dots, each made of base64url characters, the first two non-empty. Says
 /// nothing about validity; opaque tokens (`olt_…`) never have this shape.

@@ -15,8 +15,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::AppError;
+use super::streams::{Presented, StreamSlots};
 use super::{AppState, is_loopback_host};
-use crate::auth::jwt::{JwtVerifier, looks_like_jwt};
+use crate::auth::jwt::{JwtVerifier, accepted_until, looks_like_jwt};
 use crate::auth::{Caller, CredentialKind, Decision, Operation, decide};
 use crate::config::{AuthMode, ConfigError, Settings};
 
@@ -41,6 +42,8 @@ pub struct Gate {
     tokens_known: AtomicU8,
     /// When the store last said no token was ever created.
     no_tokens_at: Mutex<Option<Instant>>,
+    /// The open event streams of each credential (SPEC R35c).
+    streams: std::sync::Arc<StreamSlots>,
 }
 
 /// The name of local mode's unauthenticated caller.
@@ -71,6 +74,7 @@ impl Gate {
             jwt: JwtVerifier::from_settings(&settings.auth)?,
             tokens_known: AtomicU8::new(TOKENS_UNKNOWN),
             no_tokens_at: Mutex::new(None),
+            streams: StreamSlots::new(settings.server.max_streams_per_credential),
         })
     }
 
@@ -86,7 +90,13 @@ impl Gate {
             jwt: None,
             tokens_known: AtomicU8::new(TOKENS_UNKNOWN),
             no_tokens_at: Mutex::new(None),
+            streams: StreamSlots::new(usize::MAX),
         }
+    }
+
+    /// The open event streams of each credential.
+    pub fn streams(&self) -> &std::sync::Arc<StreamSlots> {
+        &self.streams
     }
 
     /// A token was just created through this server: local mode ends now, not within
@@ -198,12 +208,12 @@ async fn admit(state: &AppState, request: &mut Parts) -> Result<(), AppError> {
     if route == "/metrics" && gate.public_metrics {
         return Ok(());
     }
-    let (caller, credential) = authenticate(state, &request.headers).await?;
+    let (caller, presented) = authenticate(state, &request.headers).await?;
     // Per token (SPEC R28): the unauthenticated caller of local mode or `mode = "none"` has
     // none to limit (decided by how it came in, never by its name: a token may be named
     // `local`).
     // Keyed by the actor: a JWT's subject and a token of the same name have a bucket each.
-    if credential == Credential::Presented && !gate.limiter.admit(&caller.actor()) {
+    if presented.is_some() && !gate.limiter.admit(&caller.actor()) {
         return Err(AppError::RateLimited(format!(
             "more than {} requests per second for `{}`: slow down",
             gate.limiter.per_second,
@@ -225,6 +235,7 @@ async fn admit(state: &AppState, request: &mut Parts) -> Result<(), AppError> {
         }
     }
     request.extensions.insert(caller);
+    request.extensions.insert(presented);
     Ok(())
 }
 
@@ -249,42 +260,47 @@ async fn path_agent_is_callers(caller: &Caller, request: &mut Parts) -> bool {
         .unwrap_or(false)
 }
 
-/// Whether the caller presented a credential (and so has a rate to keep).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Credential {
-    Presented,
-    None,
-}
-
-/// Who is calling: the bearer credential's owner; without one, in local mode, the local
-/// caller; else 401.
+/// Who is calling: the bearer credential's owner, with the credential (which has a rate to
+/// keep and streams to count, SPEC R28, R35c); without one, in local mode, the local caller;
+/// else 401.
 async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
-) -> Result<(Caller, Credential), AppError> {
+) -> Result<(Caller, Option<Presented>), AppError> {
     let gate = &state.gate;
     if gate.mode == AuthMode::None {
-        return Ok((Caller::unauthenticated("anonymous"), Credential::None));
+        return Ok((Caller::unauthenticated("anonymous"), None));
     }
     let presented = match bearer(headers)? {
         Some(credential) if looks_like_jwt(credential) => match &gate.jwt {
             Some(jwt) => jwt
                 .verify(credential)
+                .map(|caller| {
+                    let until = accepted_until(credential).unwrap_or(std::time::UNIX_EPOCH);
+                    let presented = Presented::jwt(&caller.name, until);
+                    (caller, presented)
+                })
                 .map_err(|e| unauthorized(&e.to_string())),
             None => Err(unauthorized(
                 "this server accepts no JWTs (no key is configured): use an API token",
             )),
         },
-        Some(credential) => match state.runtime.store().token_for_secret(credential).await {
-            Ok(Some(token)) => Ok(Caller {
-                name: token.name,
-                role: token.role,
-                agent: token.agent,
-                kind: CredentialKind::Token,
-            }),
-            Ok(None) => Err(unauthorized("the token is not valid (unknown or revoked)")),
-            Err(error) => Err(store_failed(&error)),
-        },
+        Some(credential) => {
+            let hash = crate::auth::token::hash_secret(credential);
+            match state.runtime.store().token_for_hash(&hash).await {
+                Ok(Some(token)) => Ok((
+                    Caller {
+                        name: token.name,
+                        role: token.role,
+                        agent: token.agent,
+                        kind: CredentialKind::Token,
+                    },
+                    Presented::token(hash),
+                )),
+                Ok(None) => Err(unauthorized("the token is not valid (unknown or revoked)")),
+                Err(error) => Err(store_failed(&error)),
+            }
+        }
         None if gate.loopback_listen && gate.jwt.is_none() => {
             if token_ever_created(state).await? {
                 return Err(unauthorized(
@@ -292,13 +308,13 @@ async fn authenticate(
                 ));
             }
             check_loopback_host(headers)?;
-            return Ok((Caller::unauthenticated(LOCAL), Credential::None));
+            return Ok((Caller::unauthenticated(LOCAL), None));
         }
         None => Err(unauthorized(
             "authenticate with `Authorization: Bearer <token>`",
         )),
     };
-    presented.map(|caller| (caller, Credential::Presented))
+    presented.map(|(caller, presented)| (caller, Some(presented)))
 }
 
 /// Whether a token was ever created in the store (SPEC R35e: then local mode is over for

@@ -12,7 +12,7 @@ use crate::runtime::RuntimeError;
 use crate::store::writer::WriteFailed;
 
 /// Every `code` an error body can carry, one per [`AppError`] variant.
-pub const ERROR_CODES: [&str; 14] = [
+pub const ERROR_CODES: [&str; 16] = [
     "invalid_request",
     "unauthorized",
     "forbidden",
@@ -25,6 +25,8 @@ pub const ERROR_CODES: [&str; 14] = [
     "uri_too_long",
     "request_header_fields_too_large",
     "rate_limited",
+    "too_many_streams",
+    "http_version_not_supported",
     "unavailable",
     "internal",
 ];
@@ -82,6 +84,11 @@ pub enum AppError {
     HeadersTooLarge(String),
     /// 429 `rate_limited`: the caller sent more requests than its rate (SPEC R28).
     RateLimited(String),
+    /// 429 `too_many_streams`: the credential holds as many open event streams as
+    /// `server.max_streams_per_credential` allows (SPEC R35c).
+    TooManyStreams(String),
+    /// 505 `http_version_not_supported`: not HTTP/1.x, e.g. an HTTP/2 preface (SPEC R24c).
+    HttpVersionNotSupported(String),
     /// 503 `unavailable`: the store cannot be reached or the server is stopping.
     Unavailable(&'static str),
     /// 500 `internal`: the details were logged, never sent.
@@ -136,7 +143,8 @@ impl AppError {
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited(_) | Self::TooManyStreams(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::HttpVersionNotSupported(_) => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -157,6 +165,8 @@ impl AppError {
             Self::UriTooLong(_) => "uri_too_long",
             Self::HeadersTooLarge(_) => "request_header_fields_too_large",
             Self::RateLimited(_) => "rate_limited",
+            Self::TooManyStreams(_) => "too_many_streams",
+            Self::HttpVersionNotSupported(_) => "http_version_not_supported",
             Self::Unavailable(_) => "unavailable",
             Self::Internal => "internal",
         }
@@ -173,6 +183,8 @@ impl AppError {
             Self::Invalid(m)
             | Self::Unauthorized(m)
             | Self::RateLimited(m)
+            | Self::TooManyStreams(m)
+            | Self::HttpVersionNotSupported(m)
             | Self::Forbidden(m)
             | Self::NotFound(m)
             | Self::MethodNotAllowed(m)

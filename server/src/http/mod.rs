@@ -18,8 +18,10 @@ pub mod openapi;
 mod ops;
 mod overview;
 mod pages;
+mod query_check;
 pub mod serve;
 mod signals;
+pub mod streams;
 mod text_check;
 mod tokens;
 mod webhooks;
@@ -131,6 +133,8 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        // Inside the gate: an unauthenticated caller learns nothing of what a route takes.
+        .route_layer(middleware::from_fn(query_check::refuse_unknown))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::gate))
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
         .fallback(not_found)

@@ -5,7 +5,7 @@
 //! `ops.rs` have theirs in [`ops_paths`] below) and is listed in [`ApiDoc`]; request and
 //! response bodies derive `utoipa::ToSchema`. The errors every operation of a kind can meet
 //! are added here, once, by [`StandardErrors`]: the gate's 401, 403, 429 and 503 on every
-//! authenticated operation, 400 on every operation that reads parameters or a body, 408, 413
+//! authenticated operation, 400 on every operation (an unknown query parameter, SPEC R35b), 408, 413
 //! and 415 on every operation that reads a body, 414 and 431 from the HTTP layer everywhere.
 //! The errors particular to one operation (404, 409) are in its own attribute.
 //!
@@ -254,17 +254,11 @@ impl StandardErrors {
             .security
             .as_ref()
             .is_some_and(|requirements| requirements.iter().any(is_empty_requirement));
-        let has_params = operation
-            .parameters
-            .as_ref()
-            .is_some_and(|params| !params.is_empty());
         let has_body = operation.request_body.is_some();
-        let mut statuses = vec![414, 431];
+        // 400 everywhere: every operation refuses a query parameter it does not know.
+        let mut statuses = vec![400, 414, 431];
         if !public {
             statuses.extend([401, 403, 429, 503]);
-        }
-        if has_params || has_body {
-            statuses.push(400);
         }
         if has_body {
             statuses.extend([408, 413, 415]);
@@ -502,8 +496,12 @@ pub mod ops_paths {
             ("after" = Option<u64>, Query, description = "Resume after this event id"),
             ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this event id (wins over `after`)"),
         ),
-        responses((status = 200, description = "An endless stream of events, one per message",
-            content_type = "text/event-stream", body = StreamEvent)),
+        responses((status = 200, description = "An endless stream of events, one per message; it \
+            ends when its credential is revoked or expires",
+            content_type = "text/event-stream", body = StreamEvent),
+            (status = 429, description = "`too_many_streams`: the credential holds \
+            `server.max_streams_per_credential` open streams already (close one), or \
+            `rate_limited`: more requests than the caller's rate", body = ErrorBody)),
     )]
     pub fn events() {}
 
@@ -671,6 +669,8 @@ mod tests {
             AppError::UriTooLong("x".into()),
             AppError::HeadersTooLarge("x".into()),
             AppError::RateLimited("x".into()),
+            AppError::TooManyStreams("x".into()),
+            AppError::HttpVersionNotSupported("x".into()),
             AppError::unavailable(),
             AppError::Internal,
         ];

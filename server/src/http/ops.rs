@@ -97,10 +97,13 @@ fn event_id(text: &str, from: &str) -> Result<i64, super::error::AppError> {
 
 /// `GET /v1/events?agent=&channel=&after=`: Server-Sent Events, each with its `id:`; with
 /// `Last-Event-ID` or `?after=`, the retained events after that id first (SPEC R29).
-/// An agent's credential gets its own agent's events only (SPEC R26).
+/// An agent's credential gets its own agent's events only (SPEC R26). The stream ends when
+/// its credential is revoked or expires; a credential holds at most
+/// `server.max_streams_per_credential` streams (SPEC R35c).
 pub async fn events(
     State(state): State<AppState>,
     caller: crate::auth::Caller,
+    axum::Extension(presented): axum::Extension<Option<super::streams::Presented>>,
     headers: axum::http::HeaderMap,
     QueryParams(query): QueryParams<EventsQuery>,
 ) -> Result<impl IntoResponse, super::error::AppError> {
@@ -137,6 +140,11 @@ pub async fn events(
         _ => None,
     };
     let runtime = &state.runtime;
+    // Counted, and ended with its credential (SPEC R35c).
+    let slot = state
+        .gate
+        .streams()
+        .open(presented.as_ref(), &caller.actor(), runtime.store())?;
     // Subscribed before anything is read from the store: nothing falls between the two.
     let stream = events::stream(
         runtime.events().subscribe(),
@@ -145,7 +153,7 @@ pub async fn events(
         runtime.store().clone(),
         runtime.shutdown_signal(),
     );
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    Ok(Sse::new(slot.hold(stream)).keep_alive(KeepAlive::default()))
 }
 
 /// The supervisor dashboard, one self-contained page.

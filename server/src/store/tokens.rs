@@ -109,7 +109,13 @@ impl Store {
     /// Found tokens are cached in memory ([`super::token_cache`]): a request costs no query
     /// while no token was created or revoked since.
     pub async fn token_for_secret(&self, secret: &str) -> Result<Option<TokenInfo>, StoreError> {
-        let hash = token::hash_secret(secret);
+        self.token_for_hash(&token::hash_secret(secret)).await
+    }
+
+    /// The live token whose secret hashes to `hash` ([`token::hash_secret`]), if any; cached
+    /// as [`Store::token_for_secret`] says.
+    pub async fn token_for_hash(&self, hash: &str) -> Result<Option<TokenInfo>, StoreError> {
+        let hash = hash.to_owned();
         let (cached, stamp) = self.tokens.get(&hash);
         if cached.is_some() {
             return Ok(cached);

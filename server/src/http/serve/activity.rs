@@ -30,9 +30,14 @@ enum Phase {
 #[derive(Debug)]
 struct State {
     phase: Phase,
-    /// Whether a line end arrived since the current head began (else an oversized head is
-    /// an oversized request line, i.e. URI).
-    head_line_ended: bool,
+    /// Bytes of the current head read so far.
+    head_bytes: usize,
+    /// Where the current head's request line ended (its length), once a line end arrived:
+    /// an oversized head whose request line is unfinished or itself too long is an oversized
+    /// URI, else oversized headers.
+    request_line: Option<usize>,
+    /// Whether the current head begins as HTTP/2's connection preface (`PRI * HTTP/2.0`).
+    http2_preface: bool,
     /// Whether the current request's body missed its deadline.
     body_timed_out: bool,
 }
@@ -46,6 +51,24 @@ pub(super) struct Activity {
     changed: Notify,
 }
 
+/// How HTTP/2's connection preface begins (RFC 9113 §3.4).
+const HTTP2_PREFACE_START: &[u8] = b"PRI * HTTP/2";
+
+impl State {
+    /// `bytes` of the current head arrived: notes where its request line ends.
+    fn head_read(&mut self, bytes: &[u8]) {
+        if self.head_bytes == 0 {
+            self.http2_preface = bytes.starts_with(HTTP2_PREFACE_START);
+        }
+        if self.request_line.is_none()
+            && let Some(at) = bytes.iter().position(|b| *b == b'\n')
+        {
+            self.request_line = Some(self.head_bytes + at);
+        }
+        self.head_bytes = self.head_bytes.saturating_add(bytes.len());
+    }
+}
+
 impl Activity {
     /// A connection just accepted: its first request head is due within the header timeout.
     pub(super) fn new(timeouts: Timeouts) -> Arc<Self> {
@@ -55,7 +78,9 @@ impl Activity {
                 phase: Phase::Waiting {
                     deadline: Instant::now() + timeouts.header,
                 },
-                head_line_ended: false,
+                head_bytes: 0,
+                request_line: None,
+                http2_preface: false,
                 body_timed_out: false,
             }),
             changed: Notify::new(),
@@ -80,11 +105,13 @@ impl Activity {
                 state.phase = Phase::Head {
                     deadline: Instant::now() + self.timeouts.header,
                 };
-                state.head_line_ended = bytes.contains(&b'\n');
+                state.head_bytes = 0;
+                state.request_line = None;
+                state.head_read(bytes);
                 drop(state);
                 self.changed.notify_one();
             }
-            Phase::Head { .. } => state.head_line_ended |= bytes.contains(&b'\n'),
+            Phase::Head { .. } => state.head_read(bytes),
             Phase::Receiving | Phase::Responding => {}
         }
     }
@@ -126,7 +153,8 @@ impl Activity {
         state.phase = Phase::Waiting {
             deadline: Instant::now() + self.timeouts.idle,
         };
-        state.head_line_ended = false;
+        state.head_bytes = 0;
+        state.request_line = None;
         drop(state);
         self.changed.notify_one();
     }
@@ -146,9 +174,17 @@ impl Activity {
         self.state().phase == Phase::Responding
     }
 
-    /// Whether the current head has not finished its request line yet.
-    pub(super) fn is_request_line_unfinished(&self) -> bool {
-        !self.state().head_line_ended
+    /// Whether the current head began as an HTTP/2 connection preface.
+    pub(super) fn is_http2_preface(&self) -> bool {
+        self.state().http2_preface
+    }
+
+    /// Whether the current head's request line is unfinished or at least `limit` bytes long
+    /// (so that it alone overflows a head of at most `limit` bytes).
+    pub(super) fn is_request_line_too_long(&self, limit: usize) -> bool {
+        self.state()
+            .request_line
+            .is_none_or(|length| length >= limit)
     }
 
     fn deadline(&self) -> Option<Instant> {
@@ -196,9 +232,14 @@ mod tests {
         assert!(activity.is_between_requests());
         assert!(!activity.is_answering());
         activity.bytes_read(b"GET /very-long-pa");
-        assert!(activity.is_request_line_unfinished());
+        assert!(activity.is_request_line_too_long(1000), "unfinished");
         activity.bytes_read(b"th HTTP/1.1\r\nHost: x\r\n");
-        assert!(!activity.is_request_line_unfinished());
+        assert!(!activity.is_request_line_too_long(1000));
+        assert!(
+            activity.is_request_line_too_long(29),
+            "29 bytes before its end"
+        );
+        assert!(!activity.is_request_line_too_long(30));
         activity.request_started(false);
         assert!(!activity.is_between_requests());
         assert!(!activity.is_answering(), "a half-sent body is not answered");
@@ -207,7 +248,8 @@ mod tests {
         assert!(activity.is_answering());
         activity.response_finished();
         assert!(activity.is_between_requests());
-        assert!(activity.is_request_line_unfinished());
+        assert!(activity.is_request_line_too_long(1000), "a new head");
+        assert!(!activity.is_http2_preface());
         let idle = activity.deadline().expect("an idle deadline");
         assert!(idle > Instant::now() + Duration::from_secs(50));
         activity.bytes_read(b"G");
@@ -216,6 +258,16 @@ mod tests {
             head < idle,
             "the first byte of a head starts the header timeout"
         );
+    }
+
+    #[tokio::test]
+    async fn an_http2_preface_is_recognised_by_its_first_bytes() {
+        let activity = Activity::new(timeouts());
+        activity.bytes_read(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+        assert!(activity.is_http2_preface());
+        activity.response_finished();
+        activity.bytes_read(b"GET / HTTP/1.1\r\n");
+        assert!(!activity.is_http2_preface());
     }
 
     #[tokio::test]

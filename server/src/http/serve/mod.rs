@@ -177,8 +177,17 @@ async fn connection(
         }
     }
     let (stream, held_back) = conn.into_parts().io.into_inner().into_parts();
+    // Hyper closes an HTTP/2 preface without a word: it gets the 505 it would have had.
+    let held_back = held_back.or_else(|| {
+        activity
+            .is_http2_preface()
+            .then_some(axum::http::StatusCode::HTTP_VERSION_NOT_SUPPORTED)
+    });
     if let Some(status) = held_back {
-        let error = protocol_error::app_error(status, activity.is_request_line_unfinished());
+        let error = protocol_error::app_error(
+            status,
+            activity.is_request_line_too_long(protocol_error::MAX_HEAD_BYTES),
+        );
         tracing::debug!(%error, "refused by the HTTP layer");
         let answer = protocol_error::raw_response(&error);
         tokio::select! {

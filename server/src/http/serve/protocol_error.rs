@@ -28,6 +28,7 @@ pub(super) fn automatic_error_status(written: &[u8]) -> Option<StatusCode> {
         "400 " => StatusCode::BAD_REQUEST,
         "414 " => StatusCode::URI_TOO_LONG,
         "431 " => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "505 " => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
         _ => return None,
     };
     let mut bodiless = false;
@@ -42,16 +43,22 @@ pub(super) fn automatic_error_status(written: &[u8]) -> Option<StatusCode> {
     bodiless.then_some(status)
 }
 
-/// The API error for hyper's refusal `status`; a 431 whose request line never ended is a
-/// URI too long.
-pub(super) fn app_error(status: StatusCode, request_line_unfinished: bool) -> AppError {
+/// The API error for hyper's refusal `status`; a 431 whose request line is unfinished or
+/// alone [`MAX_HEAD_BYTES`] long is a URI too long (docs/api.md: 414 for a request line over
+/// 64 KiB, however the bytes arrived).
+pub(super) fn app_error(status: StatusCode, request_line_too_long: bool) -> AppError {
     match status {
         StatusCode::URI_TOO_LONG => uri_too_long(),
-        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE if request_line_unfinished => uri_too_long(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE if request_line_too_long => uri_too_long(),
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => AppError::HeadersTooLarge(format!(
             "the request head is too large: at most {MAX_HEAD_BYTES} bytes of request line \
              and headers, and at most 100 headers"
         )),
+        StatusCode::HTTP_VERSION_NOT_SUPPORTED => AppError::HttpVersionNotSupported(
+            "this server speaks HTTP/1.1 only (HTTP/2 is not offered, with or without TLS): \
+             send HTTP/1.1 requests"
+                .to_owned(),
+        ),
         _ => AppError::invalid(
             "malformed HTTP request: the request line, a header or the message framing \
              (Content-Length, Transfer-Encoding) is not valid HTTP/1.1",
@@ -61,7 +68,8 @@ pub(super) fn app_error(status: StatusCode, request_line_unfinished: bool) -> Ap
 
 fn uri_too_long() -> AppError {
     AppError::UriTooLong(format!(
-        "the request URI is too long: at most {MAX_HEAD_BYTES} bytes of request line and headers"
+        "the request line is too long: at most {MAX_HEAD_BYTES} bytes of request line and \
+         headers together"
     ))
 }
 
