@@ -176,6 +176,12 @@ impl Runtime {
             );
             Arc::new(move |batch: &[Arc<crate::events::Published>]| {
                 metrics.record_events(batch.iter().filter_map(|published| published.event()));
+                metrics.record_other_events(
+                    batch
+                        .iter()
+                        .filter(|published| published.event().is_none())
+                        .map(|published| published.kind()),
+                );
                 stats.record(batch.iter().filter_map(|published| published.event()));
                 events.publish(batch);
                 if let Some(last) = batch.last() {

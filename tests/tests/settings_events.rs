@@ -184,3 +184,39 @@ fn r30_a_webhook_receives_settings_changes() {
     assert_eq!(bodies[1]["type"], "channel.changed");
     assert_eq!(bodies[1]["object"], s.get("/v1/channels/web"));
 }
+
+/// The counter of published events counts settings changes too: its sum is every event
+/// numbered (what `loadgen --webhook` waits for on a fresh store).
+#[test]
+fn r29_the_events_counter_sums_to_every_event_numbered() {
+    let s = Server::start();
+    s.put_agent("alice", &[]);
+    s.put_channel("web", &["alice"], json!({"check_availability": false}));
+    s.new_conversation("web", "c1");
+    let mut stream = open(&s, "/v1/events?after=0");
+    let seen = stream.read_until(WAIT, |e| e.event == "conversation.offered");
+    let newest: u64 = seen
+        .last()
+        .and_then(|e| e.id.as_deref())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let metrics = s.call("GET", "/metrics", None).text();
+    let count = |kind: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("openline_events_total{{type=\"{kind}\"}} ")))
+            .map_or(0, |n| n.trim().parse().unwrap())
+    };
+    assert_eq!(
+        (count("agent.changed"), count("channel.changed")),
+        (1, 1),
+        "{metrics}"
+    );
+    let sum: u64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("openline_events_total{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(sum, newest, "{metrics}");
+}
