@@ -71,6 +71,13 @@ impl ChannelBody {
         }
     }
 
+    /// Channel `id` as `GET /v1/channels/{channel}` shows it, if it exists.
+    pub fn of(engine: &openline_core::Engine, id: &str) -> Option<Self> {
+        engine
+            .channel(id)
+            .map(|settings| Self::from_settings(id, settings))
+    }
+
     /// The body describing `settings` of channel `id`.
     pub fn from_settings(id: &str, settings: &ChannelSettings) -> Self {
         Self {

@@ -14,32 +14,59 @@ use futures_util::Stream;
 use openline_core::Event;
 use tokio::sync::{broadcast, watch};
 
+use crate::changes::Changed;
 use crate::store::events::EventFilter;
 use crate::store::{Store, StoreError};
 
 /// How many events a subscriber may fall behind before it lags.
 pub const CAPACITY: usize = 4096;
 
+/// What the store writer numbers, retains and publishes: the engine's events and the
+/// settings changes reported beside them (API.md third wave, "Events").
+#[derive(Debug, Clone)]
+pub enum Outgoing {
+    /// Something the engine did (routing, availability).
+    Engine(Event),
+    /// A channel's or an agent's settings changed (`channel.changed`, `agent.changed`).
+    Changed(Box<Changed>),
+}
+
+impl From<Event> for Outgoing {
+    fn from(event: Event) -> Self {
+        Self::Engine(event)
+    }
+}
+
+impl From<Changed> for Outgoing {
+    fn from(changed: Changed) -> Self {
+        Self::Changed(Box::new(changed))
+    }
+}
+
 /// One published event with its id (SPEC R29), shared by every subscriber; its JSON is
 /// made once, by the store writer, which also retains it.
 #[derive(Debug)]
 pub struct Published {
     id: i64,
-    event: Event,
+    what: Outgoing,
     json: String,
 }
 
 impl Published {
-    /// Event `event` numbered `id`: its JSON is the event's with `"id": "<id>"` first.
-    pub fn new(id: i64, event: Event) -> Self {
-        let body =
-            serde_json::to_string(&event).unwrap_or_else(|e| format!(r#"{{"error":"{e}"}}"#));
+    /// Event `what` numbered `id`: its JSON is the event's with `"id": "<id>"` first.
+    pub fn new(id: i64, what: impl Into<Outgoing>) -> Self {
+        let what = what.into();
+        let body = match &what {
+            Outgoing::Engine(event) => serde_json::to_string(event),
+            Outgoing::Changed(changed) => changed.to_json(),
+        }
+        .unwrap_or_else(|e| format!(r#"{{"error":"{e}"}}"#));
         // An event is a JSON object with at least its `type`: `{"type":…}`.
         let json = match body.strip_prefix('{') {
             Some(rest) => format!(r#"{{"id":"{id}",{rest}"#),
             None => body,
         };
-        Self { id, event, json }
+        Self { id, what, json }
     }
 
     /// Its id: ids increase in the order events happen.
@@ -47,14 +74,44 @@ impl Published {
         self.id
     }
 
-    /// The event.
-    pub fn event(&self) -> &Event {
-        &self.event
+    /// The engine's event, unless this is a settings change.
+    pub fn event(&self) -> Option<&Event> {
+        match &self.what {
+            Outgoing::Engine(event) => Some(event),
+            Outgoing::Changed(_) => None,
+        }
     }
 
     /// The SSE event name, e.g. `conversation.offered`.
     pub fn kind(&self) -> &'static str {
-        self.event.kind()
+        match &self.what {
+            Outgoing::Engine(event) => event.kind(),
+            Outgoing::Changed(changed) => changed.kind(),
+        }
+    }
+
+    /// When it happened.
+    pub fn at(&self) -> openline_core::Timestamp {
+        match &self.what {
+            Outgoing::Engine(event) => event.at(),
+            Outgoing::Changed(changed) => changed.at(),
+        }
+    }
+
+    /// The agent it concerns, if any.
+    pub fn agent(&self) -> Option<&str> {
+        match &self.what {
+            Outgoing::Engine(event) => event.agent().map(|agent| agent.as_str()),
+            Outgoing::Changed(changed) => changed.agent(),
+        }
+    }
+
+    /// The channel it concerns, if any (every engine event has one; `agent.changed` none).
+    pub fn channel(&self) -> Option<&str> {
+        match &self.what {
+            Outgoing::Engine(event) => Some(event.channel().as_str()),
+            Outgoing::Changed(changed) => changed.channel(),
+        }
     }
 
     /// The event as JSON, with its `id` and `type`.
@@ -112,14 +169,13 @@ pub struct Filter {
 impl Filter {
     /// Whether `event` passes.
     pub fn matches(&self, published: &Published) -> bool {
-        let event = &published.event;
         self.agent
             .as_deref()
-            .is_none_or(|a| event.agent().map(|agent| &**agent) == Some(a))
+            .is_none_or(|a| published.agent() == Some(a))
             && self
                 .channel
                 .as_deref()
-                .is_none_or(|c| &**event.channel() == c)
+                .is_none_or(|c| published.channel() == Some(c))
     }
 }
 

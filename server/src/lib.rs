@@ -8,6 +8,7 @@
 //! instant it was applied at; on start the log is replayed into a fresh engine (SPEC R19).
 
 pub mod auth;
+pub mod changes;
 pub mod channel;
 pub mod cli;
 pub mod clock;

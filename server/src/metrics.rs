@@ -101,6 +101,15 @@ impl Metrics {
         }
     }
 
+    /// Counts committed events that are not the engine's (`channel.changed`,
+    /// `agent.changed`), by type, so that the counter's sum is every event numbered.
+    pub fn record_other_events(&self, kinds: impl IntoIterator<Item = &'static str>) {
+        let mut c = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+        for kind in kinds {
+            *c.events.entry(kind).or_default() += 1;
+        }
+    }
+
     /// Counts one HTTP request of `route` (the matched path pattern) and its latency.
     pub fn record_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         let mut c = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
@@ -162,7 +171,7 @@ impl Collector for Recorded {
         family(
             &mut encoder,
             "openline_events",
-            "Engine events committed, by type.",
+            "Events committed, by type (as the event stream numbers them: routing, availability and settings changes).",
             c.events
                 .iter()
                 .map(|(kind, n)| ([("type", *kind)], ConstCounter::new(*n))),
@@ -392,7 +401,7 @@ mod tests {
         metrics.record_request("PUT", "/v1/agents/{id}", 400, Duration::from_secs(2));
         metrics.record_request("GET", "/metrics", 200, Duration::from_micros(250));
         let text = metrics.render(&engine, t(90));
-        let expected = r#"# HELP openline_events_total Engine events committed, by type.
+        let expected = r#"# HELP openline_events_total Events committed, by type (as the event stream numbers them: routing, availability and settings changes).
 # TYPE openline_events_total counter
 openline_events_total{type="conversation.offer_withdrawn"} 1
 openline_events_total{type="conversation.offered"} 2

@@ -11,9 +11,10 @@ use openline_core::{Command, Engine, EngineError, Timestamp};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
+use crate::changes::Watch;
 use crate::clock::{Clock, ClockError};
 use crate::config::{ClockMode, RetentionSettings, Settings};
-use crate::events::EventBus;
+use crate::events::{EventBus, Outgoing};
 use crate::metrics::Metrics;
 use crate::stats::Stats;
 use crate::store::lock::{self, StoreLock};
@@ -174,8 +175,14 @@ impl Runtime {
                 stats.clone(),
             );
             Arc::new(move |batch: &[Arc<crate::events::Published>]| {
-                metrics.record_events(batch.iter().map(|published| published.event()));
-                stats.record(batch.iter().map(|published| published.event()));
+                metrics.record_events(batch.iter().filter_map(|published| published.event()));
+                metrics.record_other_events(
+                    batch
+                        .iter()
+                        .filter(|published| published.event().is_none())
+                        .map(|published| published.kind()),
+                );
+                stats.record(batch.iter().filter_map(|published| published.event()));
                 events.publish(batch);
                 if let Some(last) = batch.last() {
                     webhooks.committed(last.id());
@@ -342,24 +349,32 @@ impl Runtime {
             let mut engine = self.engine()?;
             self.check_writable()?;
             let now = self.clock.now().max(engine.now());
-            let mut events = engine.advance_to(now);
+            let due = engine.advance_to(now);
             let outcome = build(now, &engine)
                 .map_err(RuntimeError::Refused)
                 .and_then(|command| {
                     let json = serde_json::to_string(&command)
                         .map_err(|e| RuntimeError::Internal(e.to_string()))?;
+                    let watch = Watch::before(&command, &engine);
                     let applied = engine.apply_by(command, now, origin.by())?;
-                    Ok((json, applied))
+                    Ok((json, applied, watch))
                 });
-            let (json, applied) = match outcome {
+            let (json, applied, watch) = match outcome {
                 Ok(done) => done,
                 Err(error) => {
-                    self.writer.publish(events);
+                    self.writer.publish(due);
                     return Err(error);
                 }
             };
             let response = render(&engine, &applied);
-            events.extend(applied.events);
+            // The settings change first, then what it caused (API.md third wave "Events").
+            let changed = watch.and_then(|watch| watch.after(&engine, now));
+            let events: Vec<Outgoing> = due
+                .into_iter()
+                .map(Outgoing::Engine)
+                .chain(changed.map(Outgoing::from))
+                .chain(applied.events.into_iter().map(Outgoing::Engine))
+                .collect();
             let record = Record::Command {
                 at: now,
                 json,
@@ -402,11 +417,11 @@ impl Runtime {
             self.check_writable()?;
             let to = self.clock.peek_advance(seconds)?.max(engine.now());
             self.clock.set(to)?;
-            let events = engine.advance_to(to);
+            let events = engine.advance_to(to).into_iter().map(Outgoing::Engine);
             let audit = origin.audit_at(to);
-            let ack = self
-                .writer
-                .submit_audited(Some(Record::Clock(to)), audit, events)?;
+            let ack =
+                self.writer
+                    .submit_audited(Some(Record::Clock(to)), audit, events.collect())?;
             (ack, to)
         };
         if !matches!(ack.await, Ok(Ok(()))) {

@@ -101,3 +101,52 @@ fn r33_presence_js_is_javascript_that_reports_browser_activity_and_close() {
         assert!(script.contains(needle), "presence.js lacks {needle}");
     }
 }
+
+/// Where `text` cites a rule of the project's specification: `SPEC`, `API.md`, or a rule
+/// number such as `R1`, `R14a` (an `R` and digits, not inside a word).
+fn rule_numbers(text: &str) -> Vec<String> {
+    let mut found: Vec<String> = ["SPEC", "API.md"]
+        .into_iter()
+        .filter(|word| text.contains(word))
+        .map(str::to_owned)
+        .collect();
+    let bytes = text.as_bytes();
+    let word = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
+    for (i, _) in text.match_indices('R') {
+        let digits = bytes[i + 1..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        let mut end = i + 1 + digits;
+        if bytes.get(end).is_some_and(u8::is_ascii_lowercase) {
+            end += 1; // a sub-rule: R14a
+        }
+        if digits > 0 && !word(i.checked_sub(1).and_then(|j| bytes.get(j))) && !word(bytes.get(end))
+        {
+            found.push(text[i..end].to_owned());
+        }
+    }
+    found
+}
+
+/// SPEC R32, R33 (issue #20 item 16): the pages speak plain words — no rule numbers of the
+/// project's specification, neither in what they show nor in what a user reads in their source.
+#[test]
+fn r32_r33_the_pages_cite_no_rule_numbers() {
+    let s = Server::start();
+    for path in ["/", "/agent", "/presence.js"] {
+        let r = get(&s, path, &[]);
+        assert_eq!(r.status, 200, "{path}");
+        let found = rule_numbers(&r.text());
+        assert!(found.is_empty(), "{path} cites {found:?}");
+    }
+    assert_eq!(
+        rule_numbers("a check (R1) and SPEC R14a"),
+        ["SPEC", "R1", "R14a"]
+    );
+    assert!(
+        rule_numbers("ROUTE R2D2x HR2 Rx").is_empty(),
+        "{:?}",
+        rule_numbers("ROUTE R2D2x HR2 Rx")
+    );
+}

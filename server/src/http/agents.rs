@@ -15,14 +15,7 @@ use axum::response::Response;
 use openline_core::{Command, Engine};
 
 fn view(engine: &Engine, id: &str) -> Option<AgentView> {
-    engine
-        .agent_profile(id)
-        .map(|profile| AgentView::new(id, profile, is_dismissed(engine, id)))
-}
-
-/// The API's `dismissed` flag: HR currently blocks the agent with its dismissal code.
-fn is_dismissed(engine: &Engine, id: &str) -> bool {
-    engine.is_blocked_with(id, &openline_hr::DISMISSED)
+    AgentView::of(engine, id)
 }
 
 /// The view of group `id` with every group setting the engine's sources declare.
@@ -99,7 +92,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<AgentList>, AppE
     let agents: Vec<AgentView> = state.runtime.read(|engine| {
         engine
             .agents()
-            .map(|(id, profile)| AgentView::new(id, profile, is_dismissed(engine, id)))
+            .map(|(id, profile)| AgentView::new(id, profile, AgentView::is_dismissed(engine, id)))
             .collect()
     })?;
     Ok(Json(AgentList { agents }))

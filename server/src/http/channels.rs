@@ -15,9 +15,7 @@ use axum::response::Response;
 use openline_core::{ChannelId, Engine, EngineError};
 
 fn view(engine: &Engine, id: &str) -> Option<ChannelBody> {
-    engine
-        .channel(id)
-        .map(|settings| ChannelBody::from_settings(id, settings))
+    ChannelBody::of(engine, id)
 }
 
 fn missing(id: &str) -> AppError {

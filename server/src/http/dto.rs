@@ -65,6 +65,18 @@ pub struct AgentView {
 }
 
 impl AgentView {
+    /// Agent `id` as `GET /v1/agents/{agent}` shows it, if it exists.
+    pub fn of(engine: &openline_core::Engine, id: &str) -> Option<Self> {
+        engine
+            .agent_profile(id)
+            .map(|profile| Self::new(id, profile, Self::is_dismissed(engine, id)))
+    }
+
+    /// The API's `dismissed` flag: HR currently blocks the agent with its dismissal code.
+    pub fn is_dismissed(engine: &openline_core::Engine, id: &str) -> bool {
+        engine.is_blocked_with(id, &openline_hr::DISMISSED)
+    }
+
     /// The view of agent `id`.
     pub fn new(id: &str, profile: &AgentProfile, dismissed: bool) -> Self {
         Self {

@@ -470,8 +470,11 @@ pub mod ops_paths {
     pub struct StreamEvent {
         /// Its type: `conversation.queued`, `conversation.offered`,
         /// `conversation.offer_withdrawn`, `conversation.accepted`, `conversation.requeued`,
-        /// `conversation.closed`, `agent.availability_changed`; `reset` (data `{"after": id}`)
-        /// first when a resumed stream missed events no longer retained.
+        /// `conversation.closed`, `agent.availability_changed`, `channel.changed` and
+        /// `agent.changed` (data `{"id", "type", "at", "channel" or "agent", "object"}`, the
+        /// object as `GET` of that channel or agent shows it after a change of its settings);
+        /// `reset` (data `{"after": id}`) first when a resumed stream missed events no longer
+        /// retained.
         pub event: String,
         /// The event, one JSON object.
         #[schema(content_media_type = "application/json")]

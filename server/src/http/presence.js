@@ -1,5 +1,5 @@
 /* openline presence — reports an agent's `browser` presence to an openline server
- * (SPEC R8, R33; docs/pages.md). Served at /presence.js; the agent console uses it too.
+ * (docs/pages.md). Served at /presence.js; the agent console uses it too.
  *
  *   <script src="https://openline.example.com/presence.js" data-token="…"></script>
  *     starts at once; optional data-agent="alice" (default: the token's agent, from
@@ -18,7 +18,7 @@
  */
 (() => {
   "use strict";
-  const INTERVAL = 30000; // ms: at most one `activity` per interval (SPEC R33)
+  const INTERVAL = 30000; // ms: at most one `activity` per interval
   const TAB_BEAT = 20000; // ms: how often a tab says it is still open
   const TAB_STALE = 180000; // ms: a tab not heard of for this long is gone (it crashed)
   const RETRY = 5000; // ms: the earliest retry after a failed `activity`

@@ -64,6 +64,10 @@ enum EventType {
     Closed,
     #[serde(rename = "agent.availability_changed")]
     AvailabilityChanged,
+    #[serde(rename = "channel.changed")]
+    ChannelChanged,
+    #[serde(rename = "agent.changed")]
+    AgentChanged,
 }
 
 /// A subscription as the API shows it: everything but its secret.

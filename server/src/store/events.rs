@@ -22,7 +22,7 @@ pub struct StoredEvent {
     pub kind: String,
     /// The agent it concerns, if any.
     pub agent: Option<String>,
-    /// Its channel.
+    /// Its channel (`""` for an event of no channel: `agent.changed`).
     pub channel: String,
     /// Its JSON, as sent (with its `id`).
     pub data: String,
@@ -78,13 +78,14 @@ pub(crate) async fn insert(
             let (chunk, rest) = events.split_at(*rows);
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
             for published in chunk {
-                let event = published.event();
+                // An event of no channel (`agent.changed`) is kept with `''`, which no
+                // channel filter names.
                 query = query
                     .bind(published.id())
-                    .bind(instant_text(event.at()))
-                    .bind(event.kind())
-                    .bind(event.agent().map(|a| a.as_str().to_owned()))
-                    .bind(event.channel().as_str().to_owned())
+                    .bind(instant_text(published.at()))
+                    .bind(published.kind())
+                    .bind(published.agent().map(str::to_owned))
+                    .bind(published.channel().unwrap_or_default().to_owned())
                     .bind(published.data().to_owned());
             }
             query.execute(&mut **tx).await?;

@@ -223,7 +223,7 @@ async fn group_commit_of_concurrent_appends(url: &str) {
         "every committed event is published once, in order"
     );
     assert!(
-        matches!(first[199].event(), Event::Queued { conversation, .. } if &**conversation == "c199")
+        matches!(first[199].event(), Some(Event::Queued { conversation, .. }) if &**conversation == "c199")
     );
     // SPEC R29: numbered 1, 2, … in commit order, and retained with their commands.
     let ids: Vec<i64> = first.iter().map(|e| e.id()).collect();

@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::{Record, Store, StoreError};
-use crate::events::Published;
+use crate::events::{Outgoing, Published};
 
 /// Most jobs written in one transaction.
 pub const MAX_BATCH: usize = 512;
@@ -44,7 +44,7 @@ enum Job {
         record: Option<Record>,
         /// Its audit entry ([`Record::Audit`]), written in the same transaction.
         audit: Option<Record>,
-        events: Vec<Event>,
+        events: Vec<Outgoing>,
         ack: Option<oneshot::Sender<Result<(), WriteFailed>>>,
     },
     /// Answers the sequence number of the last command queued before it, once that is
@@ -160,16 +160,17 @@ impl Writer {
     /// (events are published just before). Synchronous, so it can be called under the
     /// engine's lock: queue order is apply order.
     pub fn submit(&self, record: Option<Record>, events: Vec<Event>) -> Result<Ack, WriteFailed> {
-        self.submit_audited(record, None, events)
+        self.submit_audited(record, None, outgoing(events))
     }
 
     /// [`Writer::submit`] with `audit` (a [`Record::Audit`] entry for the change `record`
-    /// makes, SPEC R28) written in the same transaction, right after `record`.
+    /// makes, SPEC R28) written in the same transaction, right after `record`, and with
+    /// settings changes among the events.
     pub fn submit_audited(
         &self,
         record: Option<Record>,
         audit: Option<Record>,
-        events: Vec<Event>,
+        events: Vec<Outgoing>,
     ) -> Result<Ack, WriteFailed> {
         if self.is_failed() {
             return Err(WriteFailed);
@@ -192,7 +193,7 @@ impl Writer {
             let _ = self.jobs.send(Job::Write {
                 record: None,
                 audit: None,
-                events,
+                events: outgoing(events),
                 ack: None,
             });
         }
@@ -240,6 +241,11 @@ impl Writer {
     pub fn commits(&self) -> u64 {
         self.commits.load(Ordering::SeqCst)
     }
+}
+
+/// The engine's events as the writer takes them.
+fn outgoing(events: Vec<Event>) -> Vec<Outgoing> {
+    events.into_iter().map(Outgoing::Engine).collect()
 }
 
 struct Shared {

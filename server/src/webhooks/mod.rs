@@ -26,7 +26,7 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most subscriptions a server keeps (each has its own worker).
 pub const MAX_SUBSCRIPTIONS: i64 = 100;
 /// The event types a subscription may ask for.
-pub const EVENT_TYPES: [&str; 7] = [
+pub const EVENT_TYPES: [&str; 9] = [
     "conversation.queued",
     "conversation.offered",
     "conversation.offer_withdrawn",
@@ -34,6 +34,8 @@ pub const EVENT_TYPES: [&str; 7] = [
     "conversation.requeued",
     "conversation.closed",
     "agent.availability_changed",
+    "channel.changed",
+    "agent.changed",
 ];
 
 /// Shared by the HTTP handlers, the store writer's publish hook and the workers.
