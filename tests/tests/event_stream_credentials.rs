@@ -236,3 +236,32 @@ fn r35c_the_default_limit_is_twenty_streams_per_credential() {
     assert_error(&refused_stream(&s, &feed), 429, "too_many_streams", &["20"]);
     drop(open);
 }
+
+/// SPEC R35c, R35e: a stream opened without a credential in local mode ends within 1 s of the
+/// first token being created — from then on the server is protected, and the stream must not
+/// go on carrying every event. Until then it is live.
+#[test]
+fn r35e_a_local_mode_stream_ends_once_the_first_token_exists() {
+    let s = Server::start();
+    s.put_agent("alice", &[]);
+    s.put_channel("web", &["alice"], json!({"check_availability": false}));
+    let mut local = EventStream::open(s.port, "/v1/events").unwrap();
+    assert_live(&s, &mut local, "before");
+    let (ok, out) = run_cli(
+        s.dir(),
+        &[
+            "token",
+            "create",
+            "--config",
+            "openline.toml",
+            "--role",
+            "admin",
+            "--name",
+            "ops",
+        ],
+        &[],
+    );
+    assert!(ok, "{out}");
+    let created = Instant::now();
+    assert_ends_soon(&mut local, created, "the first token was created");
+}

@@ -47,7 +47,7 @@ pub struct Gate {
 }
 
 /// The name of local mode's unauthenticated caller.
-const LOCAL: &str = "local";
+pub(crate) const LOCAL: &str = "local";
 
 /// How long "the store holds no token" is trusted before asking again (local mode only: a
 /// request with a token is always checked against the store).

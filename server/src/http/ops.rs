@@ -141,10 +141,12 @@ pub async fn events(
     };
     let runtime = &state.runtime;
     // Counted, and ended with its credential (SPEC R35c).
-    let slot = state
-        .gate
-        .streams()
-        .open(presented.as_ref(), &caller.actor(), runtime.store())?;
+    let slot = state.gate.streams().open(
+        presented.as_ref(),
+        &caller.actor(),
+        runtime.store(),
+        presented.is_none() && caller.name == super::auth::LOCAL,
+    )?;
     // Subscribed before anything is read from the store: nothing falls between the two.
     let stream = events::stream(
         runtime.events().subscribe(),

@@ -13,8 +13,13 @@
 //! - **Expiry**: a stream opened with a JWT ends when the server stops accepting that JWT
 //!   (its `exp` plus the clock-skew leeway of [`crate::auth::jwt::LEEWAY_SECONDS`]).
 //!
+//! - **Local mode ends**: a stream opened without a credential in local mode ends within
+//!   [`CHECK_EVERY`] of the first token being created (SPEC R35e: from then on the server is
+//!   protected, and an open unauthenticated stream must not go on carrying every event).
+//!
 //! The unauthenticated caller (local mode, `auth.mode = "none"`) presents no credential:
-//! its streams are neither counted nor ended, as it is not rate-limited either.
+//! its streams are not counted, as it is not rate-limited either; with `auth.mode = "none"`
+//! they never end by themselves.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -71,6 +76,8 @@ impl Presented {
 pub struct StreamSlots {
     max_per_credential: usize,
     held: Mutex<HashMap<String, Held>>,
+    /// While local mode's streams are open: turns true once a token exists.
+    local: Mutex<Option<Arc<watch::Sender<bool>>>>,
 }
 
 /// One credential's open streams.
@@ -87,6 +94,7 @@ impl StreamSlots {
         Arc::new(Self {
             max_per_credential,
             held: Mutex::new(HashMap::new()),
+            local: Mutex::new(None),
         })
     }
 
@@ -98,11 +106,16 @@ impl StreamSlots {
         presented: Option<&Presented>,
         name: &str,
         store: &Store,
+        local_mode: bool,
     ) -> Result<Slot, AppError> {
         let Some(presented) = presented else {
+            let ended = match local_mode {
+                true => Some(self.while_local(store)?),
+                false => None,
+            };
             return Ok(Slot {
                 held: None,
-                ended: None,
+                ended,
                 until: None,
             });
         };
@@ -209,6 +222,62 @@ impl Slot {
 
 /// Asks the store every [`CHECK_EVERY`] whether the token of `hash` still exists, while
 /// some stream watches `ended`; once it is gone, sets `ended`.
+impl StreamSlots {
+    /// A watch that turns true once a token exists in `store`, for a stream of local mode;
+    /// the first such stream starts the one task that asks.
+    fn while_local(self: &Arc<Self>, store: &Store) -> Result<watch::Receiver<bool>, AppError> {
+        let mut local = self
+            .local
+            .lock()
+            .map_err(|_| AppError::internal("the stream count's lock was poisoned"))?;
+        let sender = local.get_or_insert_with(|| {
+            let ended = Arc::new(watch::Sender::new(false));
+            tokio::spawn(watch_local_mode(
+                Arc::downgrade(self),
+                store.clone(),
+                ended.clone(),
+            ));
+            ended
+        });
+        Ok(sender.subscribe())
+    }
+}
+
+/// Ends local mode's streams once a token was created in `store`; stops when none is open.
+async fn watch_local_mode(
+    slots: std::sync::Weak<StreamSlots>,
+    store: Store,
+    ended: Arc<watch::Sender<bool>>,
+) {
+    let mut tick = tokio::time::interval(CHECK_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(slots) = slots.upgrade() else { return };
+        {
+            let Ok(mut local) = slots.local.lock() else {
+                return;
+            };
+            // Under the lock a new stream subscribes with: none is left behind.
+            if ended.receiver_count() == 0 {
+                *local = None;
+                return;
+            }
+        }
+        match store.token_ever_created().await {
+            Ok(true) => {
+                ended.send_replace(true);
+                if let Ok(mut local) = slots.local.lock() {
+                    *local = None;
+                }
+                return;
+            }
+            Ok(false) => {}
+            Err(error) => tracing::debug!(%error, "cannot check whether a token exists"),
+        }
+    }
+}
+
 async fn watch_token(store: Store, hash: String, ended: Arc<watch::Sender<bool>>) {
     let mut tick = tokio::time::interval(CHECK_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -242,17 +311,17 @@ mod tests {
         let slots = StreamSlots::new(2);
         let a = Presented::jwt("a", SystemTime::now() + Duration::from_secs(60));
         let b = Presented::jwt("b", SystemTime::now() + Duration::from_secs(60));
-        let first = slots.open(Some(&a), "a", &store).unwrap();
-        let _second = slots.open(Some(&a), "a", &store).unwrap();
-        let refused = slots.open(Some(&a), "a", &store).unwrap_err();
+        let first = slots.open(Some(&a), "a", &store, false).unwrap();
+        let _second = slots.open(Some(&a), "a", &store, false).unwrap();
+        let refused = slots.open(Some(&a), "a", &store, false).unwrap_err();
         assert_eq!(refused.code(), "too_many_streams");
         assert!(refused.message().contains("2 open"), "{refused}");
-        let _other = slots.open(Some(&b), "b", &store).unwrap();
+        let _other = slots.open(Some(&b), "b", &store, false).unwrap();
         for _ in 0..5 {
-            slots.open(None, "local", &store).unwrap();
+            slots.open(None, "local", &store, true).unwrap();
         }
         drop(first);
-        let _third = slots.open(Some(&a), "a", &store).unwrap();
+        let _third = slots.open(Some(&a), "a", &store, false).unwrap();
     }
 
     #[tokio::test]
@@ -261,7 +330,7 @@ mod tests {
         let store = Store::connect(&db.url()).await.unwrap();
         let slots = StreamSlots::new(2);
         let soon = Presented::jwt("a", SystemTime::now() + Duration::from_millis(50));
-        let slot = slots.open(Some(&soon), "a", &store).unwrap();
+        let slot = slots.open(Some(&soon), "a", &store, false).unwrap();
         let mut items = Box::pin(slot.hold(futures_util::stream::pending::<()>()));
         let ended = tokio::time::timeout(Duration::from_secs(5), items.next()).await;
         assert_eq!(ended.unwrap(), None, "the stream ended");
