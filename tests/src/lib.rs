@@ -7,6 +7,7 @@ pub mod api;
 pub mod check;
 pub mod db;
 pub mod http;
+pub mod jwt;
 pub mod receiver;
 pub mod routes;
 pub mod server;

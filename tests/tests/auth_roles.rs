@@ -3,6 +3,7 @@
 //! compared with the R26 table written out here from the SPEC's text.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use openline_tests::jwt::hs256 as jwt;
 use openline_tests::*;
 
 /// A server with a channel `web` whose queue is alice and a channel `mail` whose queue is
@@ -498,19 +499,6 @@ fn r27_cors_only_for_listed_origins() {
     )
     .unwrap();
     assert_eq!(r.header("access-control-allow-origin"), None);
-}
-
-/// A JWT for `sub` with `role`, signed with `secret` (HS256), expiring `expires_in`
-/// seconds from now (negative: in the past).
-fn jwt(secret: &str, sub: &str, role: &str, expires_in: i64) -> String {
-    let exp = chrono::Utc::now().timestamp() + expires_in;
-    let claims = json!({"sub": sub, "role": role, "exp": exp});
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()).unwrap(),
-    )
-    .unwrap()
 }
 
 /// SPEC R25, R26: with `[auth] jwt_hs256_secret`, a JWT signed with it authenticates as its

@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use openline_tests::jwt::hs256 as jwt;
 use openline_tests::*;
 
 /// SPEC R35c: how soon a stream must end once its credential is no longer valid.
@@ -138,19 +139,6 @@ fn r35c_revoking_a_token_from_the_command_line_ends_its_event_stream_within_a_se
         let revoked = Instant::now();
         assert_ends_soon(&mut stream, revoked, "`openline token revoke` returned");
     }
-}
-
-/// A JWT for `sub` with `role`, signed with `secret` (HS256), whose `exp` is `exp_in`
-/// seconds from now (negative: in the past).
-fn jwt(secret: &str, sub: &str, role: &str, exp_in: i64) -> String {
-    let exp = chrono::Utc::now().timestamp() + exp_in;
-    let claims = json!({"sub": sub, "role": role, "exp": exp});
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()).unwrap(),
-    )
-    .unwrap()
 }
 
 /// The tolerance for clock skew the server grants a JWT past its `exp` (docs/security.md):

@@ -33,23 +33,6 @@ pub fn first_control_character(bytes: &[u8]) -> Option<(String, String)> {
 mod tests {
     use super::*;
 
-    fn check(body: &str) -> Option<(String, String)> {
-        first_control_character(body.as_bytes())
-    }
-
-    #[test]
-    fn names_the_field_holding_a_nul() {
-        // SPEC R35a: the error names the field.
-        assert_eq!(
-            check(r#"{"id":"c1","customer":"cu\u0000st"}"#),
-            Some(("customer".into(), "U+0000".into()))
-        );
-        assert_eq!(
-            check(r#"{"signals":[{"a":"x"},{"fields":{"reason":"a\u001fb"}}]}"#),
-            Some(("signals[1].fields.reason".into(), "U+001F".into()))
-        );
-    }
-
     #[test]
     fn only_bodies_that_may_hold_one_are_parsed_again() {
         assert!(!may_hold_control(br#"{"name":"plain","n":[1,2]}"#));
@@ -62,46 +45,20 @@ mod tests {
     }
 
     #[test]
-    fn escapes_of_ordinary_characters_pass() {
-        assert_eq!(check(r#"{"name":"say \"hi\" \/ \u00e9"}"#), None);
-        assert_eq!(check(r#"{"name":"plain"}"#), None);
-    }
-
-    #[test]
-    fn raw_del_and_c1_characters_are_found_too() {
+    fn r35a_a_body_is_checked_by_the_core_rule() {
+        // The rule itself is tested in `openline_core::text`.
         assert_eq!(
-            check("{\"name\":\"a\u{7f}\"}"),
+            first_control_character(br#"{"id":"c1","customer":"cu\u0000st"}"#),
+            Some(("customer".into(), "U+0000".into()))
+        );
+        assert_eq!(
+            first_control_character("{\"name\":\"del\u{7f}\"}".as_bytes()),
             Some(("name".into(), "U+007F".into()))
         );
         assert_eq!(
-            check("{\"name\":\"a\u{85}\"}"),
-            Some(("name".into(), "U+0085".into()))
+            first_control_character(br#"{"text":"a\nb","x":"\"q\""}"#),
+            None
         );
-    }
-
-    #[test]
-    fn only_a_top_level_text_may_span_lines() {
-        // SPEC R35a: message `text` may hold tab and newline, nothing else may.
-        assert_eq!(check(r#"{"text":"line one\n\tline two\r\n"}"#), None);
-        assert_eq!(
-            check(r#"{"text":"bell\u0007"}"#),
-            Some(("text".into(), "U+0007".into()))
-        );
-        assert_eq!(
-            check(r#"{"name":"two\nlines"}"#),
-            Some(("name".into(), "U+000A".into()))
-        );
-        assert_eq!(
-            check(r#"{"fields":{"text":"a\nb"}}"#),
-            Some(("fields.text".into(), "U+000A".into()))
-        );
-    }
-
-    #[test]
-    fn a_control_character_in_a_key_is_refused() {
-        assert_eq!(
-            check(r#"{"settings":{"a\u0000":1}}"#),
-            Some(("settings.a\\0".into(), "U+0000 in the key".into()))
-        );
+        assert_eq!(first_control_character(br#"{"broken":"\u0000"#), None);
     }
 }
