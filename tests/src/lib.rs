@@ -24,5 +24,5 @@ pub use db::Backend;
 pub use http::{EventStream, SseEvent, mentions};
 pub use receiver::{Received, Receiver};
 pub use serde_json::{Value, json};
-pub use server::{Server, ServerBuilder, TempDir, run_cli, serve_refused};
+pub use server::{Server, ServerBuilder, TempDir, cli_create_token, run_cli, serve_refused};
 pub use world::{clocked_in_on_web, team_on_web};

@@ -565,6 +565,20 @@ pub fn serve_refused(dir: &Path, name: &str, config: &str) -> String {
     out
 }
 
+/// Runs `openline token create --config CONFIG --role ROLE --name NAME` in `dir`, as an
+/// operator would beside a running server; it must succeed. The new token's secret (the last
+/// line printed).
+#[track_caller]
+pub fn cli_create_token(dir: &Path, config: &Path, role: &str, name: &str) -> String {
+    let config = config.to_str().expect("a UTF-8 config path");
+    let args = [
+        "token", "create", "--config", config, "--role", role, "--name", name,
+    ];
+    let (ok, out) = run_cli(dir, &args, &[]);
+    assert!(ok, "`openline {}` failed: {out}", args.join(" "));
+    out.lines().last().unwrap_or_default().trim().to_owned()
+}
+
 /// Runs the CLI with arguments in `dir` (bounded: 60 s); returns (success, stdout + stderr).
 pub fn run_cli(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
     let out_path = dir.join(format!("cli-{}.out", unique_suffix()));

@@ -63,21 +63,7 @@ fn r28_every_settings_change_is_audited_with_its_author() {
     );
     s.expect("DELETE", "/v1/tokens/ops", None, &[204]);
     let config = s.dir().join("openline.toml");
-    let (ok, out) = run_cli(
-        s.dir(),
-        &[
-            "token",
-            "create",
-            "--config",
-            config.to_str().unwrap(),
-            "--role",
-            "integration",
-            "--name",
-            "bot",
-        ],
-        &[],
-    );
-    assert!(ok, "{out}");
+    cli_create_token(s.dir(), &config, "integration", "bot");
 
     // Refused changes are not recorded: a bad body, an unknown channel, a forbidden field.
     s.expect("PUT", "/v1/agents/bob", Some(json!({"groups": []})), &[400]);

@@ -28,22 +28,7 @@ fn r25_tokens_are_listed_with_their_creation_in_whole_seconds() {
     let mut s = Server::start();
     let config = s.dir().join("cli.toml");
     fs::write(&config, format!("[store]\nurl = \"{}\"\n", s.store_url())).unwrap();
-    let (ok, out) = run_cli(
-        s.dir(),
-        &[
-            "token",
-            "create",
-            "--config",
-            config.to_str().unwrap(),
-            "--role",
-            "admin",
-            "--name",
-            "ops",
-        ],
-        &[],
-    );
-    assert!(ok, "{out}");
-    let secret = out.lines().last().unwrap().trim().to_owned();
+    let secret = cli_create_token(s.dir(), &config, "admin", "ops");
     s.set_token(Some(&secret));
     let created = s.expect(
         "POST",

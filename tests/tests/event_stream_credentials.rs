@@ -235,21 +235,7 @@ fn r35e_a_local_mode_stream_ends_once_the_first_token_exists() {
     s.put_channel("web", &["alice"], json!({"check_availability": false}));
     let mut local = EventStream::open(s.port, "/v1/events").unwrap();
     assert_live(&s, &mut local, "before");
-    let (ok, out) = run_cli(
-        s.dir(),
-        &[
-            "token",
-            "create",
-            "--config",
-            "openline.toml",
-            "--role",
-            "admin",
-            "--name",
-            "ops",
-        ],
-        &[],
-    );
-    assert!(ok, "{out}");
+    cli_create_token(s.dir(), &s.dir().join("openline.toml"), "admin", "ops");
     let created = Instant::now();
     assert_ends_soon(&mut local, created, "the first token was created");
 }
